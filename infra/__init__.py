@@ -1,0 +1,1 @@
+"""Ground floor: settings, connections, the embedded Redis supervisor, SQL schema, auth."""

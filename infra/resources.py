@@ -1,0 +1,64 @@
+"""Open every connection a linli process needs, in dependency order, and close them again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infra.auth import load_secret
+from infra.db import create_engine, migrate
+from infra.redis_server import EmbeddedRedis
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a running process holds: settings, the signing secret, Redis and SQL."""
+
+    settings: Settings
+    secret: str
+    redis: aioredis.Redis
+    engine: AsyncEngine
+    embedded_redis: EmbeddedRedis | None
+
+
+def redis_client(url: str, *, max_connections: int = 200) -> aioredis.Redis:
+    """A pooled client with timeouts, so a dead server shows as an error, never a hang."""
+    return aioredis.Redis.from_url(
+        url,
+        max_connections=max_connections,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        health_check_interval=30,
+    )
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, *, run_migrations: bool = False) -> AsyncIterator[Resources]:
+    """Redis (embedded when no REDIS_URL), then SQL (migrated when asked), then yield."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = load_secret(settings.data_dir, settings.secret)
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir, port=settings.redis_port,
+                                 appendfsync=settings.redis_appendfsync)
+        url = await embedded.start()
+    redis = redis_client(url)
+    engine = create_engine(settings.sql_url)
+    try:
+        if run_migrations:
+            await migrate(settings.sql_url)
+        yield Resources(settings=settings, secret=secret, redis=redis, engine=engine, embedded_redis=embedded)
+    finally:
+        await engine.dispose()
+        await redis.aclose()
+        if embedded:
+            await embedded.stop()

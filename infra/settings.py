@@ -1,0 +1,62 @@
+"""Settings, built from the environment once in ``main()``; tests build them directly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a linli process needs to know about its surroundings."""
+
+    data_dir: Path = Path("var")
+    # None means: supervise a private Redis server under data_dir/redis.
+    redis_url: str | None = None
+    redis_port: int = 0  # 0 picks a free port for the embedded server
+    redis_appendfsync: str = "everysec"
+    # None means: SQLite file under data_dir.
+    database_url: str | None = None
+    secret: str | None = None  # None means: read or create data_dir/secret
+    host: str = "127.0.0.1"
+    port: int = 8080
+    demo: bool = False
+    worker_batch: int = 500
+    worker_claim_idle_ms: int = 30_000
+
+    @property
+    def sql_url(self) -> str:
+        """The SQLAlchemy async URL of the system of record."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'linli.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Read LINLI_* / REDIS_URL / DATABASE_URL; explicit overrides win."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {
+            "data_dir": Path(env.get("LINLI_DATA", "var")),
+            "redis_url": env.get("REDIS_URL") or None,
+            "redis_port": int(env.get("LINLI_REDIS_PORT", "0")),
+            "redis_appendfsync": env.get("LINLI_REDIS_APPENDFSYNC", "everysec"),
+            "database_url": env.get("DATABASE_URL") or None,
+            "secret": env.get("LINLI_SECRET") or None,
+            "host": env.get("LINLI_HOST", "127.0.0.1"),
+            "port": int(env.get("PORT", env.get("LINLI_PORT", "8080"))),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual postgres:// and sqlite:// spellings and pick the async driver."""
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url

@@ -1,0 +1,9 @@
+"""The truth about stock, in Redis: Lua scripts, reservations, limits, the order outbox."""
+
+from inventory.errors import InventoryError, InvalidInput, UnknownItem, UnknownOrder
+from inventory.stock import Inventory, ItemStock, Reservation
+
+__all__ = [
+    "Inventory", "ItemStock", "Reservation",
+    "InventoryError", "InvalidInput", "UnknownItem", "UnknownOrder",
+]

@@ -1,0 +1,30 @@
+"""Inventory errors.
+
+InventoryError (infra DomainError)
+├── InvalidInput   400 a quantity, id or request id the caller should never have sent
+├── UnknownItem    404 the session has no such item (or no such session)
+└── UnknownOrder   404 no order with that id in the session
+
+A sale outcome such as sold_out or limit is not an error: it is a Reservation with ok=False.
+"""
+
+from infra.errors import DomainError
+
+
+class InventoryError(DomainError):
+    code = "inventory_error"
+
+
+class InvalidInput(InventoryError):
+    code = "bad_request"
+    status = 400
+
+
+class UnknownItem(InventoryError):
+    code = "unknown_item"
+    status = 404
+
+
+class UnknownOrder(InventoryError):
+    code = "unknown_order"
+    status = 404

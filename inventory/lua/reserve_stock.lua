@@ -1,0 +1,86 @@
+-- reserve_stock: take qty units of one item for one user, atomically, at most once per request id.
+--
+-- KEYS[1] item hash      {s:<sid>}:item:<iid>   fields left, sold, limit, price, on_sale, ends_at
+-- KEYS[2] bought hash    {s:<sid>}:bought:<iid> user id -> units held
+-- KEYS[3] request key    {s:<sid>}:req:<uid>:<rid> remembers the first answer
+-- KEYS[4] orders hash    {s:<sid>}:orders       order id -> JSON of the order
+-- KEYS[5] order counter  {s:<sid>}:seq
+-- KEYS[6] outbox stream  {s:<sid>}:outbox
+-- ARGV[1] session id  ARGV[2] item id  ARGV[3] user id  ARGV[4] qty (positive integer)
+-- ARGV[5] request id  ARGV[6] kind: grab (needs an open sale and obeys the limit),
+--         hold or prize (placed by the system; prize orders cost 0)
+-- ARGV[7] seconds to remember the request id
+--
+-- Returns {1, order_id, left, repeated} on success,
+--         {0, reason, left, repeated} otherwise; reason is sold_out, not_enough, limit,
+--         not_on_sale, unknown_item or bad_qty. repeated is 1 when the request id was seen
+--         before: the first answer comes back and nothing changes.
+
+local seen = redis.call('GET', KEYS[3])
+if seen then
+  local left = tonumber(redis.call('HGET', KEYS[1], 'left') or '0')
+  if string.sub(seen, 1, 3) == 'ok:' then
+    return {1, string.sub(seen, 4), left, 1}
+  end
+  return {0, seen, left, 1}
+end
+
+local qty = tonumber(ARGV[4])
+if not qty or qty < 1 or qty ~= math.floor(qty) then
+  return {0, 'bad_qty', 0, 0}
+end
+
+local item = redis.call('HMGET', KEYS[1], 'left', 'limit', 'on_sale', 'ends_at', 'price')
+if not item[1] then
+  -- Nothing to remember: the id may be retried once the item exists.
+  return {0, 'unknown_item', 0, 0}
+end
+
+local left = tonumber(item[1])
+local kind = ARGV[6]
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local reason = nil
+if kind == 'grab' then
+  local ends_at = tonumber(item[4] or '0')
+  if item[3] ~= '1' or (ends_at > 0 and now_ms >= ends_at) then
+    reason = 'not_on_sale'
+  end
+end
+if not reason then
+  if left <= 0 then
+    reason = 'sold_out'
+  elseif left < qty then
+    reason = 'not_enough'
+  end
+end
+local held = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
+if not reason and kind == 'grab' then
+  local limit = tonumber(item[2] or '0')
+  if limit > 0 and held + qty > limit then
+    reason = 'limit'
+  end
+end
+if reason then
+  redis.call('SET', KEYS[3], reason, 'EX', ARGV[7])
+  return {0, reason, left, 0}
+end
+
+left = left - qty
+redis.call('HSET', KEYS[1], 'left', left)
+redis.call('HINCRBY', KEYS[1], 'sold', qty)
+redis.call('HINCRBY', KEYS[2], ARGV[3], qty)
+
+local order_id = ARGV[1] .. '-' .. redis.call('INCR', KEYS[5])
+local price = tonumber(item[5] or '0')
+if kind == 'prize' then price = 0 end
+
+redis.call('HSET', KEYS[4], order_id, cjson.encode({
+  item = ARGV[2], user = ARGV[3], qty = qty, price = price, kind = kind,
+  status = 'reserved', rid = ARGV[5], ts = now_ms}))
+redis.call('XADD', KEYS[6], '*',
+  'event', 'reserved', 'order', order_id, 'session', ARGV[1], 'item', ARGV[2],
+  'user', ARGV[3], 'qty', qty, 'price', price, 'kind', kind, 'rid', ARGV[5], 'ts', now_ms)
+redis.call('SET', KEYS[3], 'ok:' .. order_id, 'EX', ARGV[7])
+return {1, order_id, left, 0}

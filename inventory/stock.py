@@ -1,0 +1,189 @@
+"""The public face of inventory: load stock, open and close sales, reserve, release, snapshot.
+
+This is the only module that calls inventory's Lua scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from inventory import keys
+from inventory.batcher import ScriptBatcher
+from inventory.errors import InvalidInput, UnknownItem, UnknownOrder
+from inventory.scripts import Scripts
+
+ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+MAX_REQUEST_ID_BYTES = 64
+MAX_QTY = 10_000
+REQUEST_MEMORY_S = 2 * 24 * 3600
+KINDS = ("grab", "hold", "prize")
+FAILURE_REASONS = ("sold_out", "not_enough", "limit", "not_on_sale")
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The answer to one reserve call."""
+
+    ok: bool
+    order_id: str | None
+    reason: str | None
+    left: int  # units left after this call (or when it was first answered)
+    repeated: bool  # the request id was seen before; this is the first answer again
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStock:
+    """One item's stock as Redis holds it."""
+
+    item_id: str
+    left: int
+    sold: int
+    per_user_limit: int
+    price_cents: int
+    on_sale: bool
+    ends_at_ms: int
+
+
+def check_id(what: str, value: str) -> str:
+    """Ids become parts of Redis keys: keep them short and free of hash-tag braces."""
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise InvalidInput(f"{what} must be 1-64 characters of letters, digits, '_', '-' or '.'")
+    return value
+
+
+def check_request_id(value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("request_id is required")
+    if len(value.encode()) > MAX_REQUEST_ID_BYTES:
+        raise InvalidInput(f"request_id must be at most {MAX_REQUEST_ID_BYTES} bytes")
+    if "}" in value or "{" in value:
+        raise InvalidInput("request_id must not contain braces")
+    return value
+
+
+def check_qty(value: object, *, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_QTY:
+        raise InvalidInput(f"quantity must be a whole number from {low} to {MAX_QTY}")
+    return value
+
+
+class Inventory:
+    """Stock operations for every live session, over one Redis connection pool."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.scripts = Scripts()
+        self._reserve = ScriptBatcher(redis, self.scripts.reserve_stock)
+
+    async def prepare(self) -> None:
+        """Load the scripts (optional: calls recover from NOSCRIPT anyway)."""
+        await self.scripts.load(self.redis)
+
+    async def load_stock(self, sid: str, iid: str, *, add: int, per_user_limit: int = 0,
+                         price_cents: int = 0) -> int:
+        """Create an item's stock or add units to it; returns units left."""
+        check_id("session id", sid)
+        check_id("item id", iid)
+        check_qty(add, allow_zero=True)
+        if isinstance(per_user_limit, bool) or not isinstance(per_user_limit, int) or per_user_limit < 0:
+            raise InvalidInput("per_user_limit must be a whole number >= 0 (0 means no limit)")
+        if isinstance(price_cents, bool) or not isinstance(price_cents, int) or price_cents < 0:
+            raise InvalidInput("price_cents must be a whole number >= 0")
+        left, _created = await self.scripts.load_stock(
+            self.redis, [keys.items(sid), keys.item(sid, iid)], [iid, add, per_user_limit, price_cents]
+        )
+        await self.redis.sadd(keys.OUTBOX_REGISTRY, keys.outbox(sid))
+        return int(left)
+
+    async def open_sale(self, sid: str, iid: str, *, ends_at_ms: int = 0,
+                        price_cents: int | None = None, per_user_limit: int | None = None) -> bool:
+        """Open an item's sale until ends_at_ms (0: until closed); True if this call opened it."""
+        changed, _ = await self.scripts.set_sale(
+            self.redis, [keys.item(check_id("session id", sid), check_id("item id", iid))],
+            [1, int(ends_at_ms), "" if price_cents is None else int(price_cents),
+             "" if per_user_limit is None else int(per_user_limit)],
+        )
+        if changed == -1:
+            raise UnknownItem(f"no item {iid} in session {sid}")
+        return changed == 1
+
+    async def close_sale(self, sid: str, iid: str, *, ends_at_ms: int | None = None) -> bool:
+        """Close an item's sale; with ends_at_ms, only the sale with that deadline. True if closed now."""
+        changed, _ = await self.scripts.set_sale(
+            self.redis, [keys.item(check_id("session id", sid), check_id("item id", iid))],
+            [0, "" if ends_at_ms is None else int(ends_at_ms), "", ""],
+        )
+        if changed == -1:
+            raise UnknownItem(f"no item {iid} in session {sid}")
+        return changed == 1
+
+    async def reserve(self, sid: str, iid: str, user_id: str, qty: int, request_id: str,
+                      *, kind: str = "grab") -> Reservation:
+        """Take qty units for a user in one atomic call; the order goes to the outbox in that call."""
+        check_id("session id", sid)
+        check_id("item id", iid)
+        check_id("user id", user_id)
+        check_qty(qty)
+        check_request_id(request_id)
+        if kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        ok, value, left, repeated = await self._reserve.call(
+            [keys.item(sid, iid), keys.bought(sid, iid), keys.request(sid, user_id, request_id),
+             keys.orders(sid), keys.order_seq(sid), keys.outbox(sid)],
+            [sid, iid, user_id, qty, request_id, kind, REQUEST_MEMORY_S],
+        )
+        value = value.decode() if isinstance(value, bytes) else str(value)
+        if not ok and value == "unknown_item":
+            raise UnknownItem(f"no item {iid} in session {sid}")
+        if not ok and value == "bad_qty":
+            raise InvalidInput("quantity must be a positive whole number")
+        return Reservation(
+            ok=bool(ok), order_id=value if ok else None, reason=None if ok else value,
+            left=int(left), repeated=bool(repeated),
+        )
+
+    async def release(self, sid: str, order_id: str, *, why: str = "cancel") -> int | None:
+        """Return an order's units to stock exactly once; units left, or None if already released."""
+        check_id("session id", sid)
+        raw = await self.redis.hget(keys.orders(sid), order_id)
+        if raw is None:
+            raise UnknownOrder(f"no order {order_id} in session {sid}")
+        iid = json.loads(raw)["item"]
+        result = await self.scripts.release_order(
+            self.redis,
+            [keys.orders(sid), keys.item(sid, iid), keys.bought(sid, iid), keys.outbox(sid)],
+            [sid, order_id, iid, why],
+        )
+        if result[0] == 1:
+            return int(result[1])
+        reason = result[1].decode() if isinstance(result[1], bytes) else result[1]
+        if reason == "already_released":
+            return None
+        raise UnknownOrder(f"order {order_id}: {reason}")
+
+    async def snapshot(self, sid: str) -> dict[str, ItemStock]:
+        """Every item's stock in a session, read in one MULTI so the figures agree."""
+        check_id("session id", sid)
+        ids = sorted(m.decode() for m in await self.redis.smembers(keys.items(sid)))
+        if not ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=True)
+        for iid in ids:
+            pipe.hmget(keys.item(sid, iid), "left", "sold", "limit", "price", "on_sale", "ends_at")
+        rows = await pipe.execute()
+        return {
+            iid: ItemStock(
+                item_id=iid, left=int(row[0] or 0), sold=int(row[1] or 0), per_user_limit=int(row[2] or 0),
+                price_cents=int(row[3] or 0), on_sale=row[4] == b"1", ends_at_ms=int(row[5] or 0),
+            )
+            for iid, row in zip(ids, rows, strict=True)
+        }
+
+    async def held_by(self, sid: str, iid: str, user_id: str) -> int:
+        """Units of an item a user holds now (reserved and not released)."""
+        return int(await self.redis.hget(keys.bought(sid, iid), user_id) or 0)

@@ -1,0 +1,51 @@
+"""The aiohttp application factory: mounts every room's routes and opens resources in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from infra.appkeys import RESOURCES
+from infra.http import authenticate, json_response, problem_middleware
+from infra.resources import open_resources
+from infra.settings import Settings
+from linli import health
+from linli.scheduler import running_scheduler
+from orders.jobs import running_outbox_worker
+
+SETTINGS = web.AppKey("settings", Settings)
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """The caller as their token names them (a quick way to check a token)."""
+    p = authenticate(request)
+    return json_response({"user_id": p.user_id, "role": p.role, "community_id": p.community_id})
+
+
+def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = False,
+               run_migrations: bool = False) -> web.Application:
+    """The web application; with worker/scheduler it also runs those in-process (``linli serve``)."""
+    app = web.Application(middlewares=[problem_middleware], client_max_size=256 * 1024)
+    app[SETTINGS] = settings
+
+    async def resources_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_resources(settings, run_migrations=run_migrations) as res:
+            app[RESOURCES] = res
+            yield
+
+    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with running_outbox_worker(app[RESOURCES]):
+            yield
+
+    async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with running_scheduler(app[RESOURCES]):
+            yield
+
+    app.cleanup_ctx.append(resources_ctx)
+    if worker:
+        app.cleanup_ctx.append(worker_ctx)
+    if scheduler:
+        app.cleanup_ctx.append(scheduler_ctx)
+    app.add_routes([*health.routes, web.get("/api/me", whoami)])
+    return app

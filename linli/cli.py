@@ -1,0 +1,159 @@
+"""The ``linli`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+import click
+from aiohttp import web
+
+from infra.auth import DEFAULT_TTL_S, ROLES, AuthError, issue_token, load_secret
+from infra.db import migrate_sync
+from infra.resources import Resources, open_resources
+from infra.settings import Settings
+from linli.app import create_app
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - not on every platform
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _need_shared_redis(settings: Settings, what: str) -> None:
+    # Separate processes must share one Redis; a private server per process would split the truth.
+    if not settings.redis_url:
+        raise click.UsageError(f"`linli {what}` needs REDIS_URL; on one machine, `linli serve` runs everything")
+
+
+def _run_until_signal(settings: Settings, body: Callable[[Resources, asyncio.Event], Awaitable[None]]) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_resources(settings) as res:
+            await body(res, stop)
+
+    _use_uvloop()
+    asyncio.run(main())
+
+
+@click.group()
+def main() -> None:
+    """linli (邻里): live sales and demand crowdfunding for residential communities."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1, or LINLI_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default 8080, or PORT).")
+@click.option("--demo", is_flag=True, help="Seed a demo community, session and users.")
+def serve(host: str | None, port: int | None, demo: bool) -> None:
+    """Web, worker and scheduler in one process, on the embedded defaults unless configured."""
+    _logging()
+    settings = _settings(host=host, port=port, demo=demo)
+    app = create_app(settings, worker=True, scheduler=True, run_migrations=True)
+    _use_uvloop()
+    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=5,
+                print=lambda *_: click.echo(f"linli serving on http://{settings.host}:{settings.port}"))
+
+
+@main.command("web")
+def web_cmd() -> None:
+    """One web process (HTTP API, websockets, pages); run many behind a load balancer."""
+    _logging()
+    settings = _settings()
+    _need_shared_redis(settings, "web")
+    _use_uvloop()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5)
+
+
+@main.command()
+def worker() -> None:
+    """Drain the order outboxes into SQL."""
+    from orders.outbox_worker import OutboxWorker
+
+    _logging()
+    settings = _settings()
+    _need_shared_redis(settings, "worker")
+
+    async def body(res: Resources, stop: asyncio.Event) -> None:
+        await OutboxWorker(res.redis, res.engine, batch=settings.worker_batch,
+                           claim_idle_ms=settings.worker_claim_idle_ms).run(stop)
+
+    _run_until_signal(settings, body)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run timed jobs: wish-window cutoffs, hold releases, reconciliation."""
+    from linli.scheduler import running_scheduler
+
+    _logging()
+    settings = _settings()
+    _need_shared_redis(settings, "scheduler")
+
+    async def body(res: Resources, stop: asyncio.Event) -> None:
+        async with running_scheduler(res):
+            await stop.wait()
+
+    _run_until_signal(settings, body)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the SQL schema."""
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate_sync(settings.sql_url)
+    click.echo("schema is up to date")
+
+
+@main.command()
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--user", "users", required=True, multiple=True, help="User id; repeat for several tokens.")
+@click.option("--community", default=None, help="Community the token acts in.")
+@click.option("--ttl", type=int, default=DEFAULT_TTL_S, show_default=True, help="Seconds until expiry.")
+def token(role: str, users: tuple[str, ...], community: str | None, ttl: int) -> None:
+    """Print one signed bearer token per --user, one per line, in order."""
+    settings = _settings()
+    secret = load_secret(settings.data_dir, settings.secret)
+    try:
+        for user in users:
+            click.echo(issue_token(secret, user_id=user, role=role, community_id=community, ttl_s=ttl))
+    except AuthError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures next to a baseline measured in the same run."""
+
+
+@bench.command("reserve")
+@click.option("--seconds", type=float, default=5.0, show_default=True)
+@click.option("--concurrency", type=int, default=50, show_default=True)
+@click.option("--runs", type=int, default=3, show_default=True)
+def bench_reserve(seconds: float, concurrency: int, runs: int) -> None:
+    """Reserves/s through inventory.reserve next to raw redis-benchmark EVALSHA."""
+    from inventory.bench import run
+
+    sys.exit(run(seconds=seconds, concurrency=concurrency, runs=runs))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,24 @@
+"""The scheduler process's jobs (APScheduler 3.x, in the process's own event loop)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from infra.resources import Resources
+from orders.jobs import reconcile_all
+
+
+@asynccontextmanager
+async def running_scheduler(res: Resources) -> AsyncIterator[AsyncIOScheduler]:
+    """Start the scheduler with every room's periodic jobs; shut it down on exit."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(reconcile_all, "interval", args=[res], minutes=1, id="reconcile",
+                      max_instances=1, coalesce=True, replace_existing=True)
+    scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.shutdown(wait=False)

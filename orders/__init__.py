@@ -1,0 +1,1 @@
+"""After the grab: durable orders from the outbox, reconciliation, and (later) pickups."""
