@@ -11,6 +11,7 @@ import jwt
 
 ROLES = ("resident", "host", "supplier", "grid", "pickup", "admin")
 DEFAULT_TTL_S = 7 * 24 * 3600
+MIN_SECRET_BYTES = 32  # HS256 wants a key at least as long as its hash
 
 
 class AuthError(Exception):
@@ -33,6 +34,8 @@ class Principal:
 def load_secret(data_dir: Path, configured: str | None) -> str:
     """LINLI_SECRET when set, else a secret generated once into the data folder."""
     if configured:
+        if len(configured.encode()) < MIN_SECRET_BYTES:
+            raise AuthError(f"LINLI_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         return configured
     path = Path(data_dir) / "secret"
     try:

@@ -131,8 +131,8 @@ def migrate() -> None:
 def token(role: str, users: tuple[str, ...], community: str | None, ttl: int) -> None:
     """Print one signed bearer token per --user, one per line, in order."""
     settings = _settings()
-    secret = load_secret(settings.data_dir, settings.secret)
     try:
+        secret = load_secret(settings.data_dir, settings.secret)
         for user in users:
             click.echo(issue_token(secret, user_id=user, role=role, community_id=community, ttl_s=ttl))
     except AuthError as exc:

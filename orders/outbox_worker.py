@@ -60,6 +60,8 @@ def order_row(fields: dict[bytes, bytes]) -> dict[str, object]:
 class OutboxWorker:
     """One consumer in the ``orders`` group of every session outbox."""
 
+    MAX_BATCHES_PER_PASS = 20
+
     def __init__(self, redis: Redis, engine: AsyncEngine, *, consumer: str | None = None,
                  batch: int = 500, claim_idle_ms: int = 30_000) -> None:
         self.redis = redis
@@ -125,16 +127,14 @@ class OutboxWorker:
         """One pass over every outbox; returns how many entries were written."""
         done = 0
         for stream in await self.streams():
-            while True:
+            # Bounded per stream, so one busy sale cannot starve the others.
+            for _ in range(self.MAX_BATCHES_PER_PASS):
                 entries = await self.read(stream)
-                # Entries deleted while pending come back with no fields; just acknowledge them.
                 if not entries:
                     break
                 await self.write(entries)
                 await self.ack(stream, entries)
                 done += len(entries)
-                if len(entries) < self.batch:
-                    break
         return done
 
     async def run(self, stop: asyncio.Event, idle_sleep: float = 0.05) -> None:

@@ -1,0 +1,73 @@
+"""Start real ``linli`` server processes for tests and wait until they answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from infra.redis_server import free_port
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM and wait, as an operator's Ctrl-C would; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def linli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh machine: no REDIS_URL or DATABASE_URL unless given."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "LINLI_SECRET"}}
+    env["LINLI_DATA"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+async def start_linli(args: list[str], env: dict[str, str], log: Path, *, timeout: float = 30,
+                      expect_healthy: bool = True) -> ServerProcess:
+    """Run ``linli <args> --port P`` and wait for /healthz to answer."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "linli", *args]
+    if args[0] == "serve":
+        cmd += ["--port", str(port)]
+    else:
+        env = {**env, "PORT": str(port)}
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log)
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"linli exited with {proc.returncode}:\n{server.output()}")
+            try:
+                async with http.get(server.url + "/healthz") as resp:
+                    if resp.status == 200 or not expect_healthy:
+                        return server
+            except aiohttp.ClientError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                server.stop()
+                raise RuntimeError(f"linli did not become healthy:\n{server.output()}")
+            await asyncio.sleep(0.1)
