@@ -1,0 +1,1 @@
+"""Before the live: wish windows, 接龙 import, aggregation into supplier orders."""

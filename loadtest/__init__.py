@@ -1,0 +1,1 @@
+"""Locust users and the benchmark runner."""

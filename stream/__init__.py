@@ -1,0 +1,1 @@
+"""Live sessions: websocket rooms, host commands, flash sales, lucky bags, fan-out."""
