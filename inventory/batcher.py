@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from inventory.scripts import LuaScript, is_noscript
+from infra.lua import LuaScript, is_noscript
 
 
 def _bulk(value: Any) -> bytes:

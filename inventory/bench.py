@@ -75,9 +75,9 @@ async def _plain_loop(inv: Inventory, seconds: float, concurrency: int) -> float
         user = f"p{task}"
         while time.perf_counter() < stop_at:
             rid = f"{run}-{task}-{n}"
-            await redis.evalsha(script.sha, 6, keys.item(SID, IID), keys.bought(SID, IID),
+            await redis.evalsha(script.sha, 7, keys.item(SID, IID), keys.bought(SID, IID),
                                 keys.request(SID, user, rid), keys.orders(SID), keys.order_seq(SID),
-                                keys.outbox(SID), SID, IID, user, 1, rid, "grab", 60)
+                                keys.outbox(SID), keys.user_orders(SID, user), SID, IID, user, 1, rid, "grab", 60)
             n += 1
             count += 1
 
@@ -94,8 +94,9 @@ def _redis_benchmark(port: int, sha: str, requests: int, concurrency: int, pipel
     # __rand_int__ makes every call a new user and request id, so each one really reserves.
     cmd = [exe, "-p", str(port), "-n", str(requests), "-c", str(concurrency), "-P", str(pipeline),
            "-r", "1000000000", "--csv",
-           "EVALSHA", sha, "6", keys.item(SID, IID), keys.bought(SID, IID),
+           "EVALSHA", sha, "7", keys.item(SID, IID), keys.bought(SID, IID),
            keys.request(SID, "rb", "__rand_int__"), keys.orders(SID), keys.order_seq(SID), keys.outbox(SID),
+           keys.user_orders(SID, "rb"),
            SID, IID, "rb__rand_int__", "1", "rb__rand_int__", "grab", "60"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     match = re.search(r'"EVALSHA[^"]*","([0-9.]+)"', out)
@@ -131,7 +132,7 @@ async def _main(seconds: float, concurrency: int, runs: int) -> int:
                                                  requests * 2, concurrency, 16))
             # The outbox is not drained here; trim it so memory stays flat across runs.
             await redis.xtrim(keys.outbox(SID), maxlen=0)
-            await redis.delete(keys.orders(SID))
+            await redis.delete(keys.orders(SID), keys.user_orders(SID, "rb"), *[keys.user_orders(SID, f"{p}{i}") for p in "up" for i in range(concurrency)])
         ours_rate = statistics.median(o[0] for o in ours)
         p50 = statistics.median(o[1] for o in ours)
         p99 = statistics.median(o[2] for o in ours)

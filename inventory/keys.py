@@ -32,6 +32,10 @@ def orders(sid: str) -> str:
     return f"{tag(sid)}:orders"
 
 
+def user_orders(sid: str, uid: str) -> str:
+    return f"{tag(sid)}:user_orders:{uid}"
+
+
 def order_seq(sid: str) -> str:
     return f"{tag(sid)}:seq"
 

@@ -134,7 +134,7 @@ class Inventory:
             raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
         ok, value, left, repeated = await self._reserve.call(
             [keys.item(sid, iid), keys.bought(sid, iid), keys.request(sid, user_id, request_id),
-             keys.orders(sid), keys.order_seq(sid), keys.outbox(sid)],
+             keys.orders(sid), keys.order_seq(sid), keys.outbox(sid), keys.user_orders(sid, user_id)],
             [sid, iid, user_id, qty, request_id, kind, REQUEST_MEMORY_S],
         )
         value = value.decode() if isinstance(value, bytes) else str(value)
@@ -183,6 +183,21 @@ class Inventory:
             )
             for iid, row in zip(ids, rows, strict=True)
         }
+
+    async def orders_of(self, sid: str, user_id: str) -> list[dict[str, object]]:
+        """A user's orders in a session, oldest first, with their current status."""
+        ids = await self.redis.lrange(keys.user_orders(sid, user_id), 0, -1)
+        if not ids:
+            return []
+        raw = await self.redis.hmget(keys.orders(sid), ids)
+        out = []
+        for oid, data in zip(ids, raw, strict=True):
+            if data is None:
+                continue
+            order = json.loads(data)
+            out.append({"id": oid.decode(), "item_id": order["item"], "qty": order["qty"],
+                        "price_cents": order["price"], "kind": order["kind"], "status": order["status"]})
+        return out
 
     async def held_by(self, sid: str, iid: str, user_id: str) -> int:
         """Units of an item a user holds now (reserved and not released)."""

@@ -6,6 +6,7 @@
 -- KEYS[4] orders hash    {s:<sid>}:orders       order id -> JSON of the order
 -- KEYS[5] order counter  {s:<sid>}:seq
 -- KEYS[6] outbox stream  {s:<sid>}:outbox
+-- KEYS[7] user's orders  {s:<sid>}:user_orders:<uid>  list of the user's order ids
 -- ARGV[1] session id  ARGV[2] item id  ARGV[3] user id  ARGV[4] qty (positive integer)
 -- ARGV[5] request id  ARGV[6] kind: grab (needs an open sale and obeys the limit),
 --         hold or prize (placed by the system; prize orders cost 0)
@@ -82,5 +83,6 @@ redis.call('HSET', KEYS[4], order_id, cjson.encode({
 redis.call('XADD', KEYS[6], '*',
   'event', 'reserved', 'order', order_id, 'session', ARGV[1], 'item', ARGV[2],
   'user', ARGV[3], 'qty', qty, 'price', price, 'kind', kind, 'rid', ARGV[5], 'ts', now_ms)
+redis.call('RPUSH', KEYS[7], order_id)
 redis.call('SET', KEYS[3], 'ok:' .. order_id, 'EX', ARGV[7])
 return {1, order_id, left, 0}
