@@ -29,15 +29,20 @@ class Resources:
     embedded_redis: EmbeddedRedis | None
 
 
-def redis_client(url: str, *, max_connections: int = 200) -> aioredis.Redis:
-    """A pooled client with timeouts, so a dead server shows as an error, never a hang."""
-    return aioredis.Redis.from_url(
+def redis_client(url: str, *, max_connections: int = 100) -> aioredis.Redis:
+    """A pooled client with timeouts, so a dead server shows as an error, never a hang.
+
+    The pool blocks (up to 10 s) for a free connection instead of failing: a crowd of
+    joins waits its turn rather than getting errors."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        timeout=10,
         socket_connect_timeout=2,
         socket_timeout=10,
         health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 @asynccontextmanager

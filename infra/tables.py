@@ -71,3 +71,30 @@ orders = sa.Table(
     sa.Column("updated_at", UTC_TIME, nullable=False),
     sa.CheckConstraint("qty > 0", name="qty_positive"),
 )
+
+# The audit of every lucky-bag draw: anyone can recompute the winners from seed and entrants.
+lucky_bag_draws = sa.Table(
+    "lucky_bag_draws",
+    metadata,
+    sa.Column("bag_id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("seed", sa.String(64), nullable=False),
+    sa.Column("entrants", sa.Text, nullable=False),  # JSON list of user ids
+    sa.Column("winners", sa.Text, nullable=False),  # JSON list of user ids
+    sa.Column("prize_item_id", sa.String(64)),
+    sa.Column("prize_points", sa.Integer, nullable=False),
+    sa.Column("drawn_at", UTC_TIME, nullable=False),
+)
+
+# Neighbourhood points: one row per credit or debit; the id names its cause, so a replay adds nothing.
+points_ledger = sa.Table(
+    "points_ledger",
+    metadata,
+    sa.Column("id", sa.String(160), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("session_id", sa.String(64)),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+)

@@ -97,8 +97,12 @@ class Inventory:
         left, _created = await self.scripts.load_stock(
             self.redis, [keys.items(sid), keys.item(sid, iid)], [iid, add, per_user_limit, price_cents]
         )
-        await self.redis.sadd(keys.OUTBOX_REGISTRY, keys.outbox(sid))
+        await self.register_outbox(sid)
         return int(left)
+
+    async def register_outbox(self, sid: str) -> None:
+        """Make the outbox worker drain this session's outbox."""
+        await self.redis.sadd(keys.OUTBOX_REGISTRY, keys.outbox(check_id("session id", sid)))
 
     async def open_sale(self, sid: str, iid: str, *, ends_at_ms: int = 0,
                         price_cents: int | None = None, per_user_limit: int | None = None) -> bool:
@@ -165,6 +169,17 @@ class Inventory:
         if reason == "already_released":
             return None
         raise UnknownOrder(f"order {order_id}: {reason}")
+
+    async def publish_stock(self, sid: str, iid: str, *, channel: str, event_seq_key: str, gate_key: str,
+                            interval_ms: int = 100, force: bool = False) -> int | None:
+        """Publish an item's current stock on ``channel`` unless one went out within the interval.
+
+        Returns the units published, or None when held back (try again next tick)."""
+        left = await self.scripts.publish_stock(
+            self.redis, [keys.item(sid, iid), gate_key, event_seq_key],
+            [channel, iid, interval_ms, 1 if force else 0],
+        )
+        return None if int(left) < 0 else int(left)
 
     async def snapshot(self, sid: str) -> dict[str, ItemStock]:
         """Every item's stock in a session, read in one MULTI so the figures agree."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
+from community.routes import routes as community_routes
 from infra.appkeys import RESOURCES
 from infra.http import authenticate, json_response, problem_middleware
 from infra.resources import open_resources
@@ -13,6 +17,10 @@ from infra.settings import Settings
 from linli import health
 from linli.scheduler import running_scheduler
 from orders.jobs import running_outbox_worker
+from stream.context import Live
+from stream.deadlines import sweep_forever
+from stream.room import LIVE
+from stream.routes import routes as stream_routes
 
 SETTINGS = web.AppKey("settings", Settings)
 
@@ -34,6 +42,29 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
             app[RESOURCES] = res
             yield
 
+    async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+        res = app[RESOURCES]
+        live = Live.build(res.redis, res.engine)
+        with contextlib.suppress(RedisError, OSError):
+            await live.inventory.prepare()  # an optimisation only: every call recovers from NOSCRIPT
+        await live.hub.start()
+        live.stock.start()
+        sweeper = asyncio.create_task(sweep_forever(live), name="deadline-sweeper")
+        app[LIVE] = live
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await live.stock.stop()
+        await live.hub.stop()
+
+    async def close_viewers(app: web.Application) -> None:
+        # Going away (1001): clients reconnect to another process and resync from a snapshot.
+        if LIVE in app:
+            for room in list(app[LIVE].hub.rooms.values()):
+                for viewer in list(room):
+                    await viewer.ws.close(code=1001, message=b"server shutting down")
+
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         async with running_outbox_worker(app[RESOURCES]):
             yield
@@ -43,9 +74,11 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
             yield
 
     app.cleanup_ctx.append(resources_ctx)
+    app.cleanup_ctx.append(live_ctx)
+    app.on_shutdown.append(close_viewers)
     if worker:
         app.cleanup_ctx.append(worker_ctx)
     if scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
-    app.add_routes([*health.routes, web.get("/api/me", whoami)])
+    app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes])
     return app

@@ -10,6 +10,7 @@ is the primary key, writing them again changes nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -22,7 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infra.tables import orders
+from infra.tables import lucky_bag_draws, orders, points_ledger
 from inventory import keys
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _ms_to_datetime(ms: bytes | str | int) -> datetime:
 
 def order_row(fields: dict[bytes, bytes]) -> dict[str, object]:
     """The SQL row an outbox entry describes."""
-    f = {k.decode(): v.decode() for k, v in fields.items()}
+    f = _text(fields)
     released = f["event"] == "released"
     return {
         "id": f["order"],
@@ -55,6 +56,31 @@ def order_row(fields: dict[bytes, bytes]) -> dict[str, object]:
         "reserved_at": _ms_to_datetime(f["ts"]),
         "updated_at": _ms_to_datetime(f["released_ts"] if released else f["ts"]),
     }
+
+
+def _text(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+def draw_rows(fields: dict[bytes, bytes]) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """The audit row of a lucky-bag draw, and the points rows of its winners."""
+    f = _text(fields)
+    drawn_at = _ms_to_datetime(f["ts"])
+    audit = {"bag_id": f["bag"], "session_id": f["session"], "title": f["title"], "seed": f["seed"],
+             "entrants": f["entrants"], "winners": f["winners"], "prize_item_id": f["prize_item"] or None,
+             "prize_points": int(f["prize_points"]), "drawn_at": drawn_at}
+    points = [
+        {"id": f"bag:{f['bag']}:{user}", "user_id": user, "session_id": f["session"],
+         "points": int(f["prize_points"]), "reason": "lucky_bag", "created_at": drawn_at}
+        for user in json.loads(f["winners"]) if int(f["prize_points"]) > 0
+    ]
+    return audit, points
+
+
+def points_row(fields: dict[bytes, bytes]) -> dict[str, object]:
+    f = _text(fields)
+    return {"id": f["id"], "user_id": f["user"], "session_id": f["session"], "points": int(f["points"]),
+            "reason": f["reason"], "created_at": _ms_to_datetime(f["ts"])}
 
 
 class OutboxWorker:
@@ -103,12 +129,27 @@ class OutboxWorker:
         return list(fresh[0][1]) if fresh else []
 
     async def write(self, entries: Sequence[Entry]) -> None:
-        """Commit the entries' orders to SQL; safe to repeat."""
-        reserved = [order_row(f) for _, f in entries if f[b"event"] == b"reserved"]
-        released = [order_row(f) for _, f in entries if f[b"event"] == b"released"]
+        """Commit the entries to SQL; safe to repeat (every row's key comes from the entry)."""
+        reserved, released, draws, points = [], [], [], []
+        for _, fields in entries:
+            event = fields[b"event"]
+            if event == b"reserved":
+                reserved.append(order_row(fields))
+            elif event == b"released":
+                released.append(order_row(fields))
+            elif event == b"bag_drawn":
+                audit, winners_points = draw_rows(fields)
+                draws.append(audit)
+                points += winners_points
+            elif event == b"points":
+                points.append(points_row(fields))
+            else:
+                log.error("unknown outbox event %r; acknowledged without writing", event)
         async with self.engine.begin() as conn:
-            if reserved:
-                await conn.execute(self._insert(orders).on_conflict_do_nothing(index_elements=["id"]), reserved)
+            for table, key, rows in ((orders, "id", reserved), (lucky_bag_draws, "bag_id", draws),
+                                     (points_ledger, "id", points)):
+                if rows:
+                    await conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
             for row in released:
                 stmt = self._insert(orders).values(**row)
                 stmt = stmt.on_conflict_do_update(

@@ -44,6 +44,13 @@ def linli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def spawn_linli(args: list[str], env: dict[str, str], log: Path) -> ServerProcess:
+    """Run ``linli <args>`` (a process without HTTP, such as the worker) without waiting."""
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "linli", *args], env=env, stdout=fh, stderr=subprocess.STDOUT)
+    return ServerProcess(proc, "", log)
+
+
 async def start_linli(args: list[str], env: dict[str, str], log: Path, *, timeout: float = 30,
                       expect_healthy: bool = True) -> ServerProcess:
     """Run ``linli <args> --port P`` and wait for /healthz to answer."""

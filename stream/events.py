@@ -1,0 +1,78 @@
+"""Publishing live events: numbered and published in one Redis call, encoded once.
+
+Stock changes are coalesced: a grab marks its item, and a ticker publishes each marked
+item's current count at most every 100 ms across all web processes, and at once when it
+sells out, so a sold-out item is never left showing stock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from infra.lua import LuaScript
+from inventory import Inventory
+from stream import keys
+from stream.protocol import encoder
+
+log = logging.getLogger(__name__)
+STOCK_INTERVAL_MS = 100
+
+
+class Publisher:
+    """Publish broadcast events to every viewer of a session, on every web process."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.script = LuaScript.packaged("stream.lua", "publish_event")
+
+    async def publish(self, sid: str, event: msgspec.Struct) -> int:
+        """Encode once, number and publish; returns the event's seq."""
+        return int(await self.script(self.redis, [keys.event_seq(sid)], [keys.channel(sid), encoder.encode(event)]))
+
+
+class StockTicker:
+    """Coalesce stock changes into at most ~10 events per second per item."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self._dirty: set[tuple[str, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _publish(self, sid: str, iid: str, force: bool) -> int | None:
+        return await self.inventory.publish_stock(
+            sid, iid, channel=keys.channel(sid), event_seq_key=keys.event_seq(sid),
+            gate_key=keys.stock_gate(sid, iid), interval_ms=STOCK_INTERVAL_MS, force=force,
+        )
+
+    async def changed(self, sid: str, iid: str, left: int) -> None:
+        """Note a stock change; a sell-out is published at once."""
+        if left <= 0:
+            await self._publish(sid, iid, force=True)
+            self._dirty.discard((sid, iid))
+        else:
+            self._dirty.add((sid, iid))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(STOCK_INTERVAL_MS / 1000)
+            for sid, iid in list(self._dirty):
+                try:
+                    if await self._publish(sid, iid, force=False) is not None:
+                        self._dirty.discard((sid, iid))
+                except RedisError as exc:
+                    log.warning("stock publish failed, will retry: %s", exc)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="stock-ticker")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,159 @@
+"""One web process's fan-out: Redis pub/sub in, each viewer's bounded send queue out.
+
+The process subscribes to a session's channel while it has viewers of it. A message is
+put as the same bytes object into every local viewer's queue; a viewer whose queue is
+full cannot keep up and is disconnected (it resyncs from a fresh snapshot on reconnect).
+Every second the process reports its viewer counts, and the total across processes is
+published when it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import defaultdict
+
+from aiohttp import WSMsgType, web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from infra.lua import LuaScript
+from stream import keys
+
+log = logging.getLogger(__name__)
+
+SEND_QUEUE = 512  # events a viewer may fall behind before it is cut off
+SLOW_CLOSE_CODE = 4008  # "too slow: reconnect for a fresh snapshot"
+VIEWERS_EVERY_S = 1.0
+VIEWERS_STALE_MS = 5_000
+
+
+class Viewer:
+    """One websocket connection: its identity and its bounded send queue."""
+
+    def __init__(self, ws: web.WebSocketResponse, sid: str, user_id: str, role: str) -> None:
+        self.ws = ws
+        self.sid = sid
+        self.user_id = user_id
+        self.role = role
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(SEND_QUEUE)
+        self.min_seq = 0  # events at or below this seq are already in the snapshot
+        self.too_slow = False
+
+    def offer(self, data: bytes) -> None:
+        """Queue a frame; a viewer that fell too far behind is disconnected instead."""
+        if self.too_slow:
+            return
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.too_slow = True
+            asyncio.get_running_loop().create_task(
+                self.ws.close(code=SLOW_CLOSE_CODE, message=b"too slow: reconnect to resync"))
+
+    async def write_loop(self) -> None:
+        """The only writer of this socket: drain the queue in order."""
+        while True:
+            data = await self.queue.get()
+            if data is None or self.ws.closed:
+                return
+            if self.min_seq and data.startswith(b'{"seq":'):
+                seq = int(data[7:data.index(b",")])
+                if seq <= self.min_seq:
+                    continue
+                self.min_seq = 0  # from here on every event is newer
+            await self.ws.send_frame(data, WSMsgType.TEXT)
+
+
+class Hub:
+    """Subscriptions and local viewers of one web process."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.rooms: dict[str, set[Viewer]] = defaultdict(set)
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._report = LuaScript.packaged("stream.lua", "report_viewers")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reported: set[str] = set()
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
+                       asyncio.create_task(self._report_viewers(), name="hub-viewers")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._pubsub.aclose()
+
+    async def join(self, viewer: Viewer) -> None:
+        room = self.rooms[viewer.sid]
+        if not room:
+            await self._pubsub.subscribe(keys.channel(viewer.sid))
+        room.add(viewer)
+
+    async def leave(self, viewer: Viewer) -> None:
+        room = self.rooms.get(viewer.sid)
+        if room is None:
+            return
+        room.discard(viewer)
+        if not room:
+            del self.rooms[viewer.sid]
+            with contextlib.suppress(RedisError, ConnectionError):
+                await self._pubsub.unsubscribe(keys.channel(viewer.sid))
+
+    def local_viewers(self, sid: str) -> int:
+        return len(self.rooms.get(sid, ()))
+
+    def deliver(self, sid: str, data: bytes) -> None:
+        """Hand the same bytes to every local viewer of a session."""
+        for viewer in list(self.rooms.get(sid, ())):
+            viewer.offer(data)
+
+    async def _listen(self) -> None:
+        # A private control channel makes the pub/sub connection exist before any session is
+        # joined; keep trying, so a web process can start while Redis is still coming up.
+        while True:
+            try:
+                await self._pubsub.subscribe(f"linli:hub:{self.process_id}")
+                break
+            except (RedisError, ConnectionError, OSError) as exc:
+                log.warning("cannot subscribe yet: %s", exc)
+                await asyncio.sleep(1)
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except (RedisError, ConnectionError) as exc:
+                log.warning("pub/sub connection lost, resubscribing: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None or message["type"] != "message":
+                continue
+            channel = message["channel"].decode()
+            if channel.startswith("{s:"):
+                self.deliver(channel[3:channel.index("}")], message["data"])
+
+    async def _report_viewers(self) -> None:
+        while True:
+            await asyncio.sleep(VIEWERS_EVERY_S)
+            # Sessions that just emptied report 0 once, so the total drops promptly.
+            sids = set(self.rooms) | self._reported
+            self._reported = set(self.rooms)
+            for sid in sids:
+                try:
+                    await self._report(self.redis, [keys.viewers(sid), keys.event_seq(sid)],
+                                       [keys.channel(sid), self.process_id, self.local_viewers(sid),
+                                        VIEWERS_STALE_MS])
+                except RedisError as exc:
+                    log.warning("viewer count report failed: %s", exc)
+
+    async def total_viewers(self, sid: str) -> int:
+        """The last published total across processes."""
+        return int(await self.redis.hget(keys.viewers(sid), "_last") or 0)

@@ -1,0 +1,71 @@
+"""Redis keys of live sessions (all under the session hash tag {s:<sid>})."""
+
+from __future__ import annotations
+
+from inventory.keys import outbox as outbox_of  # lucky bags and red packets append to it too
+from inventory.keys import tag
+
+# Not per session: every pending deadline (flash ends, bag draws), swept by every web process.
+DEADLINES = "linli:deadlines"
+
+
+def session(sid: str) -> str:
+    return f"{tag(sid)}:session"
+
+
+def catalog(sid: str) -> str:
+    """Item id -> JSON of what viewers see beside the stock (title, unit, image)."""
+    return f"{tag(sid)}:catalog"
+
+
+def item_seq(sid: str) -> str:
+    return f"{tag(sid)}:item_seq"
+
+
+def channel(sid: str) -> str:
+    return f"{tag(sid)}:events"
+
+
+def event_seq(sid: str) -> str:
+    return f"{tag(sid)}:event_seq"
+
+
+def stock_gate(sid: str, iid: str) -> str:
+    return f"{tag(sid)}:stock_gate:{iid}"
+
+
+def viewers(sid: str) -> str:
+    return f"{tag(sid)}:viewers"
+
+
+def conns(sid: str) -> str:
+    return f"{tag(sid)}:conns"
+
+
+def present(sid: str) -> str:
+    return f"{tag(sid)}:present"
+
+
+def bags(sid: str) -> str:
+    return f"{tag(sid)}:bags"
+
+
+def bag(sid: str, bid: str) -> str:
+    return f"{tag(sid)}:bag:{bid}"
+
+
+def bag_entrants(sid: str, bid: str) -> str:
+    return f"{tag(sid)}:bag:{bid}:entrants"
+
+
+def packet(sid: str, pid: str) -> str:
+    return f"{tag(sid)}:packet:{pid}"
+
+
+def packet_shares(sid: str, pid: str) -> str:
+    return f"{tag(sid)}:packet:{pid}:shares"
+
+
+def packet_takers(sid: str, pid: str) -> str:
+    return f"{tag(sid)}:packet:{pid}:takers"
+

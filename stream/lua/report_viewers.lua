@@ -1,0 +1,37 @@
+-- report_viewers: record one web process's viewer count for a session and publish the total
+-- when it changed. Counts from processes that stopped reporting are dropped.
+--
+-- KEYS[1] viewers hash   {s:<sid>}:viewers  process id -> "count:reported_at_ms", and _last
+-- KEYS[2] event counter  {s:<sid>}:event_seq
+-- ARGV[1] pub/sub channel  ARGV[2] process id  ARGV[3] this process's count  ARGV[4] staleness ms
+--
+-- Returns the total count over live processes.
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. ':' .. now_ms)
+else
+  redis.call('HDEL', KEYS[1], ARGV[2])
+end
+local total = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local field, value = all[i], all[i + 1]
+  if field ~= '_last' then
+    local sep = string.find(value, ':', 1, true)
+    local count, at = tonumber(string.sub(value, 1, sep - 1)), tonumber(string.sub(value, sep + 1))
+    if now_ms - at > tonumber(ARGV[4]) then
+      redis.call('HDEL', KEYS[1], field)
+    else
+      total = total + count
+    end
+  end
+end
+local last = tonumber(redis.call('HGET', KEYS[1], '_last') or '-1')
+if last ~= total then
+  redis.call('HSET', KEYS[1], '_last', total)
+  local seq = redis.call('INCR', KEYS[2])
+  redis.call('PUBLISH', ARGV[1], '{"seq":' .. seq .. ',"ts":' .. now_ms .. ',"type":"viewers","count":' .. total .. '}')
+end
+return total

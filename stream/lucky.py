@@ -1,0 +1,197 @@
+"""Lucky bags (福袋) and points red packets (红包).
+
+A bag is entered by residents present in the room (for ``min_watch_s``, with the passphrase
+when one is set) and drawn exactly once when its countdown ends, by whichever web process's
+sweeper gets there first. A red packet's total is split by the double-mean rule when it is
+made, and its shares go to the first residents to grab.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+
+import msgspec
+
+from infra.errors import BadRequest
+from stream import keys
+from stream.context import Live
+from stream.errors import BagNotFound
+from stream.protocol import LuckyBagStarted, LuckyBagView, RedPacketStarted
+from stream.sessions import SessionState, new_id, now_ms
+
+MAX_WINNERS = 1000
+MAX_COUNTDOWN_S = 3600
+
+
+class NewLuckyBag(msgspec.Struct, kw_only=True):
+    title: str
+    winners: int
+    countdown_s: int
+    passphrase: str | None = None
+    min_watch_s: int = 0
+    prize_item_id: str | None = None
+    prize_points: int = 0
+
+
+class NewRedPacket(msgspec.Struct, kw_only=True):
+    total_points: int
+    shares: int
+
+
+async def create_bag(live: Live, state: SessionState, bag: NewLuckyBag) -> LuckyBagView:
+    if not bag.title.strip() or len(bag.title) > 200:
+        raise BadRequest("title must be 1-200 characters")
+    if not 1 <= bag.winners <= MAX_WINNERS:
+        raise BadRequest(f"winners must be 1 to {MAX_WINNERS}")
+    if not 1 <= bag.countdown_s <= MAX_COUNTDOWN_S:
+        raise BadRequest(f"countdown_s must be 1 to {MAX_COUNTDOWN_S}")
+    if not 0 <= bag.min_watch_s <= 24 * 3600 or not 0 <= bag.prize_points <= 1_000_000:
+        raise BadRequest("min_watch_s or prize_points is out of range")
+    if bag.passphrase is not None and not 1 <= len(bag.passphrase.strip()) <= 50:
+        raise BadRequest("passphrase must be 1-50 characters")
+    if bag.prize_item_id and not await live.redis.hexists(keys.catalog(state.id), bag.prize_item_id):
+        raise BadRequest(f"no item {bag.prize_item_id} in this session", code="unknown_item")
+    if not bag.prize_item_id and not bag.prize_points:
+        raise BadRequest("a lucky bag needs a prize_item_id or prize_points")
+    bid = new_id("b")
+    draw_at = now_ms() + bag.countdown_s * 1000
+    passphrase = (bag.passphrase or "").strip()
+    await live.redis.hset(keys.bag(state.id, bid), mapping={
+        "status": "open", "title": bag.title.strip(), "winners": bag.winners, "draw_at": draw_at,
+        "passphrase": passphrase, "min_watch_ms": bag.min_watch_s * 1000,
+        "prize_item_id": bag.prize_item_id or "", "prize_points": bag.prize_points})
+    await live.redis.sadd(keys.bags(state.id), bid)
+    await live.redis.zadd(keys.DEADLINES, {f"bag|{state.id}|{bid}": draw_at})
+    view = LuckyBagView(id=bid, title=bag.title.strip(), winners=bag.winners, draw_at=draw_at,
+                        needs_passphrase=bool(passphrase), min_watch_s=bag.min_watch_s)
+    await live.publisher.publish(state.id, LuckyBagStarted(bag=view))
+    return view
+
+
+async def enter_bag(live: Live, sid: str, bid: str, user_id: str, passphrase: str = "") -> str:
+    """Enter a resident; returns 'entered' or 'already_entered', or raises BadRequest with the reason."""
+    ok, reason, *detail = await live.enter_bag(
+        live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.conns(sid), keys.present(sid)],
+        [user_id, passphrase])
+    reason = reason.decode()
+    if ok:
+        return reason
+    if reason == "unknown_bag":
+        raise BagNotFound(f"no lucky bag {bid}")
+    messages = {
+        "bag_closed": "this lucky bag is no longer open",
+        "not_present": "only residents watching the live session can enter",
+        "watch_longer": f"keep watching {detail[0] if detail else 0} more seconds to enter",
+        "passphrase_required": "send the passphrase (口令) to enter",
+        "wrong_passphrase": "that is not the passphrase",
+    }
+    raise BadRequest(messages.get(reason, reason), code=reason)
+
+
+async def bags_with_passphrase(live: Live, sid: str, text: str) -> list[str]:
+    """Open bags whose passphrase is exactly ``text`` (a comment saying it enters them)."""
+    bids = sorted(b.decode() for b in await live.redis.smembers(keys.bags(sid)))
+    matches = []
+    for bid in bids:
+        status, passphrase = await live.redis.hmget(keys.bag(sid, bid), "status", "passphrase")
+        if status == b"open" and passphrase and passphrase.decode() == text.strip():
+            matches.append(bid)
+    return matches
+
+
+async def open_bags(live: Live, sid: str, user_id: str | None) -> list[LuckyBagView]:
+    views = []
+    for bid in sorted(b.decode() for b in await live.redis.smembers(keys.bags(sid))):
+        bag = {k.decode(): v.decode() for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
+        if bag.get("status") != "open":
+            continue
+        entered = bool(user_id) and bool(await live.redis.hexists(keys.bag_entrants(sid, bid), user_id))
+        views.append(LuckyBagView(id=bid, title=bag["title"], winners=int(bag["winners"]),
+                                  draw_at=int(bag["draw_at"]), needs_passphrase=bool(bag["passphrase"]),
+                                  min_watch_s=int(bag["min_watch_ms"]) // 1000, entered=entered))
+    return views
+
+
+async def draw_bag(live: Live, sid: str, bid: str) -> list[str] | None:
+    """Draw if due (exactly once across processes) and award item prizes; None if not yet due."""
+    code, winners_json = await live.draw_bag(
+        live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.event_seq(sid), keys.outbox_of(sid)],
+        [keys.channel(sid), secrets.token_hex(16), sid, bid])
+    if code == -2:
+        raise BagNotFound(f"no lucky bag {bid}")
+    if code == -1:
+        return None
+    winners = json.loads(winners_json)
+    prize_item = await live.redis.hget(keys.bag(sid, bid), "prize_item_id")
+    if prize_item:
+        # Every process that sees the bag drawn may run this: the request id makes it once per winner.
+        for user in winners:
+            await live.inventory.reserve(sid, prize_item.decode(), user, 1, f"bag-{bid}", kind="prize")
+    return winners
+
+
+async def bag_status(live: Live, sid: str, bid: str) -> dict[str, object]:
+    bag = {k.decode(): v.decode() for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
+    if not bag:
+        raise BagNotFound(f"no lucky bag {bid}")
+    entrants = sorted(u.decode() for u in await live.redis.hkeys(keys.bag_entrants(sid, bid)))
+    drawn = bag["status"] == "drawn"
+    return {
+        "id": bid, "title": bag["title"], "status": bag["status"], "winners": json.loads(bag["result"]) if drawn else [],
+        "entrants": entrants, "winner_count": int(bag["winners"]), "draw_at": int(bag["draw_at"]),
+        "seed": bag.get("seed") if drawn else None, "drawn_at": int(bag["drawn_at"]) if drawn else None,
+        "prize_item_id": bag["prize_item_id"] or None, "prize_points": int(bag["prize_points"]),
+        "audit": "winners are the entrants with the smallest sha1(seed + ':' + user_id)" if drawn else None,
+    }
+
+
+def split_double_mean(total: int, shares: int, rng: random.Random | None = None) -> list[int]:
+    """Split ``total`` points into ``shares`` parts: each between 1 and twice the remaining mean."""
+    if shares < 1 or total < shares:
+        raise BadRequest("total_points must be at least one point per share")
+    rng = rng or random.SystemRandom()
+    parts, remaining = [], total
+    for left in range(shares, 1, -1):
+        cap = min(2 * remaining // left, remaining - (left - 1))
+        part = rng.randint(1, max(1, cap))
+        parts.append(part)
+        remaining -= part
+    parts.append(remaining)
+    return parts
+
+
+async def create_packet(live: Live, state: SessionState, packet: NewRedPacket) -> dict[str, object]:
+    if not 1 <= packet.shares <= 10_000 or not 1 <= packet.total_points <= 10_000_000:
+        raise BadRequest("shares must be 1-10000 and total_points 1-10000000")
+    parts = split_double_mean(packet.total_points, packet.shares)
+    pid = new_id("p")
+    pipe = live.redis.pipeline(transaction=True)  # the packet and all its shares appear together
+    pipe.hset(keys.packet(state.id, pid), mapping={"total": packet.total_points, "shares": packet.shares})
+    pipe.rpush(keys.packet_shares(state.id, pid), *parts)
+    await pipe.execute()
+    await live.publisher.publish(state.id, RedPacketStarted(packet_id=pid, shares=packet.shares,
+                                                            total_points=packet.total_points))
+    return {"id": pid, "shares": packet.shares, "total_points": packet.total_points}
+
+
+async def grab_packet(live: Live, sid: str, pid: str, user_id: str) -> tuple[bool, int, str | None]:
+    """(ok, points, reason) for one resident's grab of a red packet share."""
+    if not await live.redis.exists(keys.packet(sid, pid)):
+        raise BagNotFound(f"no red packet {pid}")
+    result = await live.grab_packet(
+        live.redis, [keys.packet_shares(sid, pid), keys.packet_takers(sid, pid), keys.conns(sid), keys.outbox_of(sid)],
+        [user_id, sid, pid])
+    if result[0] == 1:
+        return True, int(result[1]), None
+    return False, 0, result[1].decode()
+
+
+async def packet_status(live: Live, sid: str, pid: str) -> dict[str, object]:
+    meta = await live.redis.hgetall(keys.packet(sid, pid))
+    if not meta:
+        raise BagNotFound(f"no red packet {pid}")
+    takers = {k.decode(): int(v) for k, v in (await live.redis.hgetall(keys.packet_takers(sid, pid))).items()}
+    return {"id": pid, "total_points": int(meta[b"total"]), "shares": int(meta[b"shares"]),
+            "left": await live.redis.llen(keys.packet_shares(sid, pid)), "takers": takers}

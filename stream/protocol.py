@@ -1,0 +1,185 @@
+"""The websocket protocol: every frame is a msgspec Struct tagged by ``type``.
+
+Client frames are decoded with one Decoder; server events are encoded once and the same
+bytes go to every viewer. Every server event carries the session's ``seq`` (added when it
+is published, so the order of seq is the order of publication across all web processes)
+and ``ts``, the server's clock in epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+KW = {"tag_field": "type", "kw_only": True, "omit_defaults": True}
+
+
+# ---- client -> server ----------------------------------------------------------------
+
+class Grab(msgspec.Struct, tag="grab", **KW):
+    item_id: str
+    request_id: str
+    qty: int = 1
+
+
+class EnterLuckyBag(msgspec.Struct, tag="enter_lucky_bag", **KW):
+    bag_id: str
+    passphrase: str | None = None
+
+
+class Comment(msgspec.Struct, tag="comment", **KW):
+    text: str
+
+
+class GrabRedPacket(msgspec.Struct, tag="grab_red_packet", **KW):
+    packet_id: str
+
+
+class Ping(msgspec.Struct, tag="ping", **KW):
+    pass
+
+
+ClientFrame = Grab | EnterLuckyBag | Comment | GrabRedPacket | Ping
+client_decoder = msgspec.json.Decoder(ClientFrame)
+
+
+# ---- server -> client ----------------------------------------------------------------
+
+class ItemView(msgspec.Struct, kw_only=True):
+    id: str
+    title: str
+    price_cents: int
+    unit: str
+    left: int
+    per_user_limit: int
+    on_sale: bool
+    ends_at: int = 0  # epoch ms of the flash deadline, 0 when none
+    image_url: str | None = None
+
+
+class LuckyBagView(msgspec.Struct, kw_only=True):
+    id: str
+    title: str
+    winners: int
+    draw_at: int
+    needs_passphrase: bool
+    min_watch_s: int
+    entered: bool = False
+
+
+class OrderView(msgspec.Struct, kw_only=True):
+    id: str
+    item_id: str
+    qty: int
+    price_cents: int
+    kind: str
+    status: str
+
+
+class Snapshot(msgspec.Struct, tag="snapshot", **KW):
+    seq: int
+    ts: int
+    session_id: str
+    title: str
+    status: str
+    pinned_item_id: str | None
+    items: list[ItemView]
+    lucky_bags: list[LuckyBagView]
+    viewers: int
+    me: str
+    holds: list[OrderView]
+    orders: list[OrderView]
+    stream_url: str | None = None
+
+
+class GrabResult(msgspec.Struct, tag="grab_result", **KW):
+    request_id: str
+    ok: bool
+    order_id: str | None = None
+    reason: str | None = None
+    left: int | None = None
+
+
+class LuckyBagEntered(msgspec.Struct, tag="lucky_bag_entered", **KW):
+    bag_id: str
+
+
+class RedPacketResult(msgspec.Struct, tag="red_packet_result", **KW):
+    packet_id: str
+    ok: bool
+    points: int
+    reason: str | None = None
+
+
+class Error(msgspec.Struct, tag="error", **KW):
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+# Broadcast events: published through Redis with seq and ts added.
+
+class SessionLive(msgspec.Struct, tag="session_live", **KW):
+    session_id: str
+
+
+class SessionEnded(msgspec.Struct, tag="session_ended", **KW):
+    session_id: str
+
+
+class ItemAdded(msgspec.Struct, tag="item_added", **KW):
+    item: ItemView
+
+
+class ItemPinned(msgspec.Struct, tag="item_pinned", **KW):
+    item_id: str
+
+
+class FlashStarted(msgspec.Struct, tag="flash_started", **KW):
+    item_id: str
+    ends_at: int
+    price_cents: int
+    per_user_limit: int
+    left: int
+
+
+class FlashEnded(msgspec.Struct, tag="flash_ended", **KW):
+    item_id: str
+    left: int
+
+
+class LuckyBagStarted(msgspec.Struct, tag="lucky_bag_started", **KW):
+    bag: LuckyBagView
+
+
+class LuckyBagResult(msgspec.Struct, tag="lucky_bag_result", **KW):
+    bag_id: str
+    winners: list[str]
+    entrants: int
+
+
+class RedPacketStarted(msgspec.Struct, tag="red_packet_started", **KW):
+    packet_id: str
+    shares: int
+    total_points: int
+
+
+class CommentEvent(msgspec.Struct, tag="comment", **KW):
+    user_id: str
+    text: str
+
+
+BroadcastEvent = (SessionLive | SessionEnded | ItemAdded | ItemPinned | FlashStarted | FlashEnded
+                  | LuckyBagStarted | LuckyBagResult | RedPacketStarted | CommentEvent)
+
+encoder = msgspec.json.Encoder()
+
+
+# Published by Lua scripts (stock and viewer counts are read inside Redis); listed for the docs.
+
+class Stock(msgspec.Struct, tag="stock", **KW):
+    item_id: str
+    left: int
+
+
+class Viewers(msgspec.Struct, tag="viewers", **KW):
+    count: int

@@ -1,0 +1,147 @@
+"""The websocket of a live room: join, snapshot, then frames in and events out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from infra.errors import DomainError, Forbidden
+from infra.http import authenticate
+from stream import keys
+from stream.context import Live
+from stream.errors import RateLimited
+from stream.hub import Viewer
+from stream.limits import FrameLimiter
+from stream.lucky import bags_with_passphrase, enter_bag, grab_packet, open_bags
+from stream.protocol import (
+    Comment, CommentEvent, EnterLuckyBag, Error, Grab, GrabRedPacket, GrabResult, LuckyBagEntered,
+    OrderView, Ping, RedPacketResult, Snapshot, client_decoder, encoder,
+)
+from stream.sessions import SessionState, check_member, items, load_session, now_ms
+
+log = logging.getLogger(__name__)
+
+LIVE = web.AppKey("live", Live)
+MAX_FRAME = 16 * 1024
+MAX_COMMENT = 200
+PRESENCE_GRACE_MS = 60_000
+GRAB_ROLES = ("resident", "grid", "admin")
+FLOOD_CLOSE_CODE = 1008
+
+
+async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snapshot:
+    """Everything a viewer needs to draw the room, numbered with the last published seq."""
+    seq = int(await live.redis.get(keys.event_seq(state.id)) or 0)
+    mine = [OrderView(**o) for o in await live.inventory.orders_of(state.id, user_id)]  # type: ignore[arg-type]
+    return Snapshot(
+        seq=seq, ts=now_ms(), session_id=state.id, title=state.title, status=state.status,
+        pinned_item_id=state.pinned_item_id, items=await items(live, state.id),
+        lucky_bags=await open_bags(live, state.id, user_id), viewers=await live.hub.total_viewers(state.id),
+        me=user_id, holds=[o for o in mine if o.kind == "hold" and o.status == "reserved"],
+        orders=[o for o in mine if o.kind != "hold"], stream_url=state.stream_url,
+    )
+
+
+async def live_room(request: web.Request) -> web.StreamResponse:
+    """GET /ws/sessions/{sid}: the token in the Authorization header or ?token=."""
+    live = request.app[LIVE]
+    principal = authenticate(request)
+    state = await load_session(live, request.match_info["sid"])
+    check_member(principal, state)
+
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30)
+    await ws.prepare(request)
+    viewer = Viewer(ws, state.id, principal.user_id, principal.role)
+    await live.hub.join(viewer)
+    writer = None
+    try:
+        await live.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
+                             [viewer.user_id, 1, PRESENCE_GRACE_MS])
+        snapshot = await build_snapshot(live, await load_session(live, state.id), viewer.user_id)
+        viewer.min_seq = snapshot.seq
+        # The snapshot goes out before the writer starts, so it is always the first frame.
+        await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
+        writer = request.app.loop.create_task(viewer.write_loop())
+        limiter = FrameLimiter()
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await handle_frame(live, viewer, msg.data, limiter)
+                if limiter.flooding:
+                    # Let the refusals already queued reach the client, then hang up.
+                    with contextlib.suppress(asyncio.QueueFull):
+                        viewer.queue.put_nowait(None)
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(writer), 2)
+                    await ws.close(code=FLOOD_CLOSE_CODE, message=b"too many frames")
+                    break
+            elif msg.type == WSMsgType.BINARY:
+                viewer.offer(encoder.encode(Error(code="bad_frame", message="send JSON text frames")))
+    finally:
+        await live.hub.leave(viewer)
+        with contextlib.suppress(Exception):
+            await live.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
+                                 [viewer.user_id, -1, PRESENCE_GRACE_MS])
+        if writer:
+            writer.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+    return ws
+
+
+async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimiter) -> None:
+    """Decode one client frame and act; every failure becomes one error frame (the one place)."""
+    request_id = None
+    try:
+        _limit(limiter, "any")
+        try:
+            frame = client_decoder.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise DomainError(f"could not read that frame: {exc}", code="bad_frame") from exc
+        match frame:
+            case Grab(item_id=iid, qty=qty, request_id=rid):
+                request_id = rid if isinstance(rid, str) and len(rid) <= 64 else None
+                _need_role(viewer, GRAB_ROLES, "grab")
+                _limit(limiter, "grab")
+                r = await live.inventory.reserve(viewer.sid, iid, viewer.user_id, qty, rid)
+                viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=r.ok, order_id=r.order_id,
+                                                       reason=r.reason, left=r.left)))
+                if r.ok and not r.repeated:
+                    await live.stock.changed(viewer.sid, iid, r.left)
+            case EnterLuckyBag(bag_id=bid, passphrase=passphrase):
+                _need_role(viewer, ("resident",), "enter lucky bags")
+                _limit(limiter, "enter")
+                await enter_bag(live, viewer.sid, bid, viewer.user_id, passphrase or "")
+                viewer.offer(encoder.encode(LuckyBagEntered(bag_id=bid)))
+            case Comment(text=text):
+                text = text.strip()
+                if not text or len(text) > MAX_COMMENT:
+                    raise DomainError(f"a comment is 1 to {MAX_COMMENT} characters", code="bad_comment")
+                _limit(limiter, "comment")
+                await live.publisher.publish(viewer.sid, CommentEvent(user_id=viewer.user_id, text=text))
+                if viewer.role == "resident":
+                    for bid in await bags_with_passphrase(live, viewer.sid, text):
+                        await enter_bag(live, viewer.sid, bid, viewer.user_id, text)
+                        viewer.offer(encoder.encode(LuckyBagEntered(bag_id=bid)))
+            case GrabRedPacket(packet_id=pid):
+                _need_role(viewer, ("resident",), "grab red packets")
+                _limit(limiter, "grab")
+                ok, points, reason = await grab_packet(live, viewer.sid, pid, viewer.user_id)
+                viewer.offer(encoder.encode(RedPacketResult(packet_id=pid, ok=ok, points=points, reason=reason)))
+            case Ping():
+                pass  # keeps mobile networks from dropping an idle socket; nothing to answer
+    except DomainError as exc:
+        viewer.offer(encoder.encode(Error(code=exc.code, message=exc.message, request_id=request_id)))
+
+
+def _need_role(viewer: Viewer, roles: tuple[str, ...], what: str) -> None:
+    if viewer.role not in roles:
+        raise Forbidden(f"a {viewer.role} cannot {what}")
+
+
+def _limit(limiter: FrameLimiter, kind: str) -> None:
+    if not limiter.allow(kind):
+        raise RateLimited("slow down: too many requests")
