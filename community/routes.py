@@ -9,7 +9,7 @@ from community.registry import create_community
 from infra.appkeys import RESOURCES
 from infra.errors import BadRequest
 from infra.http import json_response, read_body, require
-from inventory.stock import ID_RE
+from infra.ids import ID_RE, ID_RULE
 
 
 class NewCommunity(msgspec.Struct, kw_only=True):
@@ -22,7 +22,7 @@ async def post_community(request: web.Request) -> web.Response:
     require(request, "admin")
     body = await read_body(request, NewCommunity)
     if not ID_RE.match(body.id):
-        raise BadRequest("id must be 1-64 characters of letters, digits, '_', '-' or '.'")
+        raise BadRequest(f"id must be {ID_RULE}")
     if not body.name.strip() or len(body.name) > 200:
         raise BadRequest("name must be 1-200 characters")
     created = await create_community(request.app[RESOURCES].engine, body.id, body.name.strip())

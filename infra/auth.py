@@ -9,6 +9,8 @@ from pathlib import Path
 
 import jwt
 
+from infra.ids import ID_RE, ID_RULE
+
 ROLES = ("resident", "host", "supplier", "grid", "pickup", "admin")
 DEFAULT_TTL_S = 7 * 24 * 3600
 MIN_SECRET_BYTES = 32  # HS256 wants a key at least as long as its hash
@@ -59,8 +61,8 @@ def issue_token(secret: str, *, user_id: str, role: str, community_id: str | Non
     """A signed token for one user."""
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-    if not user_id or len(user_id) > 64:
-        raise AuthError("user id must be 1 to 64 characters")
+    if not ID_RE.match(user_id):
+        raise AuthError(f"user id must be {ID_RULE}")
     if ttl_s <= 0:
         raise AuthError("ttl must be positive")
     now = int(time.time())

@@ -6,17 +6,16 @@ This is the only module that calls inventory's Lua scripts.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from infra.ids import ID_RE, ID_RULE
 from inventory import keys
 from inventory.batcher import ScriptBatcher
 from inventory.errors import InvalidInput, UnknownItem, UnknownOrder
 from inventory.scripts import Scripts
 
-ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_REQUEST_ID_BYTES = 64
 MAX_QTY = 10_000
 REQUEST_MEMORY_S = 2 * 24 * 3600
@@ -51,7 +50,7 @@ class ItemStock:
 def check_id(what: str, value: str) -> str:
     """Ids become parts of Redis keys: keep them short and free of hash-tag braces."""
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise InvalidInput(f"{what} must be 1-64 characters of letters, digits, '_', '-' or '.'")
+        raise InvalidInput(f"{what} must be {ID_RULE}")
     return value
 
 

@@ -65,6 +65,13 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                 for viewer in list(room):
                     await viewer.ws.close(code=1001, message=b"server shutting down")
 
+    async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
+        from linli.demo import seed_demo
+
+        for line in await seed_demo(app[RESOURCES], app[LIVE]):
+            print(line, flush=True)
+        yield
+
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         async with running_outbox_worker(app[RESOURCES]):
             yield
@@ -76,6 +83,8 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
     app.cleanup_ctx.append(resources_ctx)
     app.cleanup_ctx.append(live_ctx)
     app.on_shutdown.append(close_viewers)
+    if settings.demo:
+        app.cleanup_ctx.append(demo_ctx)
     if worker:
         app.cleanup_ctx.append(worker_ctx)
     if scheduler:

@@ -81,3 +81,10 @@ def test_expired_and_foreign_tokens_are_refused() -> None:
     no_role = jwt.encode({"sub": "u", "role": "emperor", "exp": int(time.time()) + 60}, K, algorithm="HS256")
     with pytest.raises(AuthError, match="role"):
         verify_token(K, no_role)
+
+
+def test_token_refuses_a_user_id_that_cannot_be_a_key(tmp_path: Path) -> None:
+    """User ids become parts of Redis keys: braces, colons and spaces are refused up front."""
+    out = subprocess.run([sys.executable, "-m", "linli", "token", "--role", "resident", "--user", "a:b"],
+                         env=linli_env(tmp_path), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "user id" in out.stderr

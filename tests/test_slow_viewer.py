@@ -1,0 +1,68 @@
+"""The slow-viewer policy and the demo, each against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from websockets.asyncio.client import connect
+
+from stream.hub import SEND_QUEUE, SLOW_CLOSE_CODE, Viewer
+from tests.servers import linli_env
+from infra.redis_server import free_port
+
+
+async def test_a_viewer_that_falls_too_far_behind_is_disconnected() -> None:
+    """More than SEND_QUEUE events waiting for one viewer: it is closed with 4008, others are not held up."""
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        viewer = Viewer(ws, "s1", "u1", "resident")
+        # A burst arrives faster than this viewer's writer gets to run.
+        for n in range(SEND_QUEUE + 10):
+            viewer.offer(b'{"seq":%d,"ts":0,"type":"comment","user_id":"x","text":"hi"}' % (n + 1))
+        assert viewer.too_slow and viewer.queue.full()
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.add_routes([web.get("/ws", handler)])
+    async with TestServer(app) as server:
+        async with connect(f"ws://127.0.0.1:{server.port}/ws") as client:
+            await asyncio.wait_for(client.wait_closed(), 5)
+            assert client.close_code == SLOW_CLOSE_CODE
+
+
+async def test_serve_demo_opens_onto_a_live_session_a_resident_can_join(tmp_path: Path) -> None:
+    """`linli serve --demo` prints a live session and resident links that work."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "linli", "serve", "--demo", "--port", str(port)],
+                            env=linli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        while not any("resident" in line for line in lines[-1:]):
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)  # type: ignore[union-attr]
+            assert line, "serve --demo exited early"
+            lines.append(line)
+        url = re.search(r"(ws://\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
+        for _ in range(50):
+            try:
+                async with connect(url) as ws:
+                    snapshot = json.loads(await ws.recv())
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        assert snapshot["type"] == "snapshot" and snapshot["status"] == "live"
+        assert [i["title"] for i in snapshot["items"]] == ["本地红薯", "海鸭蛋", "新小米"]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        proc.stdout.close()  # type: ignore[union-attr]
