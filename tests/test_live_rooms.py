@@ -12,11 +12,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from websockets.exceptions import InvalidStatus
 
-from infra.db import migrate
+from infra.db import create_engine, migrate
 from infra.redis_server import EmbeddedRedis
 from infra.settings import normalize_database_url
+from infra.tables import lucky_bag_draws, points_ledger
 from tests.live import SECRET, Api, Client, token
 from tests.servers import ServerProcess, linli_env, spawn_linli, start_linli
 
@@ -25,8 +27,9 @@ ADMIN = token("root", "admin", None)
 
 
 class Cluster:
-    def __init__(self, a: ServerProcess, b: ServerProcess, http: aiohttp.ClientSession) -> None:
+    def __init__(self, a: ServerProcess, b: ServerProcess, http: aiohttp.ClientSession, db_url: str) -> None:
         self.a, self.b = Api(http, a.url), Api(http, b.url)
+        self.db_url = db_url
         self.ws_a, self.ws_b = a.url.replace("http", "ws"), b.url.replace("http", "ws")
 
     async def session(self, items: list[dict], *, live: bool = True) -> tuple[str, list[str]]:
@@ -55,7 +58,7 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
         status, _ = await Api(http, procs[1].url).call("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
         assert status in (201, 409)
         await Api(http, procs[1].url).call("POST", "/api/communities", ADMIN, {"id": "c2", "name": "望江苑"})
-        yield Cluster(procs[1], procs[2], http)
+        yield Cluster(procs[1], procs[2], http, db_url)
     finally:
         await http.close()
         for p in procs:
@@ -169,6 +172,16 @@ async def test_lucky_bag_draws_10_distinct_eligible_winners_once(cluster: Cluste
         await asyncio.sleep(0.1)
     assert sorted(o["user_id"] for o in orders) == sorted(winners)
     assert all(o["price_cents"] == 0 and o["kind"] == "prize" for o in orders)
+    # The SQL audit row and the winners' points, written once through the outbox.
+    engine = create_engine(cluster.db_url)
+    async with engine.connect() as conn:
+        audit = (await conn.execute(sa.select(lucky_bag_draws).where(lucky_bag_draws.c.bag_id == bid))).one()
+        points = (await conn.execute(sa.select(points_ledger.c.user_id, points_ledger.c.points)
+                                     .where(points_ledger.c.id.like(f"bag:{bid}:%")))).all()
+    await engine.dispose()
+    assert json.loads(audit.winners) == winners and audit.seed == status["seed"]
+    assert len(json.loads(audit.entrants)) == 300
+    assert sorted(points) == sorted((w, 50) for w in winners)
     await asyncio.gather(*(c.close() for c in [*clients, late, other, host, silent]))
 
 
