@@ -5,10 +5,11 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from community import people
 from community.registry import create_community
 from infra.appkeys import RESOURCES
-from infra.errors import BadRequest
-from infra.http import json_response, read_body, require
+from infra.errors import BadRequest, Forbidden
+from infra.http import authenticate, json_response, read_body, require
 from infra.ids import ID_RE, ID_RULE
 
 
@@ -29,4 +30,39 @@ async def post_community(request: web.Request) -> web.Response:
     return json_response(created, 201)
 
 
-routes = [web.post("/api/communities", post_community)]
+def _in_community(request: web.Request, *roles: str) -> str:
+    principal = require(request, *roles) if roles else authenticate(request)
+    cid = request.match_info["cid"]
+    if not principal.can_act_in(cid):
+        raise Forbidden("that is another community")
+    return cid
+
+
+async def post_pickup_point(request: web.Request) -> web.Response:
+    """Add a pickup point (a pharmacy, shop or locker) to a community: hosts and admins."""
+    cid = _in_community(request, "host")
+    point = await read_body(request, people.NewPickupPoint)
+    return json_response(await people.add_pickup_point(request.app[RESOURCES].engine, cid, point), 201)
+
+
+async def get_pickup_points(request: web.Request) -> web.Response:
+    cid = _in_community(request)
+    return json_response({"pickup_points": await people.list_pickup_points(request.app[RESOURCES].engine, cid)})
+
+
+async def post_resident(request: web.Request) -> web.Response:
+    """Register a resident: grid workers (for their grid) and admins."""
+    principal = require(request, "grid")
+    cid = _in_community(request, "grid")
+    person = await read_body(request, people.NewResident)
+    if principal.role == "grid":
+        person.grid_worker_id = principal.user_id
+    return json_response(await people.add_resident(request.app[RESOURCES].engine, cid, person), 201)
+
+
+routes = [
+    web.post("/api/communities", post_community),
+    web.post("/api/communities/{cid}/pickup-points", post_pickup_point),
+    web.get("/api/communities/{cid}/pickup-points", get_pickup_points),
+    web.post("/api/communities/{cid}/residents", post_resident),
+]

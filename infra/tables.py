@@ -6,7 +6,30 @@ timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL and on SQLite (which keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: linli stores timezone-aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 metadata = sa.MetaData(
     naming_convention={
@@ -18,7 +41,7 @@ metadata = sa.MetaData(
     }
 )
 
-UTC_TIME = sa.DateTime(timezone=True)
+UTC_TIME = UTCDateTime()
 
 communities = sa.Table(
     "communities",
@@ -65,7 +88,7 @@ orders = sa.Table(
     sa.Column("qty", sa.Integer, nullable=False),
     sa.Column("price_cents", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # grab, hold, prize
-    sa.Column("status", sa.String(16), nullable=False),  # reserved, cancelled
+    sa.Column("status", sa.String(16), nullable=False),  # reserved, confirmed (holds), cancelled
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("reserved_at", UTC_TIME, nullable=False),
     sa.Column("updated_at", UTC_TIME, nullable=False),
@@ -97,4 +120,119 @@ points_ledger = sa.Table(
     sa.Column("points", sa.Integer, nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("created_at", UTC_TIME, nullable=False),
+)
+
+# ---- who and where (community) --------------------------------------------------------
+
+pickup_points = sa.Table(
+    "pickup_points",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_id", sa.String(64), sa.ForeignKey("communities.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("address", sa.String(300), nullable=False, server_default=""),
+)
+
+residents = sa.Table(
+    "residents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the user id in tokens
+    sa.Column("community_id", sa.String(64), sa.ForeignKey("communities.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("building", sa.String(64)),
+    sa.Column("grid_worker_id", sa.String(64)),  # the grid worker who may order for this resident
+)
+
+# ---- before the live (crowdfund) ------------------------------------------------------
+
+suppliers = sa.Table(
+    "suppliers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the user id of the supplier's token
+    sa.Column("name", sa.String(200), nullable=False),
+)
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("supplier_id", sa.String(64), sa.ForeignKey("suppliers.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("aliases", sa.Text, nullable=False, server_default="[]"),  # JSON list, e.g. ["地瓜"]
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column("case_size", sa.Integer, nullable=False),
+    sa.Column("moq", sa.Integer, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("lead_time_hours", sa.Integer, nullable=False),
+    sa.Column("tiers", sa.Text, nullable=False),  # JSON list of {"min_qty", "price_cents"}
+)
+
+wish_windows = sa.Table(
+    "wish_windows",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(64), sa.ForeignKey("live_sessions.id"), nullable=False, unique=True),
+    sa.Column("community_id", sa.String(64), nullable=False),
+    sa.Column("opens_at", UTC_TIME, nullable=False),
+    sa.Column("cutoff_at", UTC_TIME, nullable=False),
+    sa.Column("live_at", UTC_TIME, nullable=False),
+    sa.Column("hold_release_at", UTC_TIME, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open, closed, aggregated, released
+    sa.Column("closed_at", UTC_TIME),
+)
+
+wish_lines = sa.Table(
+    "wish_lines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # submission order
+    sa.Column("window_id", sa.String(64), sa.ForeignKey("wish_windows.id"), nullable=False, index=True),
+    sa.Column("resident_id", sa.String(64), nullable=False),
+    sa.Column("product_id", sa.String(64)),  # null for a free-text wish
+    sa.Column("free_text", sa.String(200)),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("pickup_point_id", sa.String(64), nullable=False),
+    sa.Column("entered_by", sa.String(64), nullable=False),  # the resident, or the grid worker for them
+    sa.Column("source", sa.String(16), nullable=False),  # app, proxy, chain
+    sa.Column("import_key", sa.String(300)),  # a chain line's identity, so a re-import adds nothing
+    sa.Column("status", sa.String(16), nullable=False),  # active, withdrawn
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("updated_at", UTC_TIME, nullable=False),
+    sa.UniqueConstraint("window_id", "import_key", name="uq_wish_lines_import"),
+)
+
+supplier_orders = sa.Table(
+    "supplier_orders",
+    metadata,
+    sa.Column("id", sa.String(96), primary_key=True),  # <window>-<supplier>
+    sa.Column("window_id", sa.String(64), nullable=False, index=True),
+    sa.Column("supplier_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, confirmed, shipped
+    sa.Column("deliver_by", UTC_TIME, nullable=False),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+)
+
+supplier_order_lines = sa.Table(
+    "supplier_order_lines",
+    metadata,
+    sa.Column("order_id", sa.String(96), primary_key=True),
+    sa.Column("product_id", sa.String(64), primary_key=True),
+    sa.Column("wished_qty", sa.Integer, nullable=False),
+    sa.Column("order_qty", sa.Integer, nullable=False),
+    sa.Column("unit_price_cents", sa.Integer, nullable=False),
+    sa.Column("total_cents", sa.Integer, nullable=False),
+    sa.Column("by_pickup_point", sa.Text, nullable=False),  # JSON {pickup point id: qty}
+)
+
+# What became of each wish line at the cutoff.
+wish_outcomes = sa.Table(
+    "wish_outcomes",
+    metadata,
+    sa.Column("wish_line_id", sa.Integer, primary_key=True),
+    sa.Column("window_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),  # held, partly_held, not_viable, shortfall, not_in_catalog
+    sa.Column("held_qty", sa.Integer, nullable=False),
+    sa.Column("order_id", sa.String(96)),  # the hold in the live session
+    sa.Column("item_id", sa.String(64)),
+    sa.Column("reason", sa.String(300), nullable=False, server_default=""),
 )

@@ -151,7 +151,8 @@ class Inventory:
         )
 
     async def release(self, sid: str, order_id: str, *, why: str = "cancel") -> int | None:
-        """Return an order's units to stock exactly once; units left, or None if already released."""
+        """Return an order's units to stock exactly once; units left, or None when the order was
+        already released or is a confirmed hold (which stays)."""
         check_id("session id", sid)
         raw = await self.redis.hget(keys.orders(sid), order_id)
         if raw is None:
@@ -165,9 +166,18 @@ class Inventory:
         if result[0] == 1:
             return int(result[1])
         reason = result[1].decode() if isinstance(result[1], bytes) else result[1]
-        if reason == "already_released":
+        if reason in ("already_released", "confirmed"):
             return None
         raise UnknownOrder(f"order {order_id}: {reason}")
+
+    async def confirm_hold(self, sid: str, order_id: str, user_id: str) -> str:
+        """Keep a hold placed for a wish; 'confirmed', or the reason it cannot be."""
+        ok, reason = await self.scripts.confirm_hold(
+            self.redis, [keys.orders(check_id("session id", sid)), keys.outbox(sid)], [sid, order_id, user_id])
+        reason = reason.decode() if isinstance(reason, bytes) else str(reason)
+        if not ok and reason == "unknown_order":
+            raise UnknownOrder(f"no hold {order_id} of yours in this session")
+        return reason
 
     async def publish_stock(self, sid: str, iid: str, *, channel: str, event_seq_key: str, gate_key: str,
                             interval_ms: int = 100, force: bool = False) -> int | None:

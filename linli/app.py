@@ -10,6 +10,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from community.routes import routes as community_routes
+from crowdfund.routes import routes as crowdfund_routes
 from infra.appkeys import RESOURCES
 from infra.http import authenticate, json_response, problem_middleware
 from infra.resources import open_resources
@@ -89,5 +90,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         app.cleanup_ctx.append(worker_ctx)
     if scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
-    app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes])
+    app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes,
+                    *crowdfund_routes])
     return app

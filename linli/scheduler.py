@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from crowdfund.jobs import add_jobs as add_crowdfund_jobs
 from infra.resources import Resources
 from orders.jobs import reconcile_all
+from stream.context import Live
 
 
 @asynccontextmanager
@@ -17,6 +19,7 @@ async def running_scheduler(res: Resources) -> AsyncIterator[AsyncIOScheduler]:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(reconcile_all, "interval", args=[res], minutes=1, id="reconcile",
                       max_instances=1, coalesce=True, replace_existing=True)
+    add_crowdfund_jobs(scheduler, Live.build(res.redis, res.engine))
     scheduler.start()
     try:
         yield scheduler

@@ -42,7 +42,7 @@ def _ms_to_datetime(ms: bytes | str | int) -> datetime:
 def order_row(fields: dict[bytes, bytes]) -> dict[str, object]:
     """The SQL row an outbox entry describes."""
     f = _text(fields)
-    released = f["event"] == "released"
+    status = {"reserved": "reserved", "released": "cancelled", "confirmed": "confirmed"}[f["event"]]
     return {
         "id": f["order"],
         "session_id": f["session"],
@@ -51,10 +51,10 @@ def order_row(fields: dict[bytes, bytes]) -> dict[str, object]:
         "qty": int(f["qty"]),
         "price_cents": int(f["price"]),
         "kind": f["kind"],
-        "status": "cancelled" if released else "reserved",
+        "status": status,
         "request_id": f["rid"],
         "reserved_at": _ms_to_datetime(f["ts"]),
-        "updated_at": _ms_to_datetime(f["released_ts"] if released else f["ts"]),
+        "updated_at": _ms_to_datetime(f.get("changed_ts", f["ts"])),
     }
 
 
@@ -130,13 +130,13 @@ class OutboxWorker:
 
     async def write(self, entries: Sequence[Entry]) -> None:
         """Commit the entries to SQL; safe to repeat (every row's key comes from the entry)."""
-        reserved, released, draws, points = [], [], [], []
+        reserved, changed, draws, points = [], [], [], []
         for _, fields in entries:
             event = fields[b"event"]
             if event == b"reserved":
                 reserved.append(order_row(fields))
-            elif event == b"released":
-                released.append(order_row(fields))
+            elif event in (b"released", b"confirmed"):
+                changed.append(order_row(fields))
             elif event == b"bag_drawn":
                 audit, winners_points = draw_rows(fields)
                 draws.append(audit)
@@ -150,10 +150,13 @@ class OutboxWorker:
                                      (points_ledger, "id", points)):
                 if rows:
                     await conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
-            for row in released:
+            # A status change carries the whole order: insert it if its reservation has not
+            # arrived yet (pending in a dead consumer), else move the status on. A hold is
+            # confirmed or released, never both, so the order of the two cannot matter.
+            for row in changed:
                 stmt = self._insert(orders).values(**row)
                 stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"], set_={"status": "cancelled", "updated_at": row["updated_at"]}
+                    index_elements=["id"], set_={"status": row["status"], "updated_at": row["updated_at"]}
                 )
                 await conn.execute(stmt)
 

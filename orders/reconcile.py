@@ -42,7 +42,7 @@ async def reconcile(inventory: Inventory, engine: AsyncEngine, sid: str) -> Reco
     stock = await inventory.snapshot(sid)
     query = (
         sa.select(orders.c.item_id, sa.func.coalesce(sa.func.sum(orders.c.qty), 0))
-        .where(orders.c.session_id == sid, orders.c.status == "reserved")
+        .where(orders.c.session_id == sid, orders.c.status.in_(("reserved", "confirmed")))
         .group_by(orders.c.item_id)
     )
     async with engine.connect() as conn:

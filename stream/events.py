@@ -50,6 +50,10 @@ class StockTicker:
             gate_key=keys.stock_gate(sid, iid), interval_ms=STOCK_INTERVAL_MS, force=force,
         )
 
+    async def publish_now(self, sid: str, iid: str) -> None:
+        """Publish an item's stock at once (for processes that run no ticker, like the scheduler)."""
+        await self._publish(sid, iid, force=True)
+
     async def changed(self, sid: str, iid: str, left: int) -> None:
         """Note a stock change; a sell-out is published at once."""
         if left <= 0:

@@ -34,11 +34,15 @@ class GrabRedPacket(msgspec.Struct, tag="grab_red_packet", **KW):
     packet_id: str
 
 
+class ConfirmHold(msgspec.Struct, tag="confirm_hold", **KW):
+    order_id: str
+
+
 class Ping(msgspec.Struct, tag="ping", **KW):
     pass
 
 
-ClientFrame = Grab | EnterLuckyBag | Comment | GrabRedPacket | Ping
+ClientFrame = Grab | EnterLuckyBag | Comment | GrabRedPacket | ConfirmHold | Ping
 client_decoder = msgspec.json.Decoder(ClientFrame)
 
 
@@ -108,6 +112,10 @@ class RedPacketResult(msgspec.Struct, tag="red_packet_result", **KW):
     ok: bool
     points: int
     reason: str | None = None
+
+
+class HoldConfirmed(msgspec.Struct, tag="hold_confirmed", **KW):
+    order_id: str
 
 
 class Error(msgspec.Struct, tag="error", **KW):

@@ -18,8 +18,8 @@ from stream.hub import Viewer
 from stream.limits import FrameLimiter
 from stream.lucky import bags_with_passphrase, enter_bag, grab_packet, open_bags
 from stream.protocol import (
-    Comment, CommentEvent, EnterLuckyBag, Error, Grab, GrabRedPacket, GrabResult, LuckyBagEntered,
-    OrderView, Ping, RedPacketResult, Snapshot, client_decoder, encoder,
+    Comment, CommentEvent, ConfirmHold, EnterLuckyBag, Error, Grab, GrabRedPacket, GrabResult, HoldConfirmed,
+    LuckyBagEntered, OrderView, Ping, RedPacketResult, Snapshot, client_decoder, encoder,
 )
 from stream.sessions import SessionState, check_member, items, load_session, now_ms
 
@@ -65,7 +65,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         viewer.min_seq = snapshot.seq
         # The snapshot goes out before the writer starts, so it is always the first frame.
         await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
-        writer = request.app.loop.create_task(viewer.write_loop())
+        writer = asyncio.create_task(viewer.write_loop())
         limiter = FrameLimiter()
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -131,6 +131,14 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 _limit(limiter, "grab")
                 ok, points, reason = await grab_packet(live, viewer.sid, pid, viewer.user_id)
                 viewer.offer(encoder.encode(RedPacketResult(packet_id=pid, ok=ok, points=points, reason=reason)))
+            case ConfirmHold(order_id=oid):
+                _limit(limiter, "grab")
+                reason = await live.inventory.confirm_hold(viewer.sid, oid, viewer.user_id)
+                if reason != "confirmed":
+                    messages = {"released": "too late: the hold went back to the live sale",
+                                "not_a_hold": "that order is not a hold"}
+                    raise DomainError(messages.get(reason, reason), code=reason)
+                viewer.offer(encoder.encode(HoldConfirmed(order_id=oid)))
             case Ping():
                 pass  # keeps mobile networks from dropping an idle socket; nothing to answer
     except DomainError as exc:

@@ -8,12 +8,13 @@
 -- ARGV[4] why (cancel, hold_expired, unpaid, ...)
 --
 -- Returns {1, left} when the units went back, {0, reason} otherwise;
--- reason is unknown_order, already_released or wrong_item.
+-- reason is unknown_order, already_released, confirmed (a confirmed hold stays) or wrong_item.
 
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
 if not raw then return {0, 'unknown_order'} end
 local order = cjson.decode(raw)
 if order.item ~= ARGV[3] then return {0, 'wrong_item'} end
+if order.status == 'confirmed' then return {0, 'confirmed'} end
 if order.status ~= 'reserved' then return {0, 'already_released'} end
 
 order.status = 'released'
@@ -30,5 +31,5 @@ local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XADD', KEYS[4], '*',
   'event', 'released', 'order', ARGV[2], 'session', ARGV[1], 'item', order.item,
   'user', order.user, 'qty', order.qty, 'price', order.price, 'kind', order.kind,
-  'rid', order.rid, 'ts', order.ts, 'released_ts', now_ms, 'why', ARGV[4])
+  'rid', order.rid, 'ts', order.ts, 'changed_ts', now_ms, 'why', ARGV[4])
 return {1, left}

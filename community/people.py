@@ -1,0 +1,94 @@
+"""Residents and pickup points of a community."""
+
+from __future__ import annotations
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.errors import CommunityExists
+from community.registry import get_community
+from infra.errors import BadRequest, NotFound
+from infra.ids import ID_RE, ID_RULE
+from infra.tables import pickup_points, residents
+
+
+class NewPickupPoint(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    address: str = ""
+
+
+class NewResident(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    phone: str | None = None
+    building: str | None = None
+    grid_worker_id: str | None = None
+
+
+def _check(ident: str, name: str) -> None:
+    if not ID_RE.match(ident):
+        raise BadRequest(f"id must be {ID_RULE}")
+    if not name.strip() or len(name) > 100:
+        raise BadRequest("name must be 1-100 characters")
+
+
+async def add_pickup_point(engine: AsyncEngine, community_id: str, point: NewPickupPoint) -> dict[str, str]:
+    _check(point.id, point.name)
+    await get_community(engine, community_id)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(pickup_points.insert().values(
+                id=point.id, community_id=community_id, name=point.name.strip(), address=point.address.strip()))
+    except sa.exc.IntegrityError as exc:
+        raise CommunityExists(f"pickup point {point.id} already exists") from exc
+    return {"id": point.id, "community_id": community_id, "name": point.name.strip(), "address": point.address.strip()}
+
+
+async def list_pickup_points(engine: AsyncEngine, community_id: str) -> list[dict[str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.select(pickup_points).where(pickup_points.c.community_id == community_id)
+                                  .order_by(pickup_points.c.id))
+        return [{"id": r.id, "name": r.name, "address": r.address} for r in rows]
+
+
+async def pickup_point_in(engine: AsyncEngine, community_id: str, point_id: str) -> None:
+    """NotFound unless the pickup point belongs to the community."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(sa.select(pickup_points.c.id).where(
+            pickup_points.c.id == point_id, pickup_points.c.community_id == community_id))
+    if not found:
+        raise NotFound(f"no pickup point {point_id} in this community", code="unknown_pickup_point")
+
+
+async def add_resident(engine: AsyncEngine, community_id: str, person: NewResident) -> dict[str, object]:
+    _check(person.id, person.name)
+    await get_community(engine, community_id)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(residents.insert().values(
+                id=person.id, community_id=community_id, name=person.name.strip(), phone=person.phone,
+                building=person.building, grid_worker_id=person.grid_worker_id))
+    except sa.exc.IntegrityError as exc:
+        raise CommunityExists(f"resident {person.id} already exists") from exc
+    return {"id": person.id, "community_id": community_id, "name": person.name.strip(),
+            "building": person.building, "grid_worker_id": person.grid_worker_id}
+
+
+async def residents_of(engine: AsyncEngine, community_id: str) -> list[dict[str, str | None]]:
+    """Residents with the fields needed to match chain names (never sent to suppliers)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.select(residents.c.id, residents.c.name, residents.c.grid_worker_id)
+                                  .where(residents.c.community_id == community_id).order_by(residents.c.id))
+        return [{"id": r.id, "name": r.name, "grid_worker_id": r.grid_worker_id} for r in rows]
+
+
+async def grid_worker_of(engine: AsyncEngine, resident_id: str) -> tuple[str, str | None]:
+    """(community, grid worker) of a resident; NotFound when unknown."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(residents.c.community_id, residents.c.grid_worker_id)
+                                  .where(residents.c.id == resident_id))).first()
+    if row is None:
+        raise NotFound(f"no resident {resident_id}", code="unknown_resident")
+    return row.community_id, row.grid_worker_id

@@ -1,0 +1,147 @@
+"""At the cutoff: close the window, aggregate the wishes, order from suppliers, hold for wishers.
+
+Crash-safe in three steps. (1) The window moves open -> closed in one conditional UPDATE, so
+only one runner ever claims it. (2) The live session's stock and holds are written through
+idempotent calls (an item per product is reused, a hold's request id is its wish line).
+(3) Supplier orders, outcomes and closed -> aggregated commit in one transaction. A runner that
+dies before (3) leaves the window 'closed', and the next run (the scheduler checks at start)
+repeats (2) harmlessly and commits (3).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from crowdfund.aggregate import Catalog, Product, Tier, Wish, aggregate
+from infra.tables import (
+    products, session_items, supplier_order_lines, supplier_orders, wish_lines, wish_outcomes, wish_windows,
+)
+from stream import sessions
+from stream.context import Live
+
+log = logging.getLogger(__name__)
+
+
+async def _claim(live: Live, wid: str, now: datetime) -> sa.Row | None:
+    async with live.engine.begin() as conn:
+        await conn.execute(wish_windows.update().where(
+            wish_windows.c.id == wid, wish_windows.c.status == "open", wish_windows.c.cutoff_at <= now,
+        ).values(status="closed", closed_at=now))
+        row = (await conn.execute(sa.select(wish_windows).where(wish_windows.c.id == wid))).first()
+    return row if row is not None and row.status == "closed" else None
+
+
+async def _item_for_product(live: Live, sid: str, product: sa.Row, qty: int, price_cents: int) -> str:
+    """The live session's item for a product: reused when a previous run already made it."""
+    async with live.engine.connect() as conn:
+        existing = await conn.scalar(sa.select(session_items.c.id).where(
+            session_items.c.session_id == sid, session_items.c.product_id == product.id))
+    if existing:
+        return existing
+    item = await sessions.add_item(live, sid, sessions.NewItem(
+        title=product.name, price_cents=price_cents, stock=qty, unit=product.unit, product_id=product.id))
+    return item.id
+
+
+async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> dict[str, object] | None:
+    """Do the cutoff work for one window if it is due; returns a summary, or None if nothing to do."""
+    now = now or datetime.now(UTC)
+    window = await _claim(live, wid, now)
+    if window is None:
+        return None
+    async with live.engine.connect() as conn:
+        lines = (await conn.execute(sa.select(wish_lines).where(
+            wish_lines.c.window_id == wid, wish_lines.c.status == "active").order_by(wish_lines.c.id))).all()
+        wanted = {line.product_id for line in lines if line.product_id}
+        catalog_rows = {p.id: p for p in await conn.execute(sa.select(products).where(products.c.id.in_(wanted)))}
+
+    catalog = Catalog(products=[
+        Product(id=p.id, name=p.name, supplier_id=p.supplier_id, unit=p.unit, case_size=p.case_size, moq=p.moq,
+                capacity=p.capacity, tiers=[Tier(**t) for t in json.loads(p.tiers)])
+        for p in catalog_rows.values()])
+    # Each wish line is its own "resident" here, so the shortfall tells each line's fill.
+    wishes = [Wish(resident_id=str(line.id), product_id=line.product_id, qty=line.qty,
+                   pickup_point_id=line.pickup_point_id) for line in lines if line.product_id]
+    result = aggregate(catalog, wishes)
+
+    short = defaultdict(int)
+    for s in result.shortfall:
+        short[int(s.resident_id)] += s.qty
+    ordered = {ln.product_id: ln for order in result.supplier_orders for ln in order.lines}
+    not_viable = {nv.product_id: nv for nv in result.not_viable}
+
+    outcomes: list[dict[str, object]] = []
+    for line in lines:
+        base = {"wish_line_id": line.id, "window_id": wid, "held_qty": 0, "order_id": None, "item_id": None}
+        if not line.product_id:
+            outcomes.append({**base, "status": "not_in_catalog",
+                             "reason": "not in the catalog yet; counted as a demand signal for the organizers"})
+        elif line.product_id in not_viable:
+            nv = not_viable[line.product_id]
+            unit = catalog_rows[line.product_id].unit
+            outcomes.append({**base, "status": "not_viable", "reason":
+                             f"only {nv.wished_qty}{unit} wished in all; the supplier needs at least {nv.moq}{unit}"})
+        else:
+            filled = line.qty - short.get(line.id, 0)
+            p = catalog_rows[line.product_id]
+            if filled <= 0:
+                outcomes.append({**base, "status": "shortfall", "reason": f"the supplier can only deliver {p.capacity}{p.unit}"})
+                continue
+            ln = ordered[line.product_id]
+            iid = await _item_for_product(live, window.session_id, p, ln.order_qty, ln.unit_price_cents)
+            hold = await live.inventory.reserve(window.session_id, iid, line.resident_id, filled,
+                                                f"wish-{line.id}", kind="hold")
+            partly = filled < line.qty
+            outcomes.append({**base, "status": "partly_held" if partly else "held", "held_qty": filled,
+                             "order_id": hold.order_id, "item_id": iid,
+                             "reason": f"{filled} of {line.qty}{p.unit} held: the supplier's capacity ran out" if partly else ""})
+    # Surplus products nobody holds stay as flash stock: the item was loaded with order_qty.
+
+    async with live.engine.begin() as conn:
+        for order in result.supplier_orders:
+            lead = max(catalog_rows[ln.product_id].lead_time_hours for ln in order.lines)
+            oid = f"{wid}-{order.supplier_id}"
+            await conn.execute(supplier_orders.insert().values(
+                id=oid, window_id=wid, supplier_id=order.supplier_id, status="pending",
+                deliver_by=window.cutoff_at + timedelta(hours=lead), created_at=now))
+            await conn.execute(supplier_order_lines.insert(), [
+                {"order_id": oid, "product_id": ln.product_id, "wished_qty": ln.wished_qty, "order_qty": ln.order_qty,
+                 "unit_price_cents": ln.unit_price_cents, "total_cents": ln.total_cents,
+                 "by_pickup_point": json.dumps(ln.by_pickup_point, sort_keys=True)} for ln in order.lines])
+        if outcomes:
+            await conn.execute(wish_outcomes.insert(), outcomes)
+        await conn.execute(wish_windows.update().where(wish_windows.c.id == wid, wish_windows.c.status == "closed")
+                           .values(status="aggregated"))
+    summary = {"window_id": wid, "supplier_orders": len(result.supplier_orders), "held": sum(
+        1 for o in outcomes if o["status"] in ("held", "partly_held")), "not_viable": len(result.not_viable),
+        "surplus": {s.product_id: s.qty for s in result.surplus}}
+    log.info("cutoff done: %s", summary)
+    return summary
+
+
+async def release_unconfirmed_holds(live: Live, wid: str, now: datetime | None = None) -> int:
+    """At hold_release_at, unconfirmed holds go back to the flash pool; returns how many."""
+    now = now or datetime.now(UTC)
+    async with live.engine.connect() as conn:
+        window = (await conn.execute(sa.select(wish_windows).where(
+            wish_windows.c.id == wid, wish_windows.c.status == "aggregated",
+            wish_windows.c.hold_release_at <= now))).first()
+        if window is None:
+            return 0
+        held = (await conn.execute(sa.select(wish_outcomes.c.order_id, wish_outcomes.c.item_id).where(
+            wish_outcomes.c.window_id == wid, wish_outcomes.c.order_id.is_not(None)))).all()
+    released = 0
+    for order_id, iid in held:
+        if await live.inventory.release(window.session_id, order_id, why="hold_expired") is not None:
+            released += 1
+    for iid in {iid for _, iid in held}:
+        await live.stock.publish_now(window.session_id, iid)
+    async with live.engine.begin() as conn:
+        await conn.execute(wish_windows.update().where(wish_windows.c.id == wid, wish_windows.c.status == "aggregated")
+                           .values(status="released"))
+    return released

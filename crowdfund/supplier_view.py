@@ -1,0 +1,93 @@
+"""What a supplier sees: aggregated demand only, never a resident's name, phone or id.
+
+Every query here reads supplier_orders, their lines and pickup points; none touches
+wish_lines or residents, so no resident identity can leak through this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crowdfund.windows import dt_to_ms
+from infra.errors import Conflict, NotFound
+from infra.tables import pickup_points, products, supplier_order_lines, supplier_orders
+
+NEXT_STATUS = {"confirm": ("pending", "confirmed"), "ship": ("confirmed", "shipped")}
+
+
+async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None = None) -> list[dict[str, object]]:
+    """The supplier's orders with lines, totals and a picking list per pickup point."""
+    query = sa.select(supplier_orders).where(supplier_orders.c.supplier_id == supplier_id)
+    if order_id:
+        query = query.where(supplier_orders.c.id == order_id)
+    async with engine.connect() as conn:
+        heads = (await conn.execute(query.order_by(supplier_orders.c.deliver_by))).all()
+        ids = [h.id for h in heads]
+        lines = (await conn.execute(
+            sa.select(supplier_order_lines, products.c.name, products.c.unit)
+            .join(products, products.c.id == supplier_order_lines.c.product_id)
+            .where(supplier_order_lines.c.order_id.in_(ids)).order_by(supplier_order_lines.c.product_id))).all()
+        points = {p.id: p for p in await conn.execute(sa.select(pickup_points))}
+    if order_id and not heads:
+        raise NotFound(f"no order {order_id} for you", code="unknown_order")
+    out = []
+    for head in heads:
+        mine = [ln for ln in lines if ln.order_id == head.id]
+        picking: dict[str, list[dict[str, object]]] = {}
+        rendered = []
+        for ln in mine:
+            split = json.loads(ln.by_pickup_point)
+            for point_id, qty in sorted(split.items()):
+                picking.setdefault(point_id, []).append(
+                    {"product_id": ln.product_id, "product_name": ln.name, "qty": qty, "unit": ln.unit})
+            rendered.append({"product_id": ln.product_id, "product_name": ln.name, "unit": ln.unit,
+                             "wished_qty": ln.wished_qty, "order_qty": ln.order_qty,
+                             "surplus_qty": ln.order_qty - sum(split.values()),
+                             "unit_price_cents": ln.unit_price_cents, "total_cents": ln.total_cents,
+                             "by_pickup_point": split})
+        out.append({
+            "id": head.id, "status": head.status, "deliver_by": dt_to_ms(head.deliver_by),
+            "total_cents": sum(ln.total_cents for ln in mine), "lines": rendered,
+            "picking_lists": [
+                {"pickup_point_id": pid, "name": points[pid].name if pid in points else pid,
+                 "address": points[pid].address if pid in points else "", "lines": items}
+                for pid, items in sorted(picking.items())],
+        })
+    return out
+
+
+async def advance(engine: AsyncEngine, supplier_id: str, order_id: str, action: str) -> dict[str, object]:
+    """confirm (pending -> confirmed) or ship (confirmed -> shipped); repeating a step is a no-op."""
+    before, after = NEXT_STATUS[action]
+    async with engine.begin() as conn:
+        status = await conn.scalar(sa.select(supplier_orders.c.status).where(
+            supplier_orders.c.id == order_id, supplier_orders.c.supplier_id == supplier_id))
+        if status is None:
+            raise NotFound(f"no order {order_id} for you", code="unknown_order")
+        if status == before:
+            await conn.execute(supplier_orders.update().where(supplier_orders.c.id == order_id).values(status=after))
+        elif status != after:
+            raise Conflict(f"the order is {status}; it cannot {action} now", code="wrong_state")
+    return {"id": order_id, "status": after, "at": dt_to_ms(datetime.now(UTC))}
+
+
+async def picking_csv(engine: AsyncEngine, supplier_id: str, order_id: str) -> str:
+    """The picking lists as CSV: one row per pickup point and product, plus the surplus rows."""
+    (order,) = await orders_for(engine, supplier_id, order_id)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["pickup_point_id", "pickup_point", "address", "product_id", "product", "qty", "unit"])
+    for plist in order["picking_lists"]:  # type: ignore[union-attr]
+        for ln in plist["lines"]:
+            writer.writerow([plist["pickup_point_id"], plist["name"], plist["address"], ln["product_id"],
+                             ln["product_name"], ln["qty"], ln["unit"]])
+    for ln in order["lines"]:  # type: ignore[union-attr]
+        if ln["surplus_qty"]:
+            writer.writerow(["", "live sale (surplus)", "", ln["product_id"], ln["product_name"], ln["surplus_qty"], ln["unit"]])
+    return buf.getvalue()

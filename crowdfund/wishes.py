@@ -1,0 +1,181 @@
+"""Wish lines: what a resident wants, how much, and where to pick it up.
+
+A resident adds, edits and withdraws their own lines until the cutoff; a grid worker may do
+so for a resident of their grid (the line records who entered it). A wish for something not
+in the catalog is kept as free text, a demand signal for the organizers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from datetime import UTC, datetime
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.people import grid_worker_of, pickup_point_in
+from crowdfund.catalog import get_product
+from crowdfund.errors import WishNotFound
+from crowdfund.windows import open_window_for, window_row
+from infra.auth import Principal
+from infra.errors import BadRequest, Forbidden
+from infra.tables import wish_lines, wish_outcomes
+
+MAX_WISH_QTY = 10_000
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+class NewWish(msgspec.Struct, kw_only=True):
+    qty: int
+    pickup_point_id: str
+    product_id: str | None = None
+    free_text: str | None = None
+    resident_id: str | None = None  # a grid worker entering for a resident
+
+
+class WishEdit(msgspec.Struct, kw_only=True):
+    qty: int | None = None
+    pickup_point_id: str | None = None
+
+
+def normalize_text(text: str) -> str:
+    """Fold width, case and punctuation so 红薯！ and 红薯 count as one demand signal."""
+    return _PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+def line_json(row: sa.Row) -> dict[str, object]:
+    return {"id": row.id, "window_id": row.window_id, "resident_id": row.resident_id,
+            "product_id": row.product_id, "free_text": row.free_text, "qty": row.qty,
+            "pickup_point_id": row.pickup_point_id, "entered_by": row.entered_by,
+            "proxy": row.entered_by != row.resident_id, "source": row.source, "status": row.status}
+
+
+async def _resident_for(engine: AsyncEngine, principal: Principal, resident_id: str | None) -> str:
+    """Whose wish this is: the caller's own, or (grid workers) a resident of their grid."""
+    if principal.role == "resident":
+        if resident_id not in (None, principal.user_id):
+            raise Forbidden("residents enter their own wishes")
+        return principal.user_id
+    if principal.role in ("grid", "admin"):
+        if not resident_id:
+            raise BadRequest("resident_id is required when entering a wish for someone")
+        community, grid_worker = await grid_worker_of(engine, resident_id)
+        if principal.role == "grid" and (grid_worker != principal.user_id or community != principal.community_id):
+            raise Forbidden("that resident is not in your grid")
+        return resident_id
+    raise Forbidden(f"a {principal.role} cannot enter wishes")
+
+
+def _check_qty(qty: int) -> None:
+    if isinstance(qty, bool) or not 1 <= qty <= MAX_WISH_QTY:
+        raise BadRequest(f"qty must be a whole number from 1 to {MAX_WISH_QTY}")
+
+
+async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: NewWish, *,
+                   imported_for: str | None = None, import_key: str | None = None) -> dict[str, object] | None:
+    """Add a line; ``imported_for`` names the resident a chain line was matched to (the caller
+    checked they live in the window's community). A re-imported line returns None."""
+    window = await open_window_for(engine, principal, wid)
+    resident = imported_for or await _resident_for(engine, principal, wish.resident_id)
+    _check_qty(wish.qty)
+    if bool(wish.product_id) == bool(wish.free_text and wish.free_text.strip()):
+        raise BadRequest("give either product_id or free_text")
+    if wish.product_id:
+        await get_product(engine, wish.product_id)
+    elif len(wish.free_text or "") > 200:
+        raise BadRequest("free_text is at most 200 characters")
+    await pickup_point_in(engine, window.community_id, wish.pickup_point_id)
+    now = datetime.now(UTC)
+    values = dict(window_id=wid, resident_id=resident, product_id=wish.product_id,
+                  free_text=(wish.free_text or "").strip() or None, qty=wish.qty,
+                  pickup_point_id=wish.pickup_point_id, entered_by=principal.user_id,
+                  source="chain" if imported_for else ("app" if resident == principal.user_id else "proxy"),
+                  import_key=import_key, status="active", created_at=now, updated_at=now)
+    try:
+        async with engine.begin() as tx:
+            result = await tx.execute(wish_lines.insert().values(**values).returning(wish_lines.c.id))
+            line_id = result.scalar_one()
+            row = (await tx.execute(sa.select(wish_lines).where(wish_lines.c.id == line_id))).one()
+    except sa.exc.IntegrityError:
+        if import_key:
+            return None  # this chain line was imported before
+        raise
+    return line_json(row)
+
+
+async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> sa.Row:
+    await open_window_for(engine, principal, wid)
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(wish_lines).where(
+            wish_lines.c.id == line_id, wish_lines.c.window_id == wid, wish_lines.c.status == "active"))).first()
+    if row is None:
+        raise WishNotFound(f"no active wish {line_id} in this window")
+    if row.resident_id != principal.user_id:
+        await _resident_for(engine, principal, row.resident_id)  # grid worker of that resident, or refused
+    return row
+
+
+async def edit_wish(engine: AsyncEngine, principal: Principal, wid: str, line_id: int, edit: WishEdit) -> dict[str, object]:
+    row = await _own_line(engine, principal, wid, line_id)
+    changes: dict[str, object] = {"updated_at": datetime.now(UTC)}
+    if edit.qty is not None:
+        _check_qty(edit.qty)
+        changes["qty"] = edit.qty
+    if edit.pickup_point_id is not None:
+        await pickup_point_in(engine, (await window_row(engine, wid)).community_id, edit.pickup_point_id)
+        changes["pickup_point_id"] = edit.pickup_point_id
+    async with engine.begin() as conn:
+        await conn.execute(wish_lines.update().where(wish_lines.c.id == row.id).values(**changes))
+        return line_json((await conn.execute(sa.select(wish_lines).where(wish_lines.c.id == row.id))).one())
+
+
+async def withdraw_wish(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> dict[str, object]:
+    row = await _own_line(engine, principal, wid, line_id)
+    async with engine.begin() as conn:
+        await conn.execute(wish_lines.update().where(wish_lines.c.id == row.id)
+                           .values(status="withdrawn", updated_at=datetime.now(UTC)))
+    return {"id": row.id, "status": "withdrawn"}
+
+
+async def wishes_of(engine: AsyncEngine, wid: str, resident_id: str) -> list[dict[str, object]]:
+    """A resident's lines (including ones a grid worker entered for them), with outcomes after the cutoff."""
+    query = (sa.select(wish_lines, wish_outcomes.c.status.label("outcome"), wish_outcomes.c.held_qty,
+                       wish_outcomes.c.order_id, wish_outcomes.c.reason)
+             .outerjoin(wish_outcomes, wish_outcomes.c.wish_line_id == wish_lines.c.id)
+             .where(wish_lines.c.window_id == wid, wish_lines.c.resident_id == resident_id)
+             .order_by(wish_lines.c.id))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [{**line_json(r), "outcome": None if r.outcome is None else
+             {"status": r.outcome, "held_qty": r.held_qty, "order_id": r.order_id, "reason": r.reason}}
+            for r in rows]
+
+
+async def demand(engine: AsyncEngine, wid: str) -> dict[str, object]:
+    """What organizers see: totals per product and per pickup point, and free-text demand signals."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(wish_lines.c.product_id, wish_lines.c.free_text, wish_lines.c.qty,
+                                             wish_lines.c.pickup_point_id, wish_lines.c.resident_id)
+                                   .where(wish_lines.c.window_id == wid, wish_lines.c.status == "active"))).all()
+    per_product: dict[str, dict[str, object]] = {}
+    signals: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for r in rows:
+        if r.product_id:
+            entry = per_product.setdefault(r.product_id, {"product_id": r.product_id, "qty": 0, "wishers": set(),
+                                                          "by_pickup_point": Counter()})
+            entry["qty"] += r.qty  # type: ignore[operator]
+            entry["wishers"].add(r.resident_id)  # type: ignore[union-attr]
+            entry["by_pickup_point"][r.pickup_point_id] += r.qty  # type: ignore[index]
+        else:
+            key = normalize_text(r.free_text)
+            signals[key] += 1
+            examples.setdefault(key, r.free_text)
+    return {
+        "products": [{**e, "wishers": len(e["wishers"]), "by_pickup_point": dict(e["by_pickup_point"])}  # type: ignore[arg-type]
+                     for _, e in sorted(per_product.items())],
+        "free_text": [{"text": examples[k], "normalized": k, "wishes": n} for k, n in signals.most_common()],
+    }
