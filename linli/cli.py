@@ -155,5 +155,28 @@ def bench_reserve(seconds: float, concurrency: int, runs: int) -> None:
     sys.exit(run(seconds=seconds, concurrency=concurrency, runs=runs))
 
 
+@main.command()
+@click.option("--url", default=None, help="A running linli (its LINLI_SECRET in the env); default: start one.")
+@click.option("--users", type=int, required=True, help="Concurrent locust users.")
+@click.option("--spawn-rate", type=float, required=True, help="Users started per second.")
+@click.option("--run-time", required=True, help="How long, as locust takes it: 60s, 2m, 1h30m.")
+@click.option("--scenario", required=True, type=click.Choice(["flash", "luckybag", "mixed"]))
+@click.option("--stock", type=int, default=100, show_default=True, help="Units per item.")
+@click.option("--report-dir", type=click.Path(file_okay=False), default=None,
+              help="Locust CSV/HTML and run files (default var/loadtest/<UTC time>).")
+@click.option("--processes", type=int, default=None, help="Locust worker processes (-1: one per core).")
+def loadtest(url: str | None, users: int, spawn_rate: float, run_time: str, scenario: str, stock: int,
+             report_dir: str | None, processes: int | None) -> None:
+    """Drive a live room with locust, then check that nothing was oversold or lost."""
+    import time
+    from pathlib import Path
+
+    from loadtest.runner import LoadTest, run
+
+    folder = Path(report_dir) if report_dir else Path("var", "loadtest", time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
+    sys.exit(run(LoadTest(url=url, users=users, spawn_rate=spawn_rate, run_time=run_time, scenario=scenario,
+                          stock=stock, report_dir=folder, processes=processes)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

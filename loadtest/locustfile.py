@@ -19,6 +19,7 @@ reusing a session. LINLI_SECRET must be the server's secret on every locust proc
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from urllib.error import HTTPError
 from urllib.request import ProxyHandler, Request, build_opener
 
 import gevent
+import locust.stats
 from gevent.event import AsyncResult, Event
 from locust import FastHttpUser, User, between, constant, events, task
 from locust.env import Environment
@@ -59,6 +61,11 @@ TOKEN_TTL_S = 6 * 3600
 SESSION_FILE, ORDERS_FILE, BAGS_FILE = "session.json", "acked_orders.txt", "bags.txt"
 ENTRIES_FILE, RESULTS_FILE = "bag_entries.txt", "bag_results.txt"
 _http = build_opener(ProxyHandler({}))
+# websockets 17 wants connect() as a context manager; a connection shared by two greenlets and
+# replaced on resync is held directly, which it allows with legacy=True (older versions always did).
+_DIRECT: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
+# Locust rewrites its CSV on this period and not at exit, so the CSV misses at most this much of the end.
+locust.stats.CSV_STATS_INTERVAL_SEC = 0.5  # type: ignore[assignment] # locust sleeps this long: a float is fine
 
 
 class WsError(Exception):
@@ -202,11 +209,12 @@ class RoomUser(User):
                                              response_length=length, exception=exc, context={})
 
     def _connect(self) -> bool:
-        url = self.host.replace("http", "ws", 1) + f"/ws/sessions/{self.sid}"
+        url = (self.host or "").replace("http", "ws", 1) + f"/ws/sessions/{self.sid}"
+        options: dict[str, Any] = {"additional_headers": {"Authorization": f"Bearer {self.token}"},
+                                   "open_timeout": 20, "proxy": None, "max_size": 2**20, **_DIRECT}
         started = time.perf_counter()
         try:
-            ws = connect(url, additional_headers={"Authorization": f"Bearer {self.token}"},
-                         open_timeout=20, proxy=None, max_size=2**20)
+            ws = connect(url, **options)
             raw = ws.recv(timeout=20)
         except Exception as exc:  # noqa: BLE001 - refused, timed out or dropped: a failed join
             self.report("join", started, exc=WsError(f"{type(exc).__name__}: {exc}"))
@@ -230,20 +238,23 @@ class RoomUser(User):
                 self.report(f"disconnect:{code}", time.perf_counter(), exc=WsError(str(exc)))
                 self._resync()
                 continue
-            received_ms = time.time() * 1000
-            event = json.loads(raw)
-            if "seq" in event:
-                self.report(f"event_delay:{event['type']}", 0, len(raw),
-                            elapsed_ms=max(0.0, received_ms - event["ts"]))
-                if event["seq"] != self.last_seq + 1:
-                    # The protocol: a gap means events were lost; start again from a snapshot.
-                    self.report("seq_gap", time.perf_counter(),
-                                exc=WsError(f"seq {event['seq']} after {self.last_seq}"))
-                    ws.close()
-                    self._resync()
-                    continue
-                self.last_seq = event["seq"]
-            self.on_event(event, len(raw))
+            try:
+                self._take(ws, raw, time.time() * 1000)
+            except Exception as exc:  # noqa: BLE001 - a bug here must show in the report, not deafen the user
+                self.environment.events.user_error.fire(user_instance=self, exception=exc, tb=exc.__traceback__)
+
+    def _take(self, ws: ClientConnection, raw: str | bytes, received_ms: float) -> None:
+        event = json.loads(raw)
+        if "seq" in event:
+            self.report(f"event_delay:{event['type']}", 0, len(raw), elapsed_ms=max(0.0, received_ms - event["ts"]))
+            if event["seq"] != self.last_seq + 1:
+                # The protocol: a gap means events were lost; start again from a snapshot.
+                self.report("seq_gap", time.perf_counter(), exc=WsError(f"seq {event['seq']} after {self.last_seq}"))
+                ws.close()
+                self._resync()
+                return
+            self.last_seq = event["seq"]
+        self.on_event(event, len(raw))
 
     def _resync(self) -> None:
         while not self.stopping and not self._connect():
