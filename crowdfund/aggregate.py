@@ -76,7 +76,8 @@ class Aggregation(msgspec.Struct, kw_only=True):
     shortfall: list[Shortfall]
 
 
-def _unit_price(product: Product, qty: int) -> int:
+def unit_price(product: Product, qty: int) -> int:
+    """The tier with the highest min_qty not above qty (the lowest tier when none applies)."""
     tiers = sorted(product.tiers, key=lambda t: t.min_qty)
     price = tiers[0].price_cents
     for tier in tiers:
@@ -85,49 +86,83 @@ def _unit_price(product: Product, qty: int) -> int:
     return price
 
 
-def aggregate(catalog: Catalog, wishes: list[Wish]) -> Aggregation:
-    """Turn wishes (in submission order) into supplier orders by the rules in docs/api.md."""
-    products = {p.id: p for p in catalog.products}
+def order_quantity(product: Product, wished: int) -> int | None:
+    """Whole cases covering the wishes, capped at capacity; None when below the MOQ."""
+    if wished < product.moq:
+        return None
+    cases = -(-wished // product.case_size)
+    return min(cases, product.capacity // product.case_size) * product.case_size
+
+
+def check_catalog(catalog: Catalog) -> dict[str, Product]:
     for p in catalog.products:
         if p.case_size < 1 or p.moq < 0 or p.capacity < 0 or not p.tiers:
             raise AggregationError(f"product {p.id}: case_size >= 1, moq >= 0, capacity >= 0 and a tier are required")
-    per_product: dict[str, list[Wish]] = defaultdict(list)
-    totals: dict[str, int] = defaultdict(int)
+    return {p.id: p for p in catalog.products}
+
+
+def binding_products(catalog: Catalog, totals: dict[str, dict[str, int]]) -> list[str]:
+    """Products whose capacity cannot cover the wishes: only for these does submission order matter."""
+    products = check_catalog(catalog)
+    binding = []
+    for pid, by_point in totals.items():
+        wished = sum(by_point.values())
+        qty = order_quantity(products[pid], wished)
+        if qty is not None and qty < wished:
+            binding.append(pid)
+    return sorted(binding)
+
+
+def aggregate_totals(catalog: Catalog, totals: dict[str, dict[str, int]],
+                     ordered: dict[str, list[Wish]]) -> Aggregation:
+    """Aggregate from wished totals per product and pickup point; ``ordered`` holds, for each
+    binding product (see binding_products), its wishes in submission order."""
+    products = check_catalog(catalog)
+    lines: dict[str, list[Line]] = defaultdict(list)
+    not_viable, surplus, shortfall = [], [], []
+    for pid in sorted(totals):
+        if pid not in products:
+            raise AggregationError(f"wish for unknown product {pid}")
+        p, by_point = products[pid], totals[pid]
+        wished = sum(by_point.values())
+        order_qty = order_quantity(p, wished)
+        if order_qty is None:
+            not_viable.append(NotViable(product_id=pid, wished_qty=wished, moq=p.moq))
+            continue
+        filled = dict(by_point)
+        if order_qty < wished:
+            # Capacity binds: fill in submission order, the rest is shortfall.
+            room, filled = order_qty, defaultdict(int)
+            for w in ordered[pid]:
+                take = min(w.qty, room)
+                room -= take
+                if take:
+                    filled[w.pickup_point_id] += take
+                if take < w.qty:
+                    shortfall.append(Shortfall(resident_id=w.resident_id, product_id=pid, qty=w.qty - take))
+        if order_qty == 0:
+            continue
+        price = unit_price(p, order_qty)
+        lines[p.supplier_id].append(Line(product_id=pid, wished_qty=wished, order_qty=order_qty,
+                                         unit_price_cents=price, total_cents=price * order_qty,
+                                         by_pickup_point=dict(filled)))
+        if order_qty > wished:
+            surplus.append(Surplus(product_id=pid, qty=order_qty - wished))
+    return Aggregation(
+        supplier_orders=[SupplierOrder(supplier_id=s, lines=lines[s]) for s in sorted(lines)],
+        not_viable=not_viable, surplus=surplus, shortfall=shortfall)
+
+
+def aggregate(catalog: Catalog, wishes: list[Wish]) -> Aggregation:
+    """Turn wishes (in submission order) into supplier orders; the rules are in docs/api.md."""
+    products = check_catalog(catalog)
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    ordered: dict[str, list[Wish]] = defaultdict(list)
     for w in wishes:
         if w.product_id not in products:
             raise AggregationError(f"wish for unknown product {w.product_id}")
         if w.qty <= 0:
             raise AggregationError(f"wish of {w.resident_id} for {w.product_id}: qty must be positive")
-        per_product[w.product_id].append(w)
-        totals[w.product_id] += w.qty
-
-    lines: dict[str, list[Line]] = defaultdict(list)
-    not_viable, surplus, shortfall = [], [], []
-    for pid in sorted(per_product):
-        p, wished = products[pid], totals[pid]
-        if wished < p.moq:
-            not_viable.append(NotViable(product_id=pid, wished_qty=wished, moq=p.moq))
-            continue
-        cases = -(-wished // p.case_size)
-        order_qty = min(cases, p.capacity // p.case_size) * p.case_size
-        room = order_qty
-        by_point: dict[str, int] = defaultdict(int)
-        for w in per_product[pid]:
-            filled = min(w.qty, room)
-            room -= filled
-            if filled:
-                by_point[w.pickup_point_id] += filled
-            if filled < w.qty:
-                shortfall.append(Shortfall(resident_id=w.resident_id, product_id=pid, qty=w.qty - filled))
-        if order_qty == 0:
-            continue
-        price = _unit_price(p, order_qty)
-        lines[p.supplier_id].append(Line(product_id=pid, wished_qty=wished, order_qty=order_qty,
-                                         unit_price_cents=price, total_cents=price * order_qty,
-                                         by_pickup_point=dict(by_point)))
-        if room:
-            surplus.append(Surplus(product_id=pid, qty=room))
-    shortfall.sort(key=lambda s: 0)  # already in submission order per product; keep it stable
-    return Aggregation(
-        supplier_orders=[SupplierOrder(supplier_id=s, lines=lines[s]) for s in sorted(lines)],
-        not_viable=not_viable, surplus=surplus, shortfall=shortfall)
+        totals[w.product_id][w.pickup_point_id] += w.qty
+        ordered[w.product_id].append(w)
+    return aggregate_totals(catalog, totals, ordered)

@@ -16,8 +16,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crowdfund.aggregate import Catalog, Product, Tier, Wish, aggregate
+from crowdfund.aggregate import Aggregation, Catalog, Product, Tier, Wish, aggregate_totals, binding_products
 from infra.tables import (
     products, session_items, supplier_order_lines, supplier_orders, wish_lines, wish_outcomes, wish_windows,
 )
@@ -25,6 +26,27 @@ from stream import sessions
 from stream.context import Live
 
 log = logging.getLogger(__name__)
+
+
+async def aggregate_window(conn: AsyncConnection, wid: str, catalog: Catalog) -> Aggregation:
+    """Aggregate a window's active wishes, summing in SQL; only products whose capacity binds
+    have their lines read, in submission order, to decide who is filled. Each line stands as
+    its own "resident" there, so the shortfall names wish lines."""
+    active = sa.and_(wish_lines.c.window_id == wid, wish_lines.c.status == "active", wish_lines.c.product_id.is_not(None))
+    totals: dict[str, dict[str, int]] = defaultdict(dict)
+    for pid, point, qty in await conn.execute(
+            sa.select(wish_lines.c.product_id, wish_lines.c.pickup_point_id, sa.func.sum(wish_lines.c.qty))
+            .where(active).group_by(wish_lines.c.product_id, wish_lines.c.pickup_point_id)):
+        totals[pid][point] = int(qty)
+    ordered: dict[str, list[Wish]] = defaultdict(list)
+    binding = binding_products(catalog, totals)
+    if binding:
+        rows = await conn.execute(sa.select(wish_lines.c.id, wish_lines.c.product_id, wish_lines.c.qty,
+                                            wish_lines.c.pickup_point_id)
+                                  .where(active, wish_lines.c.product_id.in_(binding)).order_by(wish_lines.c.id))
+        for line_id, pid, qty, point in rows:
+            ordered[pid].append(Wish(resident_id=str(line_id), product_id=pid, qty=qty, pickup_point_id=point))
+    return aggregate_totals(catalog, totals, ordered)
 
 
 async def _claim(live: Live, wid: str, now: datetime) -> sa.Row | None:
@@ -59,15 +81,11 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> dict[
             wish_lines.c.window_id == wid, wish_lines.c.status == "active").order_by(wish_lines.c.id))).all()
         wanted = {line.product_id for line in lines if line.product_id}
         catalog_rows = {p.id: p for p in await conn.execute(sa.select(products).where(products.c.id.in_(wanted)))}
-
-    catalog = Catalog(products=[
-        Product(id=p.id, name=p.name, supplier_id=p.supplier_id, unit=p.unit, case_size=p.case_size, moq=p.moq,
-                capacity=p.capacity, tiers=[Tier(**t) for t in json.loads(p.tiers)])
-        for p in catalog_rows.values()])
-    # Each wish line is its own "resident" here, so the shortfall tells each line's fill.
-    wishes = [Wish(resident_id=str(line.id), product_id=line.product_id, qty=line.qty,
-                   pickup_point_id=line.pickup_point_id) for line in lines if line.product_id]
-    result = aggregate(catalog, wishes)
+        catalog = Catalog(products=[
+            Product(id=p.id, name=p.name, supplier_id=p.supplier_id, unit=p.unit, case_size=p.case_size, moq=p.moq,
+                    capacity=p.capacity, tiers=[Tier(**t) for t in json.loads(p.tiers)])
+            for p in catalog_rows.values()])
+        result = await aggregate_window(conn, wid, catalog)
 
     short = defaultdict(int)
     for s in result.shortfall:

@@ -22,6 +22,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     demo: bool = False
+    grab_rate: float = 5.0  # grabs per second per connection (burst twice that); raised for benchmarks
     worker_batch: int = 500
     worker_claim_idle_ms: int = 30_000
 
@@ -45,6 +46,7 @@ class Settings:
             "secret": env.get("LINLI_SECRET") or None,
             "host": env.get("LINLI_HOST", "127.0.0.1"),
             "port": int(env.get("PORT", env.get("LINLI_PORT", "8080"))),
+            "grab_rate": float(env.get("LINLI_GRAB_RATE", "5")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

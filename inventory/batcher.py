@@ -9,6 +9,7 @@ pipeline runs its commands in the order they were sent.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from redis.asyncio import Redis
@@ -36,6 +37,7 @@ class ScriptBatcher:
     """Send concurrent calls of one Lua script as pipelines, one batch in flight at a time."""
 
     RETRIES = 3
+    BATCH_TIMEOUT_S = 10
 
     def __init__(self, redis: Redis, script: LuaScript, max_batch: int = 512) -> None:
         self._redis = redis
@@ -106,13 +108,16 @@ class ScriptBatcher:
         pool = self._redis.connection_pool
         conn = await pool.get_connection()
         try:
-            await conn.send_packed_command(packed)
-            results: list[Any] = []
-            for _ in range(count):
-                try:
-                    results.append(await conn.read_response())
-                except ResponseError as exc:
-                    results.append(exc)
+            # One deadline for the whole batch rather than one per reply (math.inf turns off
+            # redis-py's own per-read timeout): the replies arrive together.
+            async with asyncio.timeout(self.BATCH_TIMEOUT_S):
+                await conn.send_packed_command(packed, check_health=False)
+                results: list[Any] = []
+                for _ in range(count):
+                    try:
+                        results.append(await conn.read_response(timeout=math.inf))
+                    except ResponseError as exc:
+                        results.append(exc)
             return results
         except BaseException:
             # The reply stream is out of step now; never hand this connection out again.

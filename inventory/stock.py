@@ -17,7 +17,8 @@ from inventory.errors import InvalidInput, UnknownItem, UnknownOrder
 from inventory.scripts import Scripts
 
 MAX_REQUEST_ID_BYTES = 64
-MAX_QTY = 10_000
+MAX_QTY = 10_000  # one reservation
+MAX_STOCK_ADD = 1_000_000  # one load or restock
 REQUEST_MEMORY_S = 2 * 24 * 3600
 KINDS = ("grab", "hold", "prize")
 FAILURE_REASONS = ("sold_out", "not_enough", "limit", "not_on_sale")
@@ -64,10 +65,10 @@ def check_request_id(value: str) -> str:
     return value
 
 
-def check_qty(value: object, *, allow_zero: bool = False) -> int:
+def check_qty(value: object, *, allow_zero: bool = False, high: int = MAX_QTY) -> int:
     low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_QTY:
-        raise InvalidInput(f"quantity must be a whole number from {low} to {MAX_QTY}")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"quantity must be a whole number from {low} to {high}")
     return value
 
 
@@ -88,7 +89,7 @@ class Inventory:
         """Create an item's stock or add units to it; returns units left."""
         check_id("session id", sid)
         check_id("item id", iid)
-        check_qty(add, allow_zero=True)
+        check_qty(add, allow_zero=True, high=MAX_STOCK_ADD)
         if isinstance(per_user_limit, bool) or not isinstance(per_user_limit, int) or per_user_limit < 0:
             raise InvalidInput("per_user_limit must be a whole number >= 0 (0 means no limit)")
         if isinstance(price_cents, bool) or not isinstance(price_cents, int) or price_cents < 0:

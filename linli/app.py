@@ -45,7 +45,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         res = app[RESOURCES]
-        live = Live.build(res.redis, res.engine)
+        live = Live.build(res.redis, res.engine, grab_rate=settings.grab_rate)
         with contextlib.suppress(RedisError, OSError):
             await live.inventory.prepare()  # an optimisation only: every call recovers from NOSCRIPT
         await live.hub.start()

@@ -155,6 +155,49 @@ def bench_reserve(seconds: float, concurrency: int, runs: int) -> None:
     sys.exit(run(seconds=seconds, concurrency=concurrency, runs=runs))
 
 
+@bench.command("grab")
+@click.option("--grabbers", type=int, default=2000, show_default=True)
+@click.option("--seconds", type=float, default=5.0, show_default=True)
+@click.option("--runs", type=int, default=3, show_default=True)
+def bench_grab(grabbers: int, seconds: float, runs: int) -> None:
+    """Websocket grabs/s and p99 through one web process, next to the reserve script's baselines."""
+    import uvloop
+
+    from loadtest.bench_live import grab
+
+    uvloop.run(grab(runs, grabbers, seconds))
+
+
+@bench.command("fanout")
+@click.option("--viewers", default="1000,5000,10000", show_default=True, help="Comma-separated crowd sizes.")
+@click.option("--runs", type=int, default=3, show_default=True)
+def bench_fanout(viewers: str, runs: int) -> None:
+    """Flash start to the last viewer's receipt, and memory per idle viewer, on one web process."""
+    import uvloop
+
+    from loadtest.bench_live import fanout
+
+    uvloop.run(fanout(runs, [int(v) for v in viewers.split(",")]))
+
+
+@bench.command("aggregate")
+@click.option("--runs", type=int, default=3, show_default=True)
+def bench_aggregate(runs: int) -> None:
+    """50,000 residents x 10 wish lines into supplier orders, next to a bare SQL GROUP BY."""
+    from crowdfund.bench import main as aggregate_main
+
+    asyncio.run(aggregate_main(runs))
+
+
+@bench.command("outbox")
+@click.option("--runs", type=int, default=3, show_default=True)
+def bench_outbox(runs: int) -> None:
+    """Orders/s drained into SQLite (and PostgreSQL when LINLI_BENCH_PG is set), next to bare INSERTs."""
+    from orders.bench import main as outbox_main
+
+    asyncio.run(outbox_main(runs))
+
+
 @main.command()
 @click.option("--url", default=None, help="A running linli (its LINLI_SECRET in the env); default: start one.")
 @click.option("--users", type=int, required=True, help="Concurrent locust users.")

@@ -25,9 +25,10 @@ class Live:
     enter_bag: LuaScript
     draw_bag: LuaScript
     grab_packet: LuaScript
+    grab_rate: float = 5.0
 
     @classmethod
-    def build(cls, redis: Redis, engine: AsyncEngine) -> Live:
+    def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0) -> Live:
         inventory = Inventory(redis)
         return cls(
             redis=redis, engine=engine, inventory=inventory, publisher=Publisher(redis),
@@ -36,4 +37,5 @@ class Live:
             enter_bag=LuaScript.packaged("stream.lua", "enter_lucky_bag"),
             draw_bag=LuaScript.packaged("stream.lua", "draw_lucky_bag"),
             grab_packet=LuaScript.packaged("stream.lua", "grab_red_packet"),
+            grab_rate=grab_rate,
         )

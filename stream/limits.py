@@ -33,8 +33,13 @@ class Bucket:
 class FrameLimiter:
     """The limits of one connection; ``flooding`` turns true after many refusals in a row."""
 
-    def __init__(self) -> None:
-        self.buckets = {kind: Bucket(rate, burst) for kind, (rate, burst) in RATES.items()}
+    def __init__(self, grab_rate: float = RATES["grab"][0]) -> None:
+        rates = dict(RATES)
+        if grab_rate != RATES["grab"][0]:
+            # Raising the grab rate raises the all-frames rate with it, so grabs are what binds.
+            rates["grab"] = (grab_rate, int(grab_rate * 2))
+            rates["any"] = (max(RATES["any"][0], grab_rate * 2), max(RATES["any"][1], int(grab_rate * 4)))
+        self.buckets = {kind: Bucket(rate, burst) for kind, (rate, burst) in rates.items()}
         self.strikes = 0
 
     def allow(self, kind: str) -> bool:

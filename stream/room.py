@@ -53,7 +53,8 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     state = await load_session(live, request.match_info["sid"])
     check_member(principal, state)
 
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30)
+    # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=False)
     await ws.prepare(request)
     viewer = Viewer(ws, state.id, principal.user_id, principal.role)
     await live.hub.join(viewer)
@@ -66,7 +67,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         # The snapshot goes out before the writer starts, so it is always the first frame.
         await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
         writer = asyncio.create_task(viewer.write_loop())
-        limiter = FrameLimiter()
+        limiter = FrameLimiter(live.grab_rate)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await handle_frame(live, viewer, msg.data, limiter)

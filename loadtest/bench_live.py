@@ -1,0 +1,126 @@
+"""Benchmarks of the live hot path through one web process: grabs and fan-out.
+
+    python -m loadtest.bench_live grab     # 2,000 websocket grabbers vs the reserve script's baselines
+    python -m loadtest.bench_live fanout   # flash start -> last of 1,000 / 5,000 / 10,000 viewers
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import uvloop
+
+from infra.resources import redis_client
+from inventory import Inventory
+from inventory.bench import _plain_loop, _redis_benchmark
+from loadtest.harness import Crowd, Server, cpu_seconds, median, now, pct, rss_bytes, start_server
+
+GEN_PROCESSES = 4
+
+
+async def grab_once(server: Server, grabbers: int, seconds: float) -> dict[str, float]:
+    sid, iid = await server.live_session(stock=10_000)
+    inv = Inventory(redis_client(f"redis://127.0.0.1:{server.redis_port}/0"))
+    for _ in range(200):  # enough stock that nobody hears sold_out during the run
+        await inv.load_stock(sid, iid, add=10_000)
+    await inv.redis.aclose()
+    crowd = await Crowd.start(server, sid, grabbers, GEN_PROCESSES, "grab", item=iid, seconds=seconds)
+    srv0, gen0 = cpu_seconds(server.proc.pid), crowd.cpu()
+    await server.call("POST", f"/api/sessions/{sid}/items/{iid}/flash", {"duration_s": int(seconds) + 60})
+    await asyncio.sleep(seconds + 0.5)
+    srv1, gen1 = cpu_seconds(server.proc.pid), crowd.cpu()
+    results = await crowd.results()
+    latencies = [x for r in results for x in r["latencies"]]
+    elapsed = max(r["elapsed"] for r in results)
+    return {"rate": len(latencies) / elapsed, "p50": pct(latencies, 0.5) * 1e3, "p99": pct(latencies, 0.99) * 1e3,
+            "failures": sum(r["failures"] for r in results), "server_cpu": (srv1 - srv0) / seconds,
+            "gen_cpu": (gen1 - gen0) / seconds}
+
+
+async def grab_baselines(server: Server, seconds: float) -> tuple[float, float | None]:
+    """The same reserve script with no web process: a plain redis-py loop and redis-benchmark."""
+    sid, iid = await server.live_session(stock=10_000)
+    redis = redis_client(f"redis://127.0.0.1:{server.redis_port}/0")
+    inv = Inventory(redis)
+    for _ in range(200):
+        await inv.load_stock(sid, iid, add=10_000)
+    await inv.open_sale(sid, iid)
+    from inventory import bench as reserve_bench
+
+    reserve_bench.SID, reserve_bench.IID = sid, iid  # the baselines reserve from this session's item
+    plain = await _plain_loop(inv, seconds, 50)
+    raw = await asyncio.to_thread(_redis_benchmark, server.redis_port, inv.scripts.reserve_stock.sha,
+                                  int(plain * seconds), 50, 1)
+    await redis.aclose()
+    return plain, raw
+
+
+async def grab(runs: int, grabbers: int, seconds: float) -> None:
+    server = await start_server()
+    try:
+        ours, plain, raw = [], [], []
+        for _ in range(runs):
+            ours.append(await grab_once(server, grabbers, seconds))
+            p, r = await grab_baselines(server, seconds)
+            plain.append(p)
+            if r:
+                raw.append(r)
+    finally:
+        await server.stop()
+    rate = median([o["rate"] for o in ours])
+    print(f"grab path: {runs} runs x {seconds:g}s, {grabbers} websocket grabbers in {GEN_PROCESSES} uvloop "
+          f"processes, one `linli web` process (worker apart), {os.cpu_count()} cores (median of runs)")
+    print(f"  websocket grabs end to end  {rate:10,.0f} grabs/s   p50 {median([o['p50'] for o in ours]):.1f} ms   "
+          f"p99 {median([o['p99'] for o in ours]):.1f} ms   failures {sum(o['failures'] for o in ours)}")
+    print(f"  CPU: server {median([o['server_cpu'] for o in ours]):.2f} cores, "
+          f"load generator {median([o['gen_cpu'] for o in ours]):.2f} cores")
+    print(f"  plain redis-py EVALSHA loop {median(plain):10,.0f} reserves/s   ratio {rate / median(plain):.2f}x")
+    if raw:
+        print(f"  redis-benchmark EVALSHA     {median(raw):10,.0f} reserves/s   ratio {rate / median(raw):.2f}x")
+
+
+async def fanout_once(server: Server, viewers: int) -> dict[str, float]:
+    sid, iid = await server.live_session(stock=100)
+    rss0 = rss_bytes(server.proc.pid)
+    crowd = await Crowd.start(server, sid, viewers, GEN_PROCESSES, "fanout")
+    await asyncio.sleep(2)  # let viewer counts and join work settle
+    rss1 = rss_bytes(server.proc.pid)
+    t0 = now()
+    await server.call("POST", f"/api/sessions/{sid}/items/{iid}/flash", {"duration_s": 600})
+    results = await crowd.results()
+    delays = [t - t0 for r in results for t in r["arrived"]]
+    return {"p50": pct(delays, 0.5) * 1e3, "p99": pct(delays, 0.99) * 1e3, "max": max(delays) * 1e3,
+            "per_viewer": (rss1 - rss0) / viewers}
+
+
+async def fanout(runs: int, sizes: list[int]) -> None:
+    server = await start_server()
+    rows = []
+    try:
+        for size in sizes:
+            results = [await fanout_once(server, size) for _ in range(runs)]
+            rows.append((size, results))
+    finally:
+        await server.stop()
+    print(f"fan-out: host's flash start -> flash_started received, one `linli web` process (worker apart), "
+          f"{GEN_PROCESSES} uvloop viewer processes, {os.cpu_count()} cores, median of {runs} runs")
+    for size, results in rows:
+        print(f"  {size:6,} viewers   p50 {median([r['p50'] for r in results]):7.1f} ms   "
+              f"p99 {median([r['p99'] for r in results]):7.1f} ms   max {median([r['max'] for r in results]):7.1f} ms   "
+              f"memory {median([r['per_viewer'] for r in results]) / 1024:5.1f} KB per idle viewer")
+
+
+def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else "grab"
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    if what == "grab":
+        uvloop.run(grab(runs, int(os.environ.get("BENCH_GRABBERS", "2000")), float(os.environ.get("BENCH_SECONDS", "5"))))
+    else:
+        sizes = [int(s) for s in os.environ.get("BENCH_VIEWERS", "1000,5000,10000").split(",")]
+        uvloop.run(fanout(runs, sizes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""One load-generator process for the websocket benchmarks (asyncio + uvloop).
+
+It opens ``--count`` viewer connections to a live session, says ``ready`` on stdout, and then:
+
+- fanout: waits for ``flash_started`` on every connection and records when each arrived;
+- grab: once ``flash_started`` arrives, every connection grabs in a closed loop (send, wait for
+  its ``grab_result``, send again) for ``--seconds``, recording each grab's latency.
+
+It ends by printing one JSON line of results. Run by ``loadtest.bench``; several run at once so
+the load generator is not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+
+import uvloop
+from websockets.asyncio.client import ClientConnection, connect
+
+from infra.auth import issue_token
+
+CONNECT_AT_ONCE = 200
+
+
+async def _open(url: str, count: int, first: int, secret: str, community: str) -> list[ClientConnection]:
+    """Open connections in waves, so the server's accept backlog never overflows."""
+    conns: list[ClientConnection] = []
+    for start in range(0, count, CONNECT_AT_ONCE):
+        wave = []
+        for n in range(first + start, first + min(count, start + CONNECT_AT_ONCE)):
+            tok = issue_token(secret, user_id=f"b{n}", role="resident", community_id=community, ttl_s=3600)
+            wave.append(connect(f"{url}?token={tok}", max_size=2**22, open_timeout=60, ping_interval=None,
+                                compression=None))
+        for ws in await asyncio.gather(*wave):
+            await ws.recv()  # the snapshot
+            conns.append(ws)
+    return conns
+
+
+async def _until_flash(ws: ClientConnection) -> float:
+    while True:
+        raw = await ws.recv()
+        if '"flash_started"' in raw:
+            return time.time()
+
+
+async def fanout(conns: list[ClientConnection]) -> dict[str, object]:
+    arrived = await asyncio.gather(*(_until_flash(ws) for ws in conns))
+    return {"arrived": arrived}
+
+
+async def grab(conns: list[ClientConnection], item: str, seconds: float) -> dict[str, object]:
+    latencies: list[float] = []
+    failures = 0
+
+    async def one(ws: ClientConnection) -> None:
+        nonlocal failures
+        await _until_flash(ws)
+        stop_at = time.monotonic() + seconds
+        while time.monotonic() < stop_at:
+            rid = uuid.uuid4().hex
+            t0 = time.perf_counter()
+            await ws.send('{"type":"grab","item_id":"%s","qty":1,"request_id":"%s"}' % (item, rid))
+            while True:  # stock and viewer events interleave with the answer
+                raw = await ws.recv()
+                if '"grab_result"' in raw or ('"error"' in raw and rid in raw):
+                    break
+            latencies.append(time.perf_counter() - t0)
+            if '"ok":true' not in raw:
+                failures += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(ws) for ws in conns))
+    return {"latencies": latencies, "failures": failures, "elapsed": time.perf_counter() - started}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--count", type=int, required=True)
+    ap.add_argument("--first", type=int, default=0)
+    ap.add_argument("--secret", required=True)
+    ap.add_argument("--community", required=True)
+    ap.add_argument("--mode", choices=["fanout", "grab", "idle"], required=True)
+    ap.add_argument("--item", default="i1")
+    ap.add_argument("--seconds", type=float, default=5)
+    args = ap.parse_args()
+    conns = await _open(args.url, args.count, args.first, args.secret, args.community)
+    print("ready", flush=True)
+    if args.mode == "fanout":
+        result = await fanout(conns)
+    elif args.mode == "grab":
+        result = await grab(conns, args.item, args.seconds)
+    else:  # idle: hold the connections until told to stop
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        result = {}
+    print(json.dumps(result), flush=True)
+    await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
+
+
+if __name__ == "__main__":
+    uvloop.run(main())

@@ -1,0 +1,168 @@
+"""What the benchmarks share: a server process, its API, load-generator processes, CPU and memory readings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from infra.auth import issue_token
+from infra.redis_server import EmbeddedRedis, free_port
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def pct(samples: list[float], p: float) -> float:
+    samples = sorted(samples)
+    return samples[min(len(samples) - 1, int(len(samples) * p))] if samples else float("nan")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+@dataclass
+class Server:
+    """Production's shape on one machine: a private Redis server, one `linli web` process (the
+    one measured) and one `linli worker` process, sharing a SQLite file in a temporary folder."""
+
+    proc: asyncio.subprocess.Process  # the web process
+    worker: asyncio.subprocess.Process
+    redis: EmbeddedRedis
+    url: str
+    data: Path
+    secret: str
+    http: aiohttp.ClientSession = field(default_factory=aiohttp.ClientSession)
+
+    @property
+    def ws(self) -> str:
+        return self.url.replace("http", "ws")
+
+    @property
+    def redis_port(self) -> int:
+        return self.redis.port
+
+    def token(self, user: str, role: str, community: str | None = "bench") -> str:
+        return issue_token(self.secret, user_id=user, role=role, community_id=community, ttl_s=7200)
+
+    async def call(self, method: str, path: str, body: object = None, role: str = "host") -> dict:
+        tok = self.token("bench-admin" if role == "admin" else "bench-host", role, None if role == "admin" else "bench")
+        async with self.http.request(method, self.url + path, json=body,
+                                     headers={"Authorization": f"Bearer {tok}"}) as resp:
+            data = await resp.json()
+            if resp.status >= 400 and resp.status != 409:
+                raise RuntimeError(f"{method} {path}: {resp.status} {data}")
+            return data
+
+    async def live_session(self, stock: int, limit: int = 0) -> tuple[str, str]:
+        """A live session with one item; returns (session id, item id)."""
+        await self.call("POST", "/api/communities", {"id": "bench", "name": "压测社区"}, role="admin")
+        sid = (await self.call("POST", "/api/sessions", {"title": "bench", "community_id": "bench"}))["id"]
+        iid = (await self.call("POST", f"/api/sessions/{sid}/items",
+                               {"title": "红薯", "price_cents": 100, "stock": stock, "per_user_limit": limit}))["id"]
+        await self.call("POST", f"/api/sessions/{sid}/live")
+        return sid, iid
+
+    async def stop(self) -> None:
+        await self.http.close()
+        for proc in (self.proc, self.worker):
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+        await self.redis.stop()
+
+
+async def start_server() -> Server:
+    data = Path(tempfile.mkdtemp(prefix="linli-bench-"))
+    redis = EmbeddedRedis(data)
+    redis_url = await redis.start()
+    port = free_port()
+    secret = secrets.token_urlsafe(48)
+    # Each benchmark grabber taps as fast as it hears back, far above a resident's 5 taps a
+    # second; the per-connection limit is raised so the sale core is what gets measured.
+    env = {**os.environ, "LINLI_DATA": str(data), "LINLI_SECRET": secret, "LINLI_GRAB_RATE": "1000",
+           "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{data / 'linli.db'}", "PORT": str(port)}
+    log = open(data / "processes.log", "wb")  # noqa: SIM115 - lives as long as the processes
+    migrate = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "migrate", env=env, stdout=log, stderr=log)
+    await migrate.wait()
+    web = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "web", env=env, stdout=log, stderr=log)
+    worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "worker", env=env, stdout=log, stderr=log)
+    server = Server(web, worker, redis, f"http://127.0.0.1:{port}", data, secret)
+    for _ in range(300):
+        try:
+            async with server.http.get(server.url + "/healthz") as resp:
+                if resp.status == 200:
+                    return server
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"server did not start; see {data / 'processes.log'}")
+
+
+@dataclass
+class Crowd:
+    """Load-generator processes holding viewer connections."""
+
+    procs: list[asyncio.subprocess.Process]
+    mode: str
+
+    @classmethod
+    async def start(cls, server: Server, sid: str, total: int, processes: int, mode: str, *,
+                    item: str = "i1", seconds: float = 5) -> Crowd:
+        share = -(-total // processes)
+        procs = []
+        for n in range(processes):
+            count = min(share, total - n * share)
+            if count <= 0:
+                break
+            procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "loadtest.crowd", "--url", f"{server.ws}/ws/sessions/{sid}",
+                "--count", str(count), "--first", str(n * share), "--secret", server.secret,
+                "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28))
+        crowd = cls(procs, mode)
+        for p in procs:
+            line = await asyncio.wait_for(p.stdout.readline(), 300)  # type: ignore[union-attr]
+            if line.strip() != b"ready":
+                raise RuntimeError(f"load generator failed: {line!r}")
+        return crowd
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.procs if p.returncode is None)
+
+    async def results(self) -> list[dict]:
+        out = []
+        for p in self.procs:
+            if self.mode == "idle" and p.stdin:
+                p.stdin.write(b"stop\n")
+                await p.stdin.drain()
+            line = await asyncio.wait_for(p.stdout.readline(), 300)  # type: ignore[union-attr]
+            out.append(json.loads(line))
+            await p.wait()
+        return out
+
+
+def now() -> float:
+    return time.time()
