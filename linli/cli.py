@@ -221,5 +221,14 @@ def loadtest(url: str | None, users: int, spawn_rate: float, run_time: str, scen
                           stock=stock, report_dir=folder, processes=processes)))
 
 
+def _register_crowdfund_tools() -> None:
+    from crowdfund.commands import aggregate_cmd, chain
+
+    main.add_command(chain)
+    main.add_command(aggregate_cmd)
+
+
+_register_crowdfund_tools()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

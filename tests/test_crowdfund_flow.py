@@ -183,3 +183,37 @@ async def test_bad_wishes_are_refused_and_change_nothing(api: Api) -> None:
     assert status == 400
     status, _ = await api.call("POST", "/api/products", token("farm2", "supplier", None), {**DUCK_EGGS, "id": "x2"})
     assert status == 403
+
+
+async def test_a_pasted_chain_becomes_wishes_once_with_the_rest_reported(api: Api) -> None:
+    """A grid worker pastes a 接龙: matched lines become wishes (aliases and near names too),
+    unmatched names and products are listed, and pasting it again adds nothing."""
+    _, wid = await _setup(api)
+    await api.ok("POST", "/api/communities/c1/residents", GRID, {"id": "li", "name": "李爱荣"})
+    chain = "\n".join([
+        "#接龙 周六助农",
+        "1. 王玉香 红薯10斤 3号楼",
+        "2. 李爱荣 海鸭蛋两盒 + 地瓜5斤",
+        "3、老马 红薯 十斤",
+        "4. 李爱荣 红薯1箱",
+        "5. 王玉香 土鸡蛋3盒",
+        "随便说两句",
+    ])
+    first = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, {"text": chain, "pickup_point_id": "p1"})
+    got = sorted((w["resident_id"], w["product_id"], w["qty"]) for w in first["imported"])
+    assert got == [("li", "hongshu", 5), ("li", "yadan", 2), ("wang", "hongshu", 10)]
+    assert all(w["source"] == "chain" and w["entered_by"] == "grid1" for w in first["imported"])
+    assert first["unmatched_names"] == [{"line": 3, "name": "老马"}]
+    problems = {(u["line"], u["product"]): u["problem"] for u in first["unmatched_products"]}
+    assert "箱" in problems[(4, "红薯")] and problems[(5, "土鸡蛋")] == "no such product in the catalog"
+    assert first["unparsed"] == ["#接龙 周六助农", "随便说两句"]
+
+    again = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, {"text": chain, "pickup_point_id": "p1"})
+    assert again["imported"] == [] and again["already_imported"] == 3
+    demand = await api.ok("GET", f"/api/wish-windows/{wid}/demand", HOST)
+    assert {p["product_id"]: p["qty"] for p in demand["products"]} == {"hongshu": 15, "yadan": 2}
+    # The resident sees the wish entered for her.
+    mine = (await api.ok("GET", f"/api/wish-windows/{wid}/wishes", token("wang")))["wishes"]
+    assert [(w["product_id"], w["qty"], w["proxy"]) for w in mine] == [("hongshu", 10, True)]
+    status, _ = await api.call("POST", f"/api/wish-windows/{wid}/chain", token("li"), {"text": chain, "pickup_point_id": "p1"})
+    assert status == 403
