@@ -8,15 +8,11 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crowdfund.aggregate import Tier
 from crowdfund.errors import ProductNotFound
 from infra.errors import BadRequest, Conflict
 from infra.ids import ID_RE, ID_RULE
 from infra.tables import products, suppliers
-
-
-class Tier(msgspec.Struct, kw_only=True):
-    min_qty: int
-    price_cents: int
 
 
 class NewSupplier(msgspec.Struct, kw_only=True):

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowdfund.aggregate import Aggregation, Catalog, Product, Tier, Wish, aggregate_totals, binding_products
 from infra.tables import (
-    products, session_items, supplier_order_lines, supplier_orders, wish_lines, wish_outcomes, wish_windows,
+    products,
+    session_items,
+    supplier_order_lines,
+    supplier_orders,
+    wish_lines,
+    wish_outcomes,
+    wish_windows,
 )
 from stream import sessions
 from stream.context import Live
@@ -154,7 +160,7 @@ async def release_unconfirmed_holds(live: Live, wid: str, now: datetime | None =
         held = (await conn.execute(sa.select(wish_outcomes.c.order_id, wish_outcomes.c.item_id).where(
             wish_outcomes.c.window_id == wid, wish_outcomes.c.order_id.is_not(None)))).all()
     released = 0
-    for order_id, iid in held:
+    for order_id, _ in held:
         if await live.inventory.release(window.session_id, order_id, why="hold_expired") is not None:
             released += 1
     for iid in {iid for _, iid in held}:

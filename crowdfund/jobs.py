@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-import sqlalchemy as sa
 
 from crowdfund.cutoff import release_unconfirmed_holds, run_cutoff
 from crowdfund.windows import due_windows, upcoming_cutoffs

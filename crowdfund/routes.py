@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import msgspec
 from aiohttp import web
 
 from community.people import list_pickup_points
-from crowdfund import catalog, supplier_view, wishes, windows
+from crowdfund import catalog, supplier_view, windows, wishes
 from crowdfund.cutoff import run_cutoff
 from crowdfund.errors import WindowClosed
 from infra.appkeys import RESOURCES
@@ -91,7 +90,7 @@ async def get_wishes(request: web.Request) -> web.Response:
     principal = authenticate(request)
     resident = request.query.get("resident_id", principal.user_id)
     if resident != principal.user_id:
-        await wishes._resident_for(_engine(request), principal, resident)  # noqa: SLF001 - same room
+        await wishes.resident_for(_engine(request), principal, resident)
     return json_response({"wishes": await wishes.wishes_of(_engine(request), request.match_info["wid"], resident)})
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 import sqlalchemy as sa
@@ -110,6 +110,3 @@ async def upcoming_cutoffs(engine: AsyncEngine) -> list[tuple[str, datetime]]:
                                   .where(wish_windows.c.status == "open"))
         return [(r.id, r.cutoff_at) for r in rows]
 
-
-def hours(n: int) -> timedelta:
-    return timedelta(hours=n)

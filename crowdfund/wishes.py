@@ -53,7 +53,7 @@ def line_json(row: sa.Row) -> dict[str, object]:
             "proxy": row.entered_by != row.resident_id, "source": row.source, "status": row.status}
 
 
-async def _resident_for(engine: AsyncEngine, principal: Principal, resident_id: str | None) -> str:
+async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: str | None) -> str:
     """Whose wish this is: the caller's own, or (grid workers) a resident of their grid."""
     if principal.role == "resident":
         if resident_id not in (None, principal.user_id):
@@ -79,7 +79,7 @@ async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: Ne
     """Add a line; ``imported_for`` names the resident a chain line was matched to (the caller
     checked they live in the window's community). A re-imported line returns None."""
     window = await open_window_for(engine, principal, wid)
-    resident = imported_for or await _resident_for(engine, principal, wish.resident_id)
+    resident = imported_for or await resident_for(engine, principal, wish.resident_id)
     _check_qty(wish.qty)
     if bool(wish.product_id) == bool(wish.free_text and wish.free_text.strip()):
         raise BadRequest("give either product_id or free_text")
@@ -114,7 +114,7 @@ async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id
     if row is None:
         raise WishNotFound(f"no active wish {line_id} in this window")
     if row.resident_id != principal.user_id:
-        await _resident_for(engine, principal, row.resident_id)  # grid worker of that resident, or refused
+        await resident_for(engine, principal, row.resident_id)  # grid worker of that resident, or refused
     return row
 
 

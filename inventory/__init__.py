@@ -1,6 +1,6 @@
 """The truth about stock, in Redis: Lua scripts, reservations, limits, the order outbox."""
 
-from inventory.errors import InventoryError, InvalidInput, UnknownItem, UnknownOrder
+from inventory.errors import InvalidInput, InventoryError, UnknownItem, UnknownOrder
 from inventory.stock import Inventory, ItemStock, Reservation
 
 __all__ = [

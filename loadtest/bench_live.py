@@ -96,14 +96,17 @@ async def fanout_once(server: Server, viewers: int) -> dict[str, float]:
 
 
 async def fanout(runs: int, sizes: list[int]) -> None:
-    server = await start_server()
     rows = []
-    try:
-        for size in sizes:
-            results = [await fanout_once(server, size) for _ in range(runs)]
-            rows.append((size, results))
-    finally:
-        await server.stop()
+    for size in sizes:
+        results = []
+        for _ in range(runs):
+            # A fresh server per run: ten thousand sockets closing must not weigh on the next run.
+            server = await start_server()
+            try:
+                results.append(await fanout_once(server, size))
+            finally:
+                await server.stop()
+        rows.append((size, results))
     print(f"fan-out: host's flash start -> flash_started received, one `linli web` process (worker apart), "
           f"{GEN_PROCESSES} uvloop viewer processes, {os.cpu_count()} cores, median of {runs} runs")
     for size, results in rows:

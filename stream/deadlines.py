@@ -12,9 +12,9 @@ import logging
 
 from redis.exceptions import RedisError
 
+from infra.errors import DomainError
 from stream import keys
 from stream.context import Live
-from infra.errors import DomainError
 from stream.lucky import draw_bag
 from stream.sessions import close_flash, now_ms
 
@@ -46,4 +46,6 @@ async def sweep_forever(live: Live) -> None:
             await sweep_once(live)
         except (RedisError, OSError) as exc:
             log.warning("deadline sweep failed, retrying: %s", exc)
+        except Exception:  # the sweeper must outlive a bug in one deadline's handling
+            log.exception("deadline sweep failed")
         await asyncio.sleep(SWEEP_EVERY_S)

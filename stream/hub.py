@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
@@ -33,40 +33,50 @@ VIEWERS_STALE_MS = 5_000
 
 
 class Viewer:
-    """One websocket connection: its identity and its bounded send queue."""
+    """One websocket connection: its identity and its bounded send queue.
+
+    The queue is a plain deque and a future the writer waits on: with thousands of viewers,
+    asyncio.Queue's bookkeeping on every put was a sizeable share of a broadcast's cost."""
 
     def __init__(self, ws: web.WebSocketResponse, sid: str, user_id: str, role: str) -> None:
         self.ws = ws
         self.sid = sid
         self.user_id = user_id
         self.role = role
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(SEND_QUEUE)
+        self.pending: deque[bytes | None] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
         self.min_seq = 0  # events at or below this seq are already in the snapshot
         self.too_slow = False
 
-    def offer(self, data: bytes) -> None:
-        """Queue a frame; a viewer that fell too far behind is disconnected instead."""
+    def offer(self, data: bytes | None) -> None:
+        """Queue a frame (None: finish); a viewer that fell too far behind is disconnected instead."""
         if self.too_slow:
             return
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
+        if len(self.pending) >= SEND_QUEUE:
             self.too_slow = True
+            self.pending.clear()
             asyncio.get_running_loop().create_task(
                 self.ws.close(code=SLOW_CLOSE_CODE, message=b"too slow: reconnect to resync"))
+            return
+        self.pending.append(data)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     async def write_loop(self) -> None:
-        """The only writer of this socket: drain the queue in order."""
+        """The only writer of this socket: drain the queue in order until told to finish."""
         while True:
-            data = await self.queue.get()
-            if data is None or self.ws.closed:
-                return
-            if self.min_seq and data.startswith(b'{"seq":'):
-                seq = int(data[7:data.index(b",")])
-                if seq <= self.min_seq:
-                    continue
-                self.min_seq = 0  # from here on every event is newer
-            await self.ws.send_frame(data, WSMsgType.TEXT)
+            while self.pending:
+                data = self.pending.popleft()
+                if data is None or self.ws.closed:
+                    return
+                if self.min_seq and data.startswith(b'{"seq":'):
+                    seq = int(data[7:data.index(b",")])
+                    if seq <= self.min_seq:
+                        continue
+                    self.min_seq = 0  # from here on every event is newer
+                await self.ws.send_frame(data, WSMsgType.TEXT)
+            self._wakeup = asyncio.get_running_loop().create_future()
+            await self._wakeup
 
 
 class Hub:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inventory.keys import outbox as outbox_of  # lucky bags and red packets append to it too
+from inventory import keys as inventory_keys
 from inventory.keys import tag
 
 # Not per session: every pending deadline (flash ends, bag draws), swept by every web process.
@@ -69,3 +69,8 @@ def packet_shares(sid: str, pid: str) -> str:
 def packet_takers(sid: str, pid: str) -> str:
     return f"{tag(sid)}:packet:{pid}:takers"
 
+
+
+def outbox_of(sid: str) -> str:
+    """The session's order outbox: lucky-bag draws and red-packet shares append to it too."""
+    return inventory_keys.outbox(sid)

@@ -8,6 +8,7 @@ import logging
 
 import msgspec
 from aiohttp import WSMsgType, web
+from redis.exceptions import RedisError
 
 from infra.errors import DomainError, Forbidden
 from infra.http import authenticate
@@ -18,8 +19,22 @@ from stream.hub import Viewer
 from stream.limits import FrameLimiter
 from stream.lucky import bags_with_passphrase, enter_bag, grab_packet, open_bags
 from stream.protocol import (
-    Comment, CommentEvent, ConfirmHold, EnterLuckyBag, Error, Grab, GrabRedPacket, GrabResult, HoldConfirmed,
-    LuckyBagEntered, OrderView, Ping, RedPacketResult, Snapshot, client_decoder, encoder,
+    Comment,
+    CommentEvent,
+    ConfirmHold,
+    EnterLuckyBag,
+    Error,
+    Grab,
+    GrabRedPacket,
+    GrabResult,
+    HoldConfirmed,
+    LuckyBagEntered,
+    OrderView,
+    Ping,
+    RedPacketResult,
+    Snapshot,
+    client_decoder,
+    encoder,
 )
 from stream.sessions import SessionState, check_member, items, load_session, now_ms
 
@@ -73,8 +88,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
                 await handle_frame(live, viewer, msg.data, limiter)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
-                    with contextlib.suppress(asyncio.QueueFull):
-                        viewer.queue.put_nowait(None)
+                    viewer.offer(None)
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(asyncio.shield(writer), 2)
                     await ws.close(code=FLOOD_CLOSE_CODE, message=b"too many frames")
@@ -144,6 +158,14 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 pass  # keeps mobile networks from dropping an idle socket; nothing to answer
     except DomainError as exc:
         viewer.offer(encoder.encode(Error(code=exc.code, message=exc.message, request_id=request_id)))
+    except (RedisError, OSError, TimeoutError):
+        log.warning("a store failed while handling a frame", exc_info=True)
+        viewer.offer(encoder.encode(Error(code="unavailable", message="please try again in a moment",
+                                          request_id=request_id)))
+    except Exception:  # a bug must cost one error frame, not the resident's connection
+        log.exception("frame handling failed")
+        viewer.offer(encoder.encode(Error(code="internal", message="something went wrong on our side",
+                                          request_id=request_id)))
 
 
 def _need_role(viewer: Viewer, roles: tuple[str, ...], what: str) -> None:

@@ -44,11 +44,17 @@ async def create_session(request: web.Request) -> web.Response:
     return json_response(_state_json(state), 201)
 
 
+async def _member_session(request: web.Request) -> sessions.SessionState:
+    """The session in the URL, for anyone of its community."""
+    state = await sessions.load_session(request.app[LIVE], request.match_info["sid"])
+    sessions.check_member(authenticate(request), state)
+    return state
+
+
 async def get_session(request: web.Request) -> web.Response:
     """GET /api/sessions/{sid}: state and items, for anyone of the community."""
     live = request.app[LIVE]
-    state = await sessions.load_session(live, request.match_info["sid"])
-    sessions.check_member(authenticate(request), state)
+    state = await _member_session(request)
     return json_response({**_state_json(state), "items": await sessions.items(live, state.id),
                           "viewers": await live.hub.total_viewers(state.id)})
 
@@ -93,10 +99,8 @@ async def create_lucky_bag(request: web.Request) -> web.Response:
 
 
 async def get_lucky_bag(request: web.Request) -> web.Response:
-    live = request.app[LIVE]
-    state = await sessions.load_session(live, request.match_info["sid"])
-    sessions.check_member(authenticate(request), state)
-    return json_response(await lucky.bag_status(live, state.id, request.match_info["bid"]))
+    state = await _member_session(request)
+    return json_response(await lucky.bag_status(request.app[LIVE], state.id, request.match_info["bid"]))
 
 
 async def create_red_packet(request: web.Request) -> web.Response:
@@ -106,10 +110,8 @@ async def create_red_packet(request: web.Request) -> web.Response:
 
 
 async def get_red_packet(request: web.Request) -> web.Response:
-    live = request.app[LIVE]
-    state = await sessions.load_session(live, request.match_info["sid"])
-    sessions.check_member(authenticate(request), state)
-    return json_response(await lucky.packet_status(live, state.id, request.match_info["pid"]))
+    state = await _member_session(request)
+    return json_response(await lucky.packet_status(request.app[LIVE], state.id, request.match_info["pid"]))
 
 
 async def list_orders(request: web.Request) -> web.Response:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
-import sqlalchemy as sa
 
 from community.registry import get_community
 from infra.auth import Principal

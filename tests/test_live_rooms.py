@@ -8,7 +8,6 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest

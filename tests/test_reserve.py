@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from inventory import Inventory, InvalidInput, UnknownItem, UnknownOrder, keys
+from inventory import InvalidInput, Inventory, UnknownItem, UnknownOrder, keys
 
 
 async def _item(inv: Inventory, stock: int = 10, limit: int = 0, price: int = 500, open_sale: bool = True) -> None:
