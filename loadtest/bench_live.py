@@ -20,13 +20,13 @@ from loadtest.harness import Crowd, Server, cpu_seconds, median, now, pct, rss_b
 GEN_PROCESSES = 4
 
 
-async def grab_once(server: Server, grabbers: int, seconds: float) -> dict[str, float]:
+async def grab_once(server: Server, grabbers: int, seconds: float, think: float = 0) -> dict[str, float]:
     sid, iid = await server.live_session(stock=10_000)
     inv = Inventory(redis_client(f"redis://127.0.0.1:{server.redis_port}/0"))
     for _ in range(200):  # enough stock that nobody hears sold_out during the run
         await inv.load_stock(sid, iid, add=10_000)
     await inv.redis.aclose()
-    crowd = await Crowd.start(server, sid, grabbers, GEN_PROCESSES, "grab", item=iid, seconds=seconds)
+    crowd = await Crowd.start(server, sid, grabbers, GEN_PROCESSES, "grab", item=iid, seconds=seconds, think=think)
     srv0, gen0 = cpu_seconds(server.proc.pid), crowd.cpu()
     await server.call("POST", f"/api/sessions/{sid}/items/{iid}/flash", {"duration_s": int(seconds) + 60})
     await asyncio.sleep(seconds + 0.5)
@@ -57,12 +57,13 @@ async def grab_baselines(server: Server, seconds: float) -> tuple[float, float |
     return plain, raw
 
 
-async def grab(runs: int, grabbers: int, seconds: float) -> None:
+async def grab(runs: int, grabbers: int, seconds: float, think: float = 1.0) -> None:
     server = await start_server()
     try:
-        ours, plain, raw = [], [], []
+        ours, paced, plain, raw = [], [], [], []
         for _ in range(runs):
             ours.append(await grab_once(server, grabbers, seconds))
+            paced.append(await grab_once(server, grabbers, seconds, think))
             p, r = await grab_baselines(server, seconds)
             plain.append(p)
             if r:
@@ -72,9 +73,14 @@ async def grab(runs: int, grabbers: int, seconds: float) -> None:
     rate = median([o["rate"] for o in ours])
     print(f"grab path: {runs} runs x {seconds:g}s, {grabbers} websocket grabbers in {GEN_PROCESSES} uvloop "
           f"processes, one `linli web` process (worker apart), {os.cpu_count()} cores (median of runs)")
+    print("  closed loop: each grabber taps again as soon as it hears back (saturation)")
     print(f"  websocket grabs end to end  {rate:10,.0f} grabs/s   p50 {median([o['p50'] for o in ours]):.1f} ms   "
           f"p99 {median([o['p99'] for o in ours]):.1f} ms   failures {sum(o['failures'] for o in ours)}")
-    print(f"  CPU: server {median([o['server_cpu'] for o in ours]):.2f} cores, "
+    print(f"  paced: each grabber pauses {think:g}s on average between taps")
+    print(f"  websocket grabs end to end  {median([o['rate'] for o in paced]):10,.0f} grabs/s   "
+          f"p50 {median([o['p50'] for o in paced]):.1f} ms   p99 {median([o['p99'] for o in paced]):.1f} ms   "
+          f"failures {sum(o['failures'] for o in paced)}")
+    print(f"  CPU (closed loop): server {median([o['server_cpu'] for o in ours]):.2f} cores, "
           f"load generator {median([o['gen_cpu'] for o in ours]):.2f} cores")
     print(f"  plain redis-py EVALSHA loop {median(plain):10,.0f} reserves/s   ratio {rate / median(plain):.2f}x")
     if raw:

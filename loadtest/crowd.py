@@ -3,8 +3,9 @@
 It opens ``--count`` viewer connections to a live session, says ``ready`` on stdout, and then:
 
 - fanout: waits for ``flash_started`` on every connection and records when each arrived;
-- grab: once ``flash_started`` arrives, every connection grabs in a closed loop (send, wait for
-  its ``grab_result``, send again) for ``--seconds``, recording each grab's latency.
+- grab: once ``flash_started`` arrives, every connection grabs in a loop (send, wait for its
+  ``grab_result``, pause ``--think`` seconds on average, send again) for ``--seconds``,
+  recording each grab's latency. With no think time the loop is closed: a saturation test.
 
 It ends by printing one JSON line of results. Run by ``loadtest.bench``; several run at once so
 the load generator is not the bottleneck.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 import uuid
@@ -54,7 +56,7 @@ async def fanout(conns: list[ClientConnection]) -> dict[str, object]:
     return {"arrived": arrived}
 
 
-async def grab(conns: list[ClientConnection], item: str, seconds: float) -> dict[str, object]:
+async def grab(conns: list[ClientConnection], item: str, seconds: float, think: float) -> dict[str, object]:
     latencies: list[float] = []
     failures = 0
 
@@ -62,6 +64,8 @@ async def grab(conns: list[ClientConnection], item: str, seconds: float) -> dict
         nonlocal failures
         await _until_flash(ws)
         stop_at = time.monotonic() + seconds
+        if think:
+            await asyncio.sleep(random.uniform(0, 2 * think))  # residents react at different moments
         while time.monotonic() < stop_at:
             rid = uuid.uuid4().hex
             t0 = time.perf_counter()
@@ -73,6 +77,8 @@ async def grab(conns: list[ClientConnection], item: str, seconds: float) -> dict
             latencies.append(time.perf_counter() - t0)
             if '"ok":true' not in raw:
                 failures += 1
+            if think:
+                await asyncio.sleep(random.uniform(0, 2 * think))  # a resident's pause between taps
 
     started = time.perf_counter()
     await asyncio.gather(*(one(ws) for ws in conns))
@@ -89,13 +95,14 @@ async def main() -> None:
     ap.add_argument("--mode", choices=["fanout", "grab", "idle"], required=True)
     ap.add_argument("--item", default="i1")
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--think", type=float, default=0, help="mean pause between one grabber's taps (0: none)")
     args = ap.parse_args()
     conns = await _open(args.url, args.count, args.first, args.secret, args.community)
     print("ready", flush=True)
     if args.mode == "fanout":
         result = await fanout(conns)
     elif args.mode == "grab":
-        result = await grab(conns, args.item, args.seconds)
+        result = await grab(conns, args.item, args.seconds, args.think)
     else:  # idle: hold the connections until told to stop
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         result = {}

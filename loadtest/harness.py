@@ -130,7 +130,7 @@ class Crowd:
 
     @classmethod
     async def start(cls, server: Server, sid: str, total: int, processes: int, mode: str, *,
-                    item: str = "i1", seconds: float = 5) -> Crowd:
+                    item: str = "i1", seconds: float = 5, think: float = 0) -> Crowd:
         share = -(-total // processes)
         procs = []
         for n in range(processes):
@@ -140,7 +140,7 @@ class Crowd:
             procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "loadtest.crowd", "--url", f"{server.ws}/ws/sessions/{sid}",
                 "--count", str(count), "--first", str(n * share), "--secret", server.secret,
-                "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds),
+                "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds), "--think", str(think),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28))
         crowd = cls(procs, mode)
         for p in procs:
