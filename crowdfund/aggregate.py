@@ -113,8 +113,12 @@ def binding_products(catalog: Catalog, totals: dict[str, dict[str, int]]) -> lis
     return sorted(binding)
 
 
+# (resident or wish-line id, qty, pickup point): plain tuples, as a SQL cursor yields them.
+OrderedWish = tuple[str, int, str]
+
+
 def aggregate_totals(catalog: Catalog, totals: dict[str, dict[str, int]],
-                     ordered: dict[str, list[Wish]]) -> Aggregation:
+                     ordered: dict[str, list[OrderedWish]]) -> Aggregation:
     """Aggregate from wished totals per product and pickup point; ``ordered`` holds, for each
     binding product (see binding_products), its wishes in submission order."""
     products = check_catalog(catalog)
@@ -133,13 +137,13 @@ def aggregate_totals(catalog: Catalog, totals: dict[str, dict[str, int]],
         if order_qty < wished:
             # Capacity binds: fill in submission order, the rest is shortfall.
             room, filled = order_qty, defaultdict(int)
-            for w in ordered[pid]:
-                take = min(w.qty, room)
+            for who, qty, point in ordered[pid]:
+                take = min(qty, room)
                 room -= take
                 if take:
-                    filled[w.pickup_point_id] += take
-                if take < w.qty:
-                    shortfall.append(Shortfall(resident_id=w.resident_id, product_id=pid, qty=w.qty - take))
+                    filled[point] += take
+                if take < qty:
+                    shortfall.append(Shortfall(resident_id=str(who), product_id=pid, qty=qty - take))
         if order_qty == 0:
             continue
         price = unit_price(p, order_qty)
@@ -157,12 +161,12 @@ def aggregate(catalog: Catalog, wishes: list[Wish]) -> Aggregation:
     """Turn wishes (in submission order) into supplier orders; the rules are in docs/api.md."""
     products = check_catalog(catalog)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    ordered: dict[str, list[Wish]] = defaultdict(list)
+    ordered: dict[str, list[OrderedWish]] = defaultdict(list)
     for w in wishes:
         if w.product_id not in products:
             raise AggregationError(f"wish for unknown product {w.product_id}")
         if w.qty <= 0:
             raise AggregationError(f"wish of {w.resident_id} for {w.product_id}: qty must be positive")
         totals[w.product_id][w.pickup_point_id] += w.qty
-        ordered[w.product_id].append(w)
+        ordered[w.product_id].append((w.resident_id, w.qty, w.pickup_point_id))
     return aggregate_totals(catalog, totals, ordered)

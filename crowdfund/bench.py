@@ -21,7 +21,16 @@ from crowdfund.aggregate import Catalog, Product, Tier
 from crowdfund.cutoff import aggregate_window
 from infra.db import create_engine, migrate
 from infra.settings import normalize_database_url
-from infra.tables import communities, live_sessions, metadata, pickup_points, products, suppliers, wish_lines, wish_windows
+from infra.tables import (
+    communities,
+    live_sessions,
+    metadata,
+    pickup_points,
+    products,
+    suppliers,
+    wish_lines,
+    wish_windows,
+)
 
 RESIDENTS, LINES, PRODUCTS, POINTS = 50_000, 10, 200, 20
 

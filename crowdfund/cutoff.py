@@ -18,7 +18,15 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crowdfund.aggregate import Aggregation, Catalog, Product, Tier, Wish, aggregate_totals, binding_products
+from crowdfund.aggregate import (
+    Aggregation,
+    Catalog,
+    OrderedWish,
+    Product,
+    Tier,
+    aggregate_totals,
+    binding_products,
+)
 from infra.tables import (
     products,
     session_items,
@@ -44,14 +52,15 @@ async def aggregate_window(conn: AsyncConnection, wid: str, catalog: Catalog) ->
             sa.select(wish_lines.c.product_id, wish_lines.c.pickup_point_id, sa.func.sum(wish_lines.c.qty))
             .where(active).group_by(wish_lines.c.product_id, wish_lines.c.pickup_point_id)):
         totals[pid][point] = int(qty)
-    ordered: dict[str, list[Wish]] = defaultdict(list)
+    ordered: dict[str, list[OrderedWish]] = defaultdict(list)
     binding = binding_products(catalog, totals)
     if binding:
-        rows = await conn.execute(sa.select(wish_lines.c.id, wish_lines.c.product_id, wish_lines.c.qty,
+        rows = await conn.execute(sa.select(wish_lines.c.product_id, wish_lines.c.id, wish_lines.c.qty,
                                             wish_lines.c.pickup_point_id)
-                                  .where(active, wish_lines.c.product_id.in_(binding)).order_by(wish_lines.c.id))
-        for line_id, pid, qty, point in rows:
-            ordered[pid].append(Wish(resident_id=str(line_id), product_id=pid, qty=qty, pickup_point_id=point))
+                                  .where(active, wish_lines.c.product_id.in_(binding))
+                                  .order_by(wish_lines.c.product_id, wish_lines.c.id))
+        for pid, *wish in rows:
+            ordered[pid].append(wish)  # type: ignore[arg-type]
     return aggregate_totals(catalog, totals, ordered)
 
 
