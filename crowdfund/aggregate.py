@@ -113,8 +113,9 @@ def binding_products(catalog: Catalog, totals: dict[str, dict[str, int]]) -> lis
     return sorted(binding)
 
 
-# (resident or wish-line id, qty, pickup point): plain tuples, as a SQL cursor yields them.
-OrderedWish = tuple[str, int, str]
+# (submission position, resident or wish-line id, qty, pickup point): plain tuples, as a SQL
+# cursor yields them.
+OrderedWish = tuple[int, str, int, str]
 
 
 def aggregate_totals(catalog: Catalog, totals: dict[str, dict[str, int]],
@@ -123,7 +124,7 @@ def aggregate_totals(catalog: Catalog, totals: dict[str, dict[str, int]],
     binding product (see binding_products), its wishes in submission order."""
     products = check_catalog(catalog)
     lines: dict[str, list[Line]] = defaultdict(list)
-    not_viable, surplus, shortfall = [], [], []
+    not_viable, surplus, short = [], [], []
     for pid in sorted(totals):
         if pid not in products:
             raise AggregationError(f"wish for unknown product {pid}")
@@ -137,13 +138,13 @@ def aggregate_totals(catalog: Catalog, totals: dict[str, dict[str, int]],
         if order_qty < wished:
             # Capacity binds: fill in submission order, the rest is shortfall.
             room, filled = order_qty, defaultdict(int)
-            for who, qty, point in ordered[pid]:
+            for position, who, qty, point in ordered[pid]:
                 take = min(qty, room)
                 room -= take
                 if take:
                     filled[point] += take
                 if take < qty:
-                    shortfall.append(Shortfall(resident_id=str(who), product_id=pid, qty=qty - take))
+                    short.append((position, Shortfall(resident_id=str(who), product_id=pid, qty=qty - take)))
         if order_qty == 0:
             continue
         price = unit_price(p, order_qty)
@@ -154,7 +155,8 @@ def aggregate_totals(catalog: Catalog, totals: dict[str, dict[str, int]],
             surplus.append(Surplus(product_id=pid, qty=order_qty - wished))
     return Aggregation(
         supplier_orders=[SupplierOrder(supplier_id=s, lines=lines[s]) for s in sorted(lines)],
-        not_viable=not_viable, surplus=surplus, shortfall=shortfall)
+        not_viable=not_viable, surplus=surplus,
+        shortfall=[s for _, s in sorted(short, key=lambda pair: pair[0])])  # in submission order
 
 
 def aggregate(catalog: Catalog, wishes: list[Wish]) -> Aggregation:
@@ -162,11 +164,11 @@ def aggregate(catalog: Catalog, wishes: list[Wish]) -> Aggregation:
     products = check_catalog(catalog)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     ordered: dict[str, list[OrderedWish]] = defaultdict(list)
-    for w in wishes:
+    for position, w in enumerate(wishes):
         if w.product_id not in products:
             raise AggregationError(f"wish for unknown product {w.product_id}")
         if w.qty <= 0:
             raise AggregationError(f"wish of {w.resident_id} for {w.product_id}: qty must be positive")
         totals[w.product_id][w.pickup_point_id] += w.qty
-        ordered[w.product_id].append((w.resident_id, w.qty, w.pickup_point_id))
+        ordered[w.product_id].append((position, w.resident_id, w.qty, w.pickup_point_id))
     return aggregate_totals(catalog, totals, ordered)

@@ -27,13 +27,14 @@ _MULT = r"(?:\s*[x×*]\s*(?P<mult>\d+))?"
 # "红薯10斤", "海鸭蛋两盒", "红薯 十斤", "西红柿 x2", "五常大米10斤x2": the product first.
 _PRODUCT_FIRST = re.compile(
     rf"(?P<product>[^\d\s][^\s]*?)\s*[x×*]?\s*(?P<qty>{_NUM})\s*(?P<unit>{_UNIT})?(?P<half>半)?{_MULT}"
-    r"(?=$|\s|[^\d.])")
+    r"(?=$|\s|[^\d.])(?(unit)|(?!\S))")
 # "两斤红薯", "二斤半 土豆", "10斤红薯": the quantity first, which needs a unit to be unambiguous.
-_QTY_FIRST = re.compile(rf"(?P<qty>{_NUM})\s*(?P<unit>{_UNIT})(?P<half>半)?\s*(?P<product>[^\d\s].*?){_MULT}")
+_QTY_FIRST = re.compile(rf"(?P<qty>{_NUM})\s*(?P<unit>{_UNIT})(?P<half>半)?\s*(?P<product>[^\d\s][^\d]*?){_MULT}")
 _LEAD = re.compile(r"^\s*(\d+)\s*[.、)\]:,\-]?\s*(.*)$")
 _NOTE = re.compile(r"^(?:\d+\s*(?:号楼|号|栋|幢|单元|室|楼|层|门)(?:\d+\s*(?:号|室|单元|楼|层))*\d*|\d+-\d+(?:-\d+)?|[A-Za-z]?\d*座)$")
 _SEPARATORS = re.compile(r"[+,;、/]|\s和\s")
-_DECORATION = {"So", "Sk", "Cs", "Co", "Cn", "Me", "Mn"}
+# Cf covers the BOM a Windows editor puts before the first line, and zero-width joiners.
+_DECORATION = {"So", "Sk", "Cs", "Co", "Cn", "Me", "Mn", "Cf"}
 
 
 class ChainItem(msgspec.Struct, kw_only=True):
@@ -69,6 +70,8 @@ def _clean(text: str) -> str:
 def _number(text: str) -> float | None:
     if text == "半":
         return 0.5
+    if "两" in text[1:]:
+        return None  # 二两 is two liang (a weight), which cn2an would read as 22
     try:
         return float(text) if text[0].isdigit() else float(cn2an.cn2an(text, "smart"))
     except (ValueError, KeyError):

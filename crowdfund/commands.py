@@ -21,10 +21,14 @@ def chain() -> None:
 
 
 @chain.command("parse")
-@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+@click.argument("file", type=click.File("rb"), default="-")
 def chain_parse(file: click.utils.LazyFile) -> None:
     """Parse a pasted chain (FILE, or standard input) into JSON entries and unreadable lines."""
-    sys.stdout.buffer.write(chain_to_json(parse_chain(file.read())) + b"\n")
+    try:
+        text = file.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError("the chain is not UTF-8 text; save it as UTF-8 and try again") from exc
+    sys.stdout.buffer.write(chain_to_json(parse_chain(text)) + b"\n")
 
 
 @click.command("aggregate")

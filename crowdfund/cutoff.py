@@ -59,8 +59,8 @@ async def aggregate_window(conn: AsyncConnection, wid: str, catalog: Catalog) ->
                                             wish_lines.c.pickup_point_id)
                                   .where(active, wish_lines.c.product_id.in_(binding))
                                   .order_by(wish_lines.c.product_id, wish_lines.c.id))
-        for pid, *wish in rows:
-            ordered[pid].append(wish)  # type: ignore[arg-type]
+        for pid, line_id, qty, point in rows:
+            ordered[pid].append((line_id, str(line_id), qty, point))  # the line id is its position
     return aggregate_totals(catalog, totals, ordered)
 
 

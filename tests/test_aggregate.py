@@ -174,3 +174,10 @@ async def test_the_sql_path_agrees_with_the_pure_function(engine: AsyncEngine, c
             inserted.append(wish(str(line_id), qty, ids[i % len(ids)], f"p{pt}"))
         via_sql = await aggregate_window(conn, "w", Catalog(products=cat))
     assert via_sql == aggregate(Catalog(products=cat), inserted)
+
+
+def test_shortfall_is_listed_in_submission_order_across_products() -> None:
+    """Shortfall follows the order the wishes came in, not the order of products."""
+    cat = Catalog(products=[product("a", case=1, moq=0, capacity=1), product("b", case=1, moq=0, capacity=1)])
+    result = aggregate(cat, [wish("r1", 1, "b"), wish("r2", 1, "a"), wish("r3", 2, "b"), wish("r4", 3, "a")])
+    assert [(s.resident_id, s.product_id, s.qty) for s in result.shortfall] == [("r3", "b", 2), ("r4", "a", 3)]

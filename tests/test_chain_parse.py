@@ -64,6 +64,9 @@ READ = [
     ("52. 马阿姨 海鸭蛋 两盒 12号楼", 52, "马阿姨", [("海鸭蛋", 2, "盒")], "12号楼"),
     ("53. 苗 二十斤红薯", 53, "苗", [("红薯", 20, "斤")], ""),
     ("54. 凤 大蒜3瓣", 54, "凤", [("大蒜", 3, "瓣")], ""),
+    ("55. 殷 十三香2袋", 55, "殷", [("十三香", 2, "袋")], ""),
+    ("56. 罗 六个核桃1箱", 56, "罗", [("六个核桃", 1, "箱")], ""),
+    ("\ufeff57. 毕 红薯10斤", 57, "毕", [("红薯", 10, "斤")], ""),
 ]
 
 # Lines that must be reported, not guessed.
@@ -76,11 +79,12 @@ REFUSED = [
     "25. 许 红薯10001斤",
     "23. 秦 小米10斤 土豆",
     "王阿姨 红薯10斤",
-    "56. 红薯10斤",
+    "66. 红薯10斤",
     "57. 蔡 ？？？",
     "58. 田 10斤",
     "59. 胡 红薯 很多",
     "谢谢大家！",
+    "60. 郝 猪肉二两",
 ]
 
 
@@ -128,3 +132,11 @@ def test_cli_prints_the_json_shape(tmp_path) -> None:  # type: ignore[no-untyped
     path = tmp_path / "chain.txt"
     path.write_text("5、老马 红薯 十斤\n", encoding="utf-8")
     assert json.loads(runner.invoke(chain, ["parse", str(path)]).output)["entries"][0]["name"] == "老马"
+
+
+def test_cli_refuses_a_file_that_is_not_utf8(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A chain saved in another encoding is a clear usage error, not a traceback."""
+    path = tmp_path / "gbk.txt"
+    path.write_bytes("3. 王玉香 红薯10斤".encode("gbk"))
+    out = CliRunner().invoke(chain, ["parse", str(path)])
+    assert out.exit_code == 2 and "UTF-8" in out.output
