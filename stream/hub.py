@@ -47,6 +47,7 @@ class Viewer:
         self._wakeup: asyncio.Future[None] | None = None
         self.min_seq = 0  # events at or below this seq are already in the snapshot
         self.too_slow = False
+        self._closing: asyncio.Task[bool] | None = None  # held so the close is not garbage-collected
 
     def offer(self, data: bytes | None) -> None:
         """Queue a frame (None: finish); a viewer that fell too far behind is disconnected instead."""
@@ -55,7 +56,7 @@ class Viewer:
         if len(self.pending) >= SEND_QUEUE:
             self.too_slow = True
             self.pending.clear()
-            asyncio.get_running_loop().create_task(
+            self._closing = asyncio.get_running_loop().create_task(
                 self.ws.close(code=SLOW_CLOSE_CODE, message=b"too slow: reconnect to resync"))
             return
         self.pending.append(data)

@@ -16,6 +16,7 @@ import msgspec
 from community.registry import get_community
 from infra.auth import Principal
 from infra.errors import BadRequest, Forbidden
+from infra.ids import ID_RE
 from infra.tables import live_sessions, session_items
 from inventory.stock import MAX_QTY
 from stream import keys
@@ -56,7 +57,7 @@ def new_id(prefix: str) -> str:
 
 async def load_session(live: Live, sid: str) -> SessionState:
     """The session's live state; SessionNotFound when there is none."""
-    if not isinstance(sid, str) or len(sid) > 64:
+    if not isinstance(sid, str) or not ID_RE.match(sid):
         raise SessionNotFound("no such session")
     raw = await live.redis.hgetall(keys.session(sid))
     if not raw:

@@ -96,3 +96,33 @@ async def test_the_scheduler_closes_a_window_at_its_cutoff(redis, engine, tmp_pa
         assert await _status(engine, wid) == "open"
         await _wait_status(engine, wid, "aggregated", 8)
     assert await _counts(engine, wid) == (1, 2)
+
+
+async def test_unconfirmed_holds_go_back_to_the_flash_pool_and_confirmed_ones_stay(redis, engine, tmp_path: Path) -> None:
+    """At hold_release_at, the hold nobody confirmed returns to stock; the confirmed one is kept."""
+    from crowdfund.jobs import run_due
+    from infra.tables import orders, wish_outcomes
+    from orders.outbox_worker import OutboxWorker
+
+    live = Live.build(redis, engine)
+    wid = await _window(live, cutoff_in_s=-1)
+    await run_due(live)  # the cutoff: two holds of 3 each, 6 units ordered (5 per case -> 10), 4 surplus
+    async with engine.connect() as conn:
+        holds = (await conn.execute(sa.select(wish_outcomes.c.order_id).order_by(wish_outcomes.c.wish_line_id))).scalars().all()
+        sid = await conn.scalar(sa.select(wish_windows.c.session_id).where(wish_windows.c.id == wid))
+    assert await live.inventory.confirm_hold(sid, holds[0], "a") == "confirmed"
+    (item,) = (await live.inventory.snapshot(sid)).values()
+    assert item.left == 4
+    async with engine.begin() as conn:
+        await conn.execute(wish_windows.update().where(wish_windows.c.id == wid)
+                           .values(hold_release_at=datetime.now(UTC) - timedelta(seconds=1)))
+    await run_due(live)
+    (item,) = (await live.inventory.snapshot(sid)).values()
+    assert item.left == 7 and item.sold == 3
+    assert await _status(engine, wid) == "released"
+    await run_due(live)  # nothing happens twice
+    assert (await live.inventory.snapshot(sid))[item.item_id].left == 7
+    await OutboxWorker(redis, engine, consumer="t").drain_once()
+    async with engine.connect() as conn:
+        statuses = dict((await conn.execute(sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(holds)))).all())
+    assert statuses == {holds[0]: "confirmed", holds[1]: "cancelled"}
