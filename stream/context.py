@@ -30,9 +30,10 @@ class Live:
     @classmethod
     def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0) -> Live:
         inventory = Inventory(redis)
+        hub = Hub(redis)
         return cls(
             redis=redis, engine=engine, inventory=inventory, publisher=Publisher(redis),
-            stock=StockTicker(inventory), hub=Hub(redis),
+            stock=StockTicker(inventory, hub.room_size), hub=hub,
             join_room=LuaScript.packaged("stream.lua", "join_room"),
             enter_bag=LuaScript.packaged("stream.lua", "enter_lucky_bag"),
             draw_bag=LuaScript.packaged("stream.lua", "draw_lucky_bag"),

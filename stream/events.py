@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import msgspec
 from redis.asyncio import Redis
@@ -22,6 +23,10 @@ from stream.protocol import encoder
 
 log = logging.getLogger(__name__)
 STOCK_INTERVAL_MS = 100
+# In a crowded room each stock event costs one frame per viewer, so it goes out less often there:
+# at 2,000 viewers ten events a second were half of the web process's time (docs/benchmarks.md).
+CROWDED_ROOM = 1000
+CROWDED_STOCK_INTERVAL_MS = 250
 
 
 class Publisher:
@@ -37,17 +42,19 @@ class Publisher:
 
 
 class StockTicker:
-    """Coalesce stock changes into at most ~10 events per second per item."""
+    """Coalesce stock changes into at most ~10 events per second per item (4 in crowded rooms)."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, room_size: Callable[[str], int] = lambda sid: 0) -> None:
         self.inventory = inventory
+        self.room_size = room_size  # viewers of a session across all web processes, as last heard
         self._dirty: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def _publish(self, sid: str, iid: str, force: bool) -> int | None:
+        crowded = self.room_size(sid) >= CROWDED_ROOM
         return await self.inventory.publish_stock(
-            sid, iid, channel=keys.channel(sid), event_seq_key=keys.event_seq(sid),
-            gate_key=keys.stock_gate(sid, iid), interval_ms=STOCK_INTERVAL_MS, force=force,
+            sid, iid, channel=keys.channel(sid), event_seq_key=keys.event_seq(sid), gate_key=keys.stock_gate(sid, iid),
+            interval_ms=CROWDED_STOCK_INTERVAL_MS if crowded else STOCK_INTERVAL_MS, force=force,
         )
 
     async def publish_now(self, sid: str, iid: str) -> None:

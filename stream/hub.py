@@ -91,6 +91,7 @@ class Hub:
         self._report = LuaScript.packaged("stream.lua", "report_viewers")
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[str] = set()
+        self._room_sizes: dict[str, int] = {}
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
@@ -123,8 +124,14 @@ class Hub:
     def local_viewers(self, sid: str) -> int:
         return len(self.rooms.get(sid, ()))
 
+    def room_size(self, sid: str) -> int:
+        """The session's viewers across every web process, from the last viewers event heard."""
+        return self._room_sizes.get(sid, 0)
+
     def deliver(self, sid: str, data: bytes) -> None:
         """Hand the same bytes to every local viewer of a session."""
+        if b'"type":"viewers"' in data:
+            self._room_sizes[sid] = int(data[data.rindex(b":") + 1:-1])
         for viewer in list(self.rooms.get(sid, ())):
             viewer.offer(data)
 
