@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -24,6 +25,14 @@ from stream.room import LIVE
 from stream.routes import routes as stream_routes
 
 SETTINGS = web.AppKey("settings", Settings)
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def live_page(request: web.Request) -> web.FileResponse:
+    """The resident's live room at a shareable URL: /live/{sid} (sign in with ?token= once)."""
+    return web.FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache"})
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -91,5 +100,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
     if scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes,
-                    *crowdfund_routes])
+                    *crowdfund_routes, web.get("/live/{sid}", live_page),
+                    web.static("/static", STATIC, append_version=False)])
     return app

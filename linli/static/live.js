@@ -1,0 +1,204 @@
+// The resident's live room: one websocket, a snapshot first, then events; reconnects by itself.
+const sid = location.pathname.split("/").pop();
+const params = new URLSearchParams(location.search);
+const token = params.get("token") || localStorage.getItem("linli-token") || "";
+if (params.get("token")) localStorage.setItem("linli-token", params.get("token"));
+
+const $ = (id) => document.getElementById(id);
+const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足" };
+const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(), ws: null, retry: 0,
+                holds: [], orders: [], grabs: new Map() };
+
+const yuan = (cents) => "¥" + (cents / 100).toFixed(2);
+const requestId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+
+function itemNow(item) {
+  return item.on_sale && (!item.ends_at || item.ends_at > Date.now());
+}
+
+function renderPinned() {
+  const item = state.items.get(state.pinned) || [...state.items.values()].find(itemNow);
+  $("pinned").hidden = !item;
+  if (!item) return;
+  $("pinned").dataset.item = item.id;
+  $("pinned-title").textContent = item.title;
+  $("pinned-price").textContent = yuan(item.price_cents);
+  $("pinned-unit").textContent = "/ " + item.unit;
+  $("pinned-unit2").textContent = item.unit;
+  $("pinned-left").textContent = item.left;
+  const grab = $("grab");
+  if (item.left <= 0) { grab.disabled = true; grab.textContent = "已抢光"; }
+  else if (!itemNow(item)) { grab.disabled = true; grab.textContent = "未开售"; }
+  else { grab.disabled = false; grab.textContent = "立即抢购"; }
+}
+
+function renderItems() {
+  const list = $("items");
+  list.replaceChildren(...[...state.items.values()].map((item) => {
+    const li = document.createElement("li");
+    li.textContent = `${item.title}  ${yuan(item.price_cents)}/${item.unit}  剩${item.left}`;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = item.left <= 0 ? "已抢光" : itemNow(item) ? "抢" : "未开售";
+    b.disabled = item.left <= 0 || !itemNow(item);
+    b.onclick = () => grab(item.id);
+    li.append(b);
+    return li;
+  }));
+  renderPinned();
+}
+
+function renderMine(holds, orders) {
+  $("holds").replaceChildren(...holds.map((o) => {
+    const li = document.createElement("li");
+    const item = state.items.get(o.item_id);
+    li.textContent = `为您预留：${item ? item.title : o.item_id} ${o.qty}${item ? item.unit : ""} `;
+    if (o.status === "reserved") {
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = "确认要";
+      b.onclick = () => send({ type: "confirm_hold", order_id: o.id });
+      li.append(b);
+    } else li.append("（已确认）");
+    return li;
+  }));
+  $("orders").replaceChildren(...orders.map((o) => {
+    const li = document.createElement("li");
+    const item = state.items.get(o.item_id);
+    li.textContent = `${item ? item.title : o.item_id} × ${o.qty}  ${o.status === "cancelled" ? "已取消" : "已下单"}`;
+    return li;
+  }));
+}
+
+function renderBags() {
+  const list = $("bag-list");
+  $("bags").hidden = state.bags.size === 0;
+  list.replaceChildren(...[...state.bags.values()].map((bag) => {
+    const li = document.createElement("li");
+    const secs = Math.max(0, Math.ceil((bag.draw_at - Date.now()) / 1000));
+    li.textContent = `${bag.title}（${bag.winners}个名额，${secs}秒后开奖）`;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = bag.entered ? "已参与" : bag.needs_passphrase ? "发口令参与" : "参与";
+    b.disabled = bag.entered;
+    b.onclick = () => {
+      const passphrase = bag.needs_passphrase ? prompt("请输入口令") || "" : undefined;
+      send({ type: "enter_lucky_bag", bag_id: bag.id, passphrase });
+    };
+    li.append(b);
+    return li;
+  }));
+}
+
+function say(el, text, ok) {
+  el.textContent = text;
+  el.className = "result " + (ok ? "ok" : "no");
+}
+
+function grab(itemId) {
+  say($("grab-result"), "正在抢…", true);
+  const rid = requestId();
+  state.grabs.set(rid, itemId);
+  send({ type: "grab", item_id: itemId, qty: 1, request_id: rid });
+}
+
+function send(frame) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
+  else say($("grab-result"), "网络断了，正在重连…", false);
+}
+
+function onEvent(e) {
+  if (e.seq) {
+    if (e.seq <= state.seq) return;
+    if (state.seq && e.seq > state.seq + 1) { state.ws.close(); return; } // a gap: resync from a snapshot
+    state.seq = e.seq;
+  }
+  switch (e.type) {
+    case "snapshot":
+      state.seq = e.seq; state.me = e.me; state.pinned = e.pinned_item_id;
+      $("title").textContent = e.title;
+      $("viewers").textContent = "在线 " + e.viewers;
+      state.items = new Map(e.items.map((i) => [i.id, i]));
+      state.bags = new Map(e.lucky_bags.map((b) => [b.id, b]));
+      if (e.stream_url) { $("video").src = e.stream_url; $("video").hidden = false; $("cover").hidden = true; }
+      state.holds = e.holds; state.orders = e.orders;
+      renderItems(); renderBags(); renderMine(state.holds, state.orders);
+      break;
+    case "stock": { const i = state.items.get(e.item_id); if (i) { i.left = e.left; renderItems(); } break; }
+    case "item_added": state.items.set(e.item.id, e.item); renderItems(); break;
+    case "item_pinned": state.pinned = e.item_id; renderPinned(); break;
+    case "flash_started": {
+      const i = state.items.get(e.item_id);
+      if (i) Object.assign(i, { on_sale: true, ends_at: e.ends_at, price_cents: e.price_cents, left: e.left });
+      state.pinned = e.item_id; renderItems(); break;
+    }
+    case "flash_ended": { const i = state.items.get(e.item_id); if (i) { i.on_sale = false; i.left = e.left; renderItems(); } break; }
+    case "grab_result":
+      if (e.ok) {
+        say($("grab-result"), "抢到了！", true);
+        if (!state.orders.some((o) => o.id === e.order_id)) {
+          state.orders.push({ id: e.order_id, item_id: state.grabs.get(e.request_id), qty: 1, status: "reserved" });
+          renderMine(state.holds, state.orders);
+        }
+      } else say($("grab-result"), REASONS[e.reason] || e.reason, false);
+      {
+        const i = state.items.get(state.grabs.get(e.request_id));
+        if (i && typeof e.left === "number") { i.left = e.left; renderItems(); }  // never a stale "in stock"
+        state.grabs.delete(e.request_id);
+      }
+      break;
+    case "lucky_bag_started": state.bags.set(e.bag.id, e.bag); renderBags(); break;
+    case "lucky_bag_entered": { const b = state.bags.get(e.bag_id); if (b) { b.entered = true; renderBags(); } say($("bag-result"), "已参与福袋，等待开奖", true); break; }
+    case "lucky_bag_result": {
+      const won = e.winners.includes(state.me);
+      state.bags.delete(e.bag_id); renderBags(); $("bags").hidden = false;
+      say($("bag-result"), won ? "恭喜您中了福袋！" : `福袋已开奖：${e.winners.length}位邻居中奖`, won);
+      break;
+    }
+    case "hold_confirmed": {
+      const h = state.holds.find((o) => o.id === e.order_id); if (h) h.status = "confirmed";
+      renderMine(state.holds, state.orders); say($("grab-result"), "已确认预留", true); break;
+    }
+    case "comment": {
+      const li = document.createElement("li"); li.textContent = `${e.user_id}：${e.text}`;
+      $("comments").append(li); li.scrollIntoView({ block: "nearest" }); break;
+    }
+    case "viewers": $("viewers").textContent = "在线 " + e.count; break;
+    case "session_ended": $("conn").textContent = "直播已结束"; renderItems(); break;
+    case "error": say($("grab-result"), e.message, false); break;
+  }
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sid}?token=${encodeURIComponent(token)}`);
+  state.ws = ws;
+  ws.onopen = () => { state.retry = 0; $("conn").textContent = "已连接"; };
+  ws.onmessage = (m) => onEvent(JSON.parse(m.data));
+  ws.onclose = () => {
+    state.seq = 0;  // the next snapshot is the truth
+    const wait = Math.min(10000, 500 * 2 ** state.retry++);
+    $("conn").textContent = `连接断开，${Math.round(wait / 1000)}秒后重连…`;
+    setTimeout(connect, wait);
+  };
+}
+
+$("grab").onclick = () => grab($("pinned").dataset.item);
+$("comment-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  const text = $("comment-text").value.trim();
+  if (text) { send({ type: "comment", text }); $("comment-text").value = ""; }
+};
+$("big-text").onclick = () => {
+  const on = document.documentElement.classList.toggle("big");
+  $("big-text").setAttribute("aria-pressed", String(on));
+  localStorage.setItem("linli-big", on ? "1" : "");
+};
+if (localStorage.getItem("linli-big")) document.documentElement.classList.add("big");
+setInterval(() => {  // countdowns
+  const id = $("pinned").dataset.item; const i = state.items.get(id);
+  const secs = i && i.on_sale && i.ends_at ? Math.max(0, Math.ceil((i.ends_at - Date.now()) / 1000)) : 0;
+  $("pinned-countdown").textContent = secs ? `还剩 ${secs} 秒` : "";
+  if (i && i.on_sale && i.ends_at && i.ends_at <= Date.now()) { i.on_sale = false; renderItems(); }
+  if (state.bags.size) renderBags();
+}, 1000);
+connect();

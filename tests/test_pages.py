@@ -1,0 +1,82 @@
+"""The resident's live room in a real browser (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+
+from tests.live import SECRET, Api, token
+from tests.servers import ServerProcess, linli_env, start_linli
+
+SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
+PHONE = {"width": 360, "height": 740}
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "Debian's chromium is needed for the page tests (apt-get install chromium)"
+    return path
+
+
+@pytest.fixture(scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("pages")
+    proc = await start_linli(["serve"], linli_env(tmp / "var", LINLI_SECRET=SECRET), tmp / "serve.log")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=chromium_path(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        await b.close()
+
+
+async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, browser: Browser) -> None:
+    """One resident sees the host's flash start, grabs the last unit and sees success and the
+    stock drop; the other sees it sold out."""
+    host = token("host1", "host")
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        status, _ = await api.call("POST", "/api/communities", token("root", "admin", None), {"id": "c1", "name": "幸福里"})
+        assert status in (201, 409)
+        sid = (await api.ok("POST", "/api/sessions", host, {"title": "周六助农直播", "community_id": "c1"}))["id"]
+        iid = (await api.ok("POST", f"/api/sessions/{sid}/items", host,
+                            {"title": "海鸭蛋", "price_cents": 2800, "stock": 1, "per_user_limit": 1, "unit": "盒"}))["id"]
+        await api.ok("POST", f"/api/sessions/{sid}/live", host)
+        await api.ok("POST", f"/api/sessions/{sid}/items/{iid}/pin", host)
+
+        pages = []
+        for user in ("wang", "li"):
+            context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
+            page = await context.new_page()
+            await page.goto(f"{server.url}/live/{sid}?token={token(user)}")
+            await expect(page.locator("#pinned-title")).to_have_text("海鸭蛋")
+            await expect(page.locator("#grab")).to_have_text("未开售")
+            await expect(page.locator("#grab")).to_be_disabled()
+            pages.append(page)
+        wang, li = pages
+
+        await api.ok("POST", f"/api/sessions/{sid}/items/{iid}/flash", host, {"duration_s": 120})
+        for page in pages:
+            await expect(page.locator("#grab")).to_have_text("立即抢购")
+            await expect(page.locator("#pinned-countdown")).to_contain_text("还剩")
+        await wang.locator("#grab").click()
+        await expect(wang.locator("#grab-result")).to_have_text("抢到了！")
+        await expect(wang.locator("#pinned-left")).to_have_text("0")
+        await expect(wang.locator("#orders li")).to_have_text(["海鸭蛋 × 1  已下单"])
+        await expect(li.locator("#pinned-left")).to_have_text("0")
+        await expect(li.locator("#grab")).to_have_text("已抢光")
+        await expect(li.locator("#grab")).to_be_disabled()
+        await wang.screenshot(path=str(SCREENSHOTS / "live-room-phone.png"), full_page=True)
+        for page in pages:
+            await page.context.close()
