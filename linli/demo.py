@@ -47,5 +47,5 @@ async def seed_demo(res: Resources, live: Live) -> list[str]:
              f"  host token (demo-host): {host}"]
     for user in RESIDENTS:
         token = issue_token(res.secret, user_id=user, role="resident", community_id=COMMUNITY[0])
-        lines.append(f"  resident {user}: ws://{res.settings.host}:{res.settings.port}/ws/sessions/{sid}?token={token}")
+        lines.append(f"  resident {user}: {base}/live/{sid}?token={token}")
     return lines

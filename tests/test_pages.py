@@ -78,5 +78,17 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
         await expect(li.locator("#grab")).to_have_text("已抢光")
         await expect(li.locator("#grab")).to_be_disabled()
         await wang.screenshot(path=str(SCREENSHOTS / "live-room-phone.png"), full_page=True)
+
+        # A lucky bag: both enter with one tap and both see the same result.
+        await api.ok("POST", f"/api/sessions/{sid}/lucky-bags", host,
+                     {"title": "邻里福袋", "winners": 1, "countdown_s": 3, "prize_points": 20})
+        for page in pages:
+            await page.locator("#bag-list button").click()
+            await expect(page.locator("#bag-result")).to_have_text("已参与福袋，等待开奖")
+        results = []
+        for page in pages:
+            await expect(page.locator("#bag-result")).not_to_have_text("已参与福袋，等待开奖", timeout=10_000)
+            results.append(await page.locator("#bag-result").text_content())
+        assert sorted(results) == ["恭喜您中了福袋！", "福袋已开奖：1位邻居中奖"]
         for page in pages:
             await page.context.close()

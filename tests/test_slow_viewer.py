@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from websockets.asyncio.client import connect
@@ -52,7 +53,16 @@ async def test_serve_demo_opens_onto_a_live_session_a_resident_can_join(tmp_path
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)  # type: ignore[union-attr]
             assert line, "serve --demo exited early"
             lines.append(line)
-        url = re.search(r"(ws://\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
+        page = re.search(r"(http://\S+/live/\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # the lines are printed just before the server starts listening
+                try:
+                    async with http.get(page) as resp:
+                        assert resp.status == 200 and "邻里直播间" in await resp.text()
+                        break
+                except aiohttp.ClientConnectorError:
+                    await asyncio.sleep(0.1)
+        url = page.replace("http://", "ws://").replace("/live/", "/ws/sessions/")
         for _ in range(50):
             try:
                 async with connect(url) as ws:
