@@ -35,6 +35,11 @@ async def live_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache"})
 
 
+async def wishes_page(request: web.Request) -> web.FileResponse:
+    """The resident's wish list for one window: /wishes/{wid}."""
+    return web.FileResponse(STATIC / "wishes.html", headers={"Cache-Control": "no-cache"})
+
+
 async def whoami(request: web.Request) -> web.Response:
     """The caller as their token names them (a quick way to check a token)."""
     p = authenticate(request)
@@ -101,5 +106,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes,
                     *crowdfund_routes, web.get("/live/{sid}", live_page),
+                    web.get("/wishes/{wid}", wishes_page),
                     web.static("/static", STATIC, append_version=False)])
     return app

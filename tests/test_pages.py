@@ -92,3 +92,37 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
         assert sorted(results) == ["恭喜您中了福袋！", "福袋已开奖：1位邻居中奖"]
         for page in pages:
             await page.context.close()
+
+
+async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerProcess, browser: Browser) -> None:
+    """The wish list: choose a product, a quantity and a pickup point; the wish is still there after a reload."""
+    import time
+
+    host, admin = token("host1", "host"), token("root", "admin", None)
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        await api.call("POST", "/api/communities", admin, {"id": "c1", "name": "幸福里"})
+        await api.call("POST", "/api/communities/c1/pickup-points", host, {"id": "p1", "name": "仁和药房"})
+        await api.call("POST", "/api/suppliers", admin, {"id": "farm1", "name": "东山农场"})
+        await api.call("POST", "/api/products", admin, {
+            "id": "hongshu", "supplier_id": "farm1", "name": "红薯", "unit": "斤", "case_size": 10, "moq": 30,
+            "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 400}, {"min_qty": 50, "price_cents": 350}]})
+        sid = (await api.ok("POST", "/api/sessions", host, {"title": "周日直播", "community_id": "c1"}))["id"]
+        now = int(time.time() * 1000)
+        wid = (await api.ok("POST", "/api/wish-windows", host, {"session_id": sid, "live_at": now + 2 * 86_400_000}))["id"]
+
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{server.url}/wishes/{wid}?token={token('zhao')}")
+    await expect(page.locator("#status")).to_contain_text("截单还有")
+    await expect(page.locator("#tiers")).to_contain_text("满50斤 ¥3.50/斤")
+    await page.get_by_label("商品").select_option("hongshu")
+    await page.get_by_label("数量").fill("5")
+    await page.get_by_label("自提点").select_option("p1")
+    await page.get_by_role("button", name="加入心愿单").click()
+    await expect(page.locator("#result")).to_have_text("已加入心愿单")
+    await expect(page.locator("#mine li span")).to_have_text(["红薯 5斤 · 仁和药房"])
+    await page.reload()
+    await expect(page.locator("#mine li span")).to_have_text(["红薯 5斤 · 仁和药房"])
+    await page.screenshot(path=str(SCREENSHOTS / "wish-list-phone.png"), full_page=True)
+    await context.close()
