@@ -126,3 +126,44 @@ async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerP
     await expect(page.locator("#mine li span")).to_have_text(["红薯 5斤 · 仁和药房"])
     await page.screenshot(path=str(SCREENSHOTS / "wish-list-phone.png"), full_page=True)
     await context.close()
+
+
+async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess, browser: Browser) -> None:
+    """The supplier board shows the aggregated totals per product and pickup point, never a resident."""
+    import time
+
+    host, admin, grid = token("host1", "host"), token("root", "admin", None), token("grid1", "grid")
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        await api.call("POST", "/api/communities", admin, {"id": "c1", "name": "幸福里"})
+        for pid, name in (("p1", "仁和药房"), ("p2", "3号楼快递柜")):
+            await api.call("POST", "/api/communities/c1/pickup-points", host, {"id": pid, "name": name})
+        await api.call("POST", "/api/suppliers", admin, {"id": "farm2", "name": "西岭果园"})
+        await api.call("POST", "/api/products", admin, {
+            "id": "pingguo", "supplier_id": "farm2", "name": "苹果", "unit": "斤", "case_size": 10, "moq": 10,
+            "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 600}]})
+        await api.call("POST", "/api/communities/c1/residents", grid, {"id": "wangyx", "name": "王玉香", "phone": "13800000009"})
+        sid = (await api.ok("POST", "/api/sessions", host, {"title": "果园直播", "community_id": "c1"}))["id"]
+        now = int(time.time() * 1000)
+        wid = (await api.ok("POST", "/api/wish-windows", host, {"session_id": sid, "live_at": now + 2 * 86_400_000}))["id"]
+        await api.ok("POST", f"/api/wish-windows/{wid}/wishes", grid,
+                     {"resident_id": "wangyx", "product_id": "pingguo", "qty": 20, "pickup_point_id": "p1"})
+        await api.ok("POST", f"/api/wish-windows/{wid}/wishes", token("sunny"),
+                     {"product_id": "pingguo", "qty": 15, "pickup_point_id": "p2"})
+        await api.ok("POST", f"/api/wish-windows/{wid}/close", host)
+
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{server.url}/supplier?token={token('farm2', 'supplier', None)}")
+    row = page.locator("tr.line")
+    await expect(row).to_have_count(1)
+    await expect(row.locator("td")).to_have_text(["苹果", "35斤", "40斤", "5斤", "¥6.00", "¥240.00"])
+    await expect(page.locator(".chart-row .chart-value")).to_have_text(["20斤", "15斤"])
+    await expect(page.locator(".chart-row .chart-label")).to_have_text(["苹果 · 仁和药房", "苹果 · 3号楼快递柜"])
+    text = await page.locator("body").inner_text()
+    for secret in ("王玉香", "wangyx", "13800000009", "sunny", "grid1"):
+        assert secret not in text
+    await page.screenshot(path=str(SCREENSHOTS / "supplier-board-phone.png"), full_page=True)
+    await page.get_by_role("button", name="确认接单").click()
+    await expect(page.locator("h2")).to_contain_text("已确认")
+    await context.close()
