@@ -45,6 +45,11 @@ async def supplier_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "supplier.html", headers={"Cache-Control": "no-cache"})
 
 
+async def host_page(request: web.Request) -> web.FileResponse:
+    """The host console: /host (sign in with ?token= once)."""
+    return web.FileResponse(STATIC / "host.html", headers={"Cache-Control": "no-cache"})
+
+
 async def whoami(request: web.Request) -> web.Response:
     """The caller as their token names them (a quick way to check a token)."""
     p = authenticate(request)
@@ -112,5 +117,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
     app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes,
                     *crowdfund_routes, web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
+                    web.get("/host", host_page),
                     web.static("/static", STATIC, append_version=False)])
     return app

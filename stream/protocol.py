@@ -58,6 +58,7 @@ class ItemView(msgspec.Struct, kw_only=True):
     on_sale: bool
     ends_at: int = 0  # epoch ms of the flash deadline, 0 when none
     image_url: str | None = None
+    sold: int = 0
 
 
 class LuckyBagView(msgspec.Struct, kw_only=True):

@@ -135,7 +135,7 @@ async def items(live: Live, sid: str) -> list[ItemView]:
     return [
         ItemView(id=iid, title=meta["title"], price_cents=s.price_cents, unit=meta["unit"], left=s.left,
                  per_user_limit=s.per_user_limit, on_sale=s.on_sale and (not s.ends_at_ms or s.ends_at_ms > now_ms()),
-                 ends_at=s.ends_at_ms, image_url=meta.get("image_url"))
+                 ends_at=s.ends_at_ms, image_url=meta.get("image_url"), sold=s.sold)
         for iid, meta in sorted(catalog.items(), key=lambda kv: int(kv[0][1:]))
         if (s := stock.get(iid))
     ]

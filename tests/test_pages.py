@@ -167,3 +167,42 @@ async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess,
     await page.get_by_role("button", name="确认接单").click()
     await expect(page.locator("h2")).to_contain_text("已确认")
     await context.close()
+
+
+async def test_the_host_console_runs_a_session_and_shows_sales_live(server: ServerProcess, browser: Browser) -> None:
+    """At laptop width the host creates a session and an item, goes live and starts a flash sale;
+    a resident's grab shows up as sold and as revenue."""
+    from websockets.asyncio.client import connect
+
+    async with aiohttp.ClientSession() as http:
+        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None), {"id": "c1", "name": "幸福里"})
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = await context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.goto(f"{server.url}/host?token={token('host1', 'host')}")
+    await page.get_by_label("标题").fill("周三晚市")
+    await page.get_by_role("button", name="创建").click()
+    await expect(page.locator("#session-info")).to_contain_text("未开播")
+    await page.get_by_label("名称").first.fill("土鸡蛋")
+    await page.get_by_label("价格(分)").fill("1500")
+    await page.get_by_label("单位").fill("盒")
+    await page.get_by_label("库存", exact=True).fill("10")
+    await page.get_by_role("button", name="上架").click()
+    await expect(page.locator("tr.line td").first).to_have_text("土鸡蛋")
+    await page.get_by_role("button", name="开播").click()
+    await expect(page.locator("#session-info")).to_contain_text("直播中")
+    await page.get_by_role("button", name="开秒杀").click()
+    await expect(page.get_by_role("button", name="秒杀中")).to_be_visible()
+    sid = (await page.locator("#share").get_attribute("href")).rsplit("/", 1)[1]  # type: ignore[union-attr]
+    iid = "i1"
+    async with connect(f"{server.url.replace('http', 'ws')}/ws/sessions/{sid}?token={token('mama')}") as ws:
+        await ws.recv()
+        await ws.send('{"type": "grab", "item_id": "%s", "qty": 2, "request_id": "host-test"}' % iid)
+        while '"grab_result"' not in (reply := await ws.recv()):
+            pass
+        assert '"ok":true' in reply
+    await expect(page.locator("tr.line td").nth(2)).to_have_text("2")
+    await expect(page.locator("tr.line td").nth(3)).to_have_text("8")
+    await expect(page.locator("#revenue")).to_have_text("¥30.00")
+    await page.screenshot(path=str(SCREENSHOTS / "host-console-laptop.png"), full_page=True)
+    await context.close()
