@@ -30,6 +30,11 @@ SETTINGS = web.AppKey("settings", Settings)
 STATIC = Path(__file__).parent / "static"
 
 
+async def index_page(request: web.Request) -> web.FileResponse:
+    """Signing in: paste a token, or (in demo mode) choose who to be."""
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
 async def live_page(request: web.Request) -> web.FileResponse:
     """The resident's live room at a shareable URL: /live/{sid} (sign in with ?token= once)."""
     return web.FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache"})
@@ -97,6 +102,14 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
             print(line, flush=True)
         yield
 
+    async def demo_people(request: web.Request) -> web.Response:
+        """Who to be in the demo (only with `linli serve --demo`)."""
+        from linli.demo import DEMO_KEY, demo_people
+
+        res = request.app[RESOURCES]
+        sid = (await res.redis.get(DEMO_KEY) or b"").decode()
+        return json_response({"session_id": sid, "people": demo_people(res.secret, sid)})
+
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         async with running_outbox_worker(app[RESOURCES]):
             yield
@@ -110,12 +123,13 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
     app.on_shutdown.append(close_viewers)
     if settings.demo:
         app.cleanup_ctx.append(demo_ctx)
+        app.add_routes([web.get("/api/demo", demo_people)])
     if worker:
         app.cleanup_ctx.append(worker_ctx)
     if scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes,
-                    *crowdfund_routes, web.get("/live/{sid}", live_page),
+                    *crowdfund_routes, web.get("/", index_page), web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
                     web.get("/host", host_page),
                     web.static("/static", STATIC, append_version=False)])

@@ -21,7 +21,21 @@ ITEMS = [
     sessions.NewItem(title="海鸭蛋", price_cents=2800, stock=60, per_user_limit=2, unit="盒"),
     sessions.NewItem(title="新小米", price_cents=800, stock=100, per_user_limit=3, unit="斤"),
 ]
-RESIDENTS = ("wang-ayi", "li-dashu", "zhao-nainai")
+
+
+PEOPLE = [("wang-ayi", "王阿姨", "resident"), ("li-dashu", "李大叔", "resident"), ("zhao-nainai", "赵奶奶", "resident"),
+          ("demo-host", "主播 小周", "host"), ("demo-farm", "供应商 东山农场", "supplier")]
+
+
+def demo_people(secret: str, sid: str) -> list[dict[str, str]]:
+    """Who to be in the demo: each with a link that signs them in."""
+    people = []
+    for user, name, role in PEOPLE:
+        token = issue_token(secret, user_id=user, role=role,
+                            community_id=None if role == "supplier" else COMMUNITY[0])
+        page = {"resident": f"/live/{sid}?", "host": f"/host?session={sid}&", "supplier": "/supplier?"}[role]
+        people.append({"name": name, "role": role, "user_id": user, "url": f"{page}token={token}"})
+    return people
 
 
 async def seed_demo(res: Resources, live: Live) -> list[str]:
@@ -42,10 +56,8 @@ async def seed_demo(res: Resources, live: Live) -> list[str]:
         sid = state.id
         await res.redis.set(DEMO_KEY, sid)
     base = f"http://{res.settings.host}:{res.settings.port}"
-    lines = [f"demo community {COMMUNITY[0]} ({COMMUNITY[1]}), live session {sid}",
-             f"  session:   {base}/api/sessions/{sid}",
+    lines = [f"demo community {COMMUNITY[0]} ({COMMUNITY[1]}), live session {sid}: choose who to be at {base}/",
              f"  host token (demo-host): {host}"]
-    for user in RESIDENTS:
-        token = issue_token(res.secret, user_id=user, role="resident", community_id=COMMUNITY[0])
-        lines.append(f"  resident {user}: {base}/live/{sid}?token={token}")
+    for person in demo_people(res.secret, sid):
+        lines.append(f"  {person['role']} {person['user_id']}: {base}{person['url']}")
     return lines

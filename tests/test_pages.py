@@ -206,3 +206,20 @@ async def test_the_host_console_runs_a_session_and_shows_sales_live(server: Serv
     await expect(page.locator("#revenue")).to_have_text("¥30.00")
     await page.screenshot(path=str(SCREENSHOTS / "host-console-laptop.png"), full_page=True)
     await context.close()
+
+
+async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, browser: Browser) -> None:
+    """`linli serve --demo`: the front page lists demo residents, a host and a supplier; a tap signs in."""
+    demo = await start_linli(["serve", "--demo"], linli_env(tmp_path / "var"), tmp_path / "demo.log")
+    try:
+        context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
+        page = await context.new_page()
+        await page.goto(demo.url + "/")
+        await expect(page.locator("#people a")).to_have_text(["王阿姨", "李大叔", "赵奶奶", "主播 小周", "供应商 东山农场"])
+        await page.screenshot(path=str(SCREENSHOTS / "sign-in-phone.png"), full_page=True)
+        await page.get_by_role("link", name="王阿姨").click()
+        await expect(page.locator("#items li")).to_have_count(3)
+        await expect(page.locator("#title")).to_have_text("周六助农直播")
+        await context.close()
+    finally:
+        demo.stop()

@@ -49,11 +49,11 @@ async def test_serve_demo_opens_onto_a_live_session_a_resident_can_join(tmp_path
                             env=linli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         lines = []
-        while not any("resident" in line for line in lines[-1:]):
+        while not any("supplier" in line for line in lines[-1:]):
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)  # type: ignore[union-attr]
             assert line, "serve --demo exited early"
             lines.append(line)
-        page = re.search(r"(http://\S+/live/\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
+        page = re.search(r"(http://\S+/live/\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
         async with aiohttp.ClientSession() as http:
             for _ in range(100):  # the lines are printed just before the server starts listening
                 try:
