@@ -220,6 +220,16 @@ async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, browser: 
         await page.get_by_role("link", name="王阿姨").click()
         await expect(page.locator("#items li")).to_have_count(3)
         await expect(page.locator("#title")).to_have_text("周六助农直播")
+        # English on request, kept for the next visit; large text for elderly eyes.
+        await page.get_by_role("button", name="EN").click()
+        await expect(page.locator("#items-title")).to_have_text("Items")
+        await expect(page.locator("#items li button").first).to_have_text("Not on sale")
+        await page.reload()
+        await expect(page.locator("#mine-title")).to_have_text("My orders")
+        await page.get_by_role("button", name="Large text").click()
+        assert await page.evaluate("document.documentElement.classList.contains('big')")
+        await page.get_by_role("button", name="中文").click()
+        await expect(page.locator("#items-title")).to_have_text("本场商品")
         await context.close()
     finally:
         demo.stop()

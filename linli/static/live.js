@@ -1,4 +1,6 @@
 // The resident's live room: one websocket, a snapshot first, then events; reconnects by itself.
+import { applyI18n, languageToggle, t } from "/static/i18n.js";
+
 const sid = location.pathname.split("/").pop();
 const params = new URLSearchParams(location.search);
 const token = params.get("token") || localStorage.getItem("linli-token") || "";
@@ -6,6 +8,7 @@ if (params.get("token")) localStorage.setItem("linli-token", params.get("token")
 
 const $ = (id) => document.getElementById(id);
 const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足" };
+let lastViewers = 0;
 const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(), ws: null, retry: 0,
                 holds: [], orders: [], grabs: new Map() };
 
@@ -27,19 +30,19 @@ function renderPinned() {
   $("pinned-unit2").textContent = item.unit;
   $("pinned-left").textContent = item.left;
   const grab = $("grab");
-  if (item.left <= 0) { grab.disabled = true; grab.textContent = "已抢光"; }
-  else if (!itemNow(item)) { grab.disabled = true; grab.textContent = "未开售"; }
-  else { grab.disabled = false; grab.textContent = "立即抢购"; }
+  if (item.left <= 0) { grab.disabled = true; grab.textContent = t("已抢光"); }
+  else if (!itemNow(item)) { grab.disabled = true; grab.textContent = t("未开售"); }
+  else { grab.disabled = false; grab.textContent = t("立即抢购"); }
 }
 
 function renderItems() {
   const list = $("items");
   list.replaceChildren(...[...state.items.values()].map((item) => {
     const li = document.createElement("li");
-    li.textContent = `${item.title}  ${yuan(item.price_cents)}/${item.unit}  剩${item.left}`;
+    li.textContent = `${item.title}  ${yuan(item.price_cents)}/${item.unit}  ${t("剩余")} ${item.left}`;
     const b = document.createElement("button");
     b.type = "button";
-    b.textContent = item.left <= 0 ? "已抢光" : itemNow(item) ? "抢" : "未开售";
+    b.textContent = t(item.left <= 0 ? "已抢光" : itemNow(item) ? "抢" : "未开售");
     b.disabled = item.left <= 0 || !itemNow(item);
     b.onclick = () => grab(item.id);
     li.append(b);
@@ -52,19 +55,19 @@ function renderMine(holds, orders) {
   $("holds").replaceChildren(...holds.map((o) => {
     const li = document.createElement("li");
     const item = state.items.get(o.item_id);
-    li.textContent = `为您预留：${item ? item.title : o.item_id} ${o.qty}${item ? item.unit : ""} `;
+    li.textContent = `${t("为您预留：")}${item ? item.title : o.item_id} ${o.qty}${item ? item.unit : ""} `;
     if (o.status === "reserved") {
       const b = document.createElement("button");
-      b.type = "button"; b.textContent = "确认要";
+      b.type = "button"; b.textContent = t("确认要");
       b.onclick = () => send({ type: "confirm_hold", order_id: o.id });
       li.append(b);
-    } else li.append("（已确认）");
+    } else li.append(t("（已确认）"));
     return li;
   }));
   $("orders").replaceChildren(...orders.map((o) => {
     const li = document.createElement("li");
     const item = state.items.get(o.item_id);
-    li.textContent = `${item ? item.title : o.item_id} × ${o.qty}  ${o.status === "cancelled" ? "已取消" : "已下单"}`;
+    li.textContent = `${item ? item.title : o.item_id} × ${o.qty}  ${t(o.status === "cancelled" ? "已取消" : "已下单")}`;
     return li;
   }));
 }
@@ -78,10 +81,10 @@ function renderBags() {
     li.textContent = `${bag.title}（${bag.winners}个名额，${secs}秒后开奖）`;
     const b = document.createElement("button");
     b.type = "button";
-    b.textContent = bag.entered ? "已参与" : bag.needs_passphrase ? "发口令参与" : "参与";
+    b.textContent = t(bag.entered ? "已参与" : bag.needs_passphrase ? "发口令参与" : "参与");
     b.disabled = bag.entered;
     b.onclick = () => {
-      const passphrase = bag.needs_passphrase ? prompt("请输入口令") || "" : undefined;
+      const passphrase = bag.needs_passphrase ? prompt(t("请输入口令")) || "" : undefined;
       send({ type: "enter_lucky_bag", bag_id: bag.id, passphrase });
     };
     li.append(b);
@@ -90,7 +93,7 @@ function renderBags() {
 }
 
 function say(el, text, ok) {
-  el.textContent = text;
+  el.textContent = t(text);
   el.className = "result " + (ok ? "ok" : "no");
 }
 
@@ -116,7 +119,7 @@ function onEvent(e) {
     case "snapshot":
       state.seq = e.seq; state.me = e.me; state.pinned = e.pinned_item_id;
       $("title").textContent = e.title;
-      $("viewers").textContent = "在线 " + e.viewers;
+      lastViewers = e.viewers; $("viewers").textContent = `${t("在线")} ${e.viewers}`;
       state.items = new Map(e.items.map((i) => [i.id, i]));
       state.bags = new Map(e.lucky_bags.map((b) => [b.id, b]));
       if (e.stream_url) { $("video").src = e.stream_url; $("video").hidden = false; $("cover").hidden = true; }
@@ -162,8 +165,8 @@ function onEvent(e) {
       const li = document.createElement("li"); li.textContent = `${e.user_id}：${e.text}`;
       $("comments").append(li); li.scrollIntoView({ block: "nearest" }); break;
     }
-    case "viewers": $("viewers").textContent = "在线 " + e.count; break;
-    case "session_ended": $("conn").textContent = "直播已结束"; renderItems(); break;
+    case "viewers": lastViewers = e.count; $("viewers").textContent = `${t("在线")} ${e.count}`; break;
+    case "session_ended": $("conn").textContent = t("直播已结束"); renderItems(); break;
     case "error": say($("grab-result"), e.message, false); break;
   }
 }
@@ -172,12 +175,12 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sid}?token=${encodeURIComponent(token)}`);
   state.ws = ws;
-  ws.onopen = () => { state.retry = 0; $("conn").textContent = "已连接"; };
+  ws.onopen = () => { state.retry = 0; $("conn").textContent = t("已连接"); };
   ws.onmessage = (m) => onEvent(JSON.parse(m.data));
   ws.onclose = () => {
     state.seq = 0;  // the next snapshot is the truth
     const wait = Math.min(10000, 500 * 2 ** state.retry++);
-    $("conn").textContent = `连接断开，${Math.round(wait / 1000)}秒后重连…`;
+    $("conn").textContent = t("网络断了，正在重连…");
     setTimeout(connect, wait);
   };
 }
@@ -197,8 +200,13 @@ if (localStorage.getItem("linli-big")) document.documentElement.classList.add("b
 setInterval(() => {  // countdowns
   const id = $("pinned").dataset.item; const i = state.items.get(id);
   const secs = i && i.on_sale && i.ends_at ? Math.max(0, Math.ceil((i.ends_at - Date.now()) / 1000)) : 0;
-  $("pinned-countdown").textContent = secs ? `还剩 ${secs} 秒` : "";
+  $("pinned-countdown").textContent = secs ? `${t("还剩")} ${secs} ${t("秒")}` : "";
   if (i && i.on_sale && i.ends_at && i.ends_at <= Date.now()) { i.on_sale = false; renderItems(); }
   if (state.bags.size) renderBags();
 }, 1000);
+languageToggle($("lang"), () => {
+  $("viewers").textContent = `${t("在线")} ${lastViewers}`;
+  renderItems(); renderBags(); renderMine(state.holds, state.orders);
+});
+applyI18n();
 connect();
