@@ -90,6 +90,8 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
             await expect(page.locator("#bag-result")).not_to_have_text("已参与福袋，等待开奖", timeout=10_000)
             results.append(await page.locator("#bag-result").text_content())
         assert sorted(results) == ["恭喜您中了福袋！", "福袋已开奖：1位邻居中奖"]
+        winners = [await page.locator("#bag-winners").text_content() for page in pages]
+        assert winners[0] == winners[1] and winners[0] in ("中奖名单：wang", "中奖名单：li")
         for page in pages:
             await page.context.close()
 

@@ -9,7 +9,7 @@ const EN = {
   "参与": "Enter", "发口令参与": "Enter with passphrase", "已参与": "Entered", "请输入口令": "Passphrase",
   "已参与福袋，等待开奖": "Entered, waiting for the draw", "恭喜您中了福袋！": "You won the lucky bag!",
   "直播已结束": "The live has ended", "网络断了，正在重连…": "Offline, reconnecting…", "已确认预留": "Hold kept",
-  "中文": "中文", "EN": "EN",
+  "中奖名单": "Winners", "中文": "中文", "EN": "EN",
 };
 
 export const lang = () => localStorage.getItem("linli-lang") || "zh";

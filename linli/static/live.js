@@ -155,6 +155,7 @@ function onEvent(e) {
       const won = e.winners.includes(state.me);
       state.bags.delete(e.bag_id); renderBags(); $("bags").hidden = false;
       say($("bag-result"), won ? "恭喜您中了福袋！" : `福袋已开奖：${e.winners.length}位邻居中奖`, won);
+      $("bag-winners").textContent = `${t("中奖名单")}：${e.winners.join("、") || "—"}`;
       break;
     }
     case "hold_confirmed": {
