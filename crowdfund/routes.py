@@ -10,6 +10,7 @@ from community.people import list_pickup_points
 from crowdfund import catalog, supplier_view, windows, wishes
 from crowdfund.cutoff import run_cutoff
 from crowdfund.errors import WindowClosed
+from crowdfund.imports import ChainImport, import_chain
 from infra.appkeys import RESOURCES
 from infra.errors import BadRequest, Forbidden
 from infra.http import authenticate, json_response, read_body, require
@@ -104,8 +105,6 @@ async def get_demand(request: web.Request) -> web.Response:
 
 async def post_chain(request: web.Request) -> web.Response:
     """Import a pasted 接龙 chain: grid workers and hosts."""
-    from crowdfund.imports import ChainImport, import_chain
-
     principal = require(request, "grid", "host")
     body = await read_body(request, ChainImport)
     return json_response(await import_chain(_engine(request), principal, request.match_info["wid"], body))

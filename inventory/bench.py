@@ -61,7 +61,7 @@ async def _through_inventory(inv: Inventory, seconds: float, concurrency: int) -
     return len(latencies) / elapsed, _percentile(latencies, 0.5) * 1e3, _percentile(latencies, 0.99) * 1e3
 
 
-async def _plain_loop(inv: Inventory, seconds: float, concurrency: int) -> float:
+async def plain_loop(inv: Inventory, seconds: float, concurrency: int, sid: str = SID, iid: str = IID) -> float:
     """reserves/s with the same script, one EVALSHA per reserve, no batching, no validation."""
     script: LuaScript = inv.scripts.reserve_stock
     redis = inv.redis
@@ -75,9 +75,9 @@ async def _plain_loop(inv: Inventory, seconds: float, concurrency: int) -> float
         user = f"p{task}"
         while time.perf_counter() < stop_at:
             rid = f"{run}-{task}-{n}"
-            await redis.evalsha(script.sha, 7, keys.item(SID, IID), keys.bought(SID, IID),
-                                keys.request(SID, user, rid), keys.orders(SID), keys.order_seq(SID),
-                                keys.outbox(SID), keys.user_orders(SID, user), SID, IID, user, 1, rid, "grab", 60)
+            await redis.evalsha(script.sha, 7, keys.item(sid, iid), keys.bought(sid, iid),
+                                keys.request(sid, user, rid), keys.orders(sid), keys.order_seq(sid),
+                                keys.outbox(sid), keys.user_orders(sid, user), sid, iid, user, 1, rid, "grab", 60)
             n += 1
             count += 1
 
@@ -86,7 +86,8 @@ async def _plain_loop(inv: Inventory, seconds: float, concurrency: int) -> float
     return count / (time.perf_counter() - t0)
 
 
-def _redis_benchmark(port: int, sha: str, requests: int, concurrency: int, pipeline: int) -> float | None:
+def redis_benchmark(port: int, sha: str, requests: int, concurrency: int, pipeline: int,
+                    sid: str = SID, iid: str = IID) -> float | None:
     """Requests/s of raw EVALSHA of the reserve script from redis-benchmark, or None if not installed."""
     exe = shutil.which("redis-benchmark")
     if not exe:
@@ -94,10 +95,10 @@ def _redis_benchmark(port: int, sha: str, requests: int, concurrency: int, pipel
     # __rand_int__ makes every call a new user and request id, so each one really reserves.
     cmd = [exe, "-p", str(port), "-n", str(requests), "-c", str(concurrency), "-P", str(pipeline),
            "-r", "1000000000", "--csv",
-           "EVALSHA", sha, "7", keys.item(SID, IID), keys.bought(SID, IID),
-           keys.request(SID, "rb", "__rand_int__"), keys.orders(SID), keys.order_seq(SID), keys.outbox(SID),
-           keys.user_orders(SID, "rb"),
-           SID, IID, "rb__rand_int__", "1", "rb__rand_int__", "grab", "60"]
+           "EVALSHA", sha, "7", keys.item(sid, iid), keys.bought(sid, iid),
+           keys.request(sid, "rb", "__rand_int__"), keys.orders(sid), keys.order_seq(sid), keys.outbox(sid),
+           keys.user_orders(sid, "rb"),
+           sid, iid, "rb__rand_int__", "1", "rb__rand_int__", "grab", "60"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     match = re.search(r'"EVALSHA[^"]*","([0-9.]+)"', out)
     return float(match.group(1)) if match else None
@@ -123,16 +124,17 @@ async def _main(seconds: float, concurrency: int, runs: int) -> int:
             await _refill(inv)
             ours.append(await _through_inventory(inv, seconds, concurrency))
             await _refill(inv)
-            plain.append(await _plain_loop(inv, seconds, concurrency))
+            plain.append(await plain_loop(inv, seconds, concurrency))
             await _refill(inv)
             requests = int(max(10_000, statistics.median([o[0] for o in ours]) * seconds))
-            raw.append(await asyncio.to_thread(_redis_benchmark, port, inv.scripts.reserve_stock.sha,
+            raw.append(await asyncio.to_thread(redis_benchmark, port, inv.scripts.reserve_stock.sha,
                                                requests, concurrency, 1))
-            raw_p.append(await asyncio.to_thread(_redis_benchmark, port, inv.scripts.reserve_stock.sha,
+            raw_p.append(await asyncio.to_thread(redis_benchmark, port, inv.scripts.reserve_stock.sha,
                                                  requests * 2, concurrency, 16))
             # The outbox is not drained here; trim it so memory stays flat across runs.
             await redis.xtrim(keys.outbox(SID), maxlen=0)
-            await redis.delete(keys.orders(SID), keys.user_orders(SID, "rb"), *[keys.user_orders(SID, f"{p}{i}") for p in "up" for i in range(concurrency)])
+            users = ["rb", *(f"{prefix}{i}" for prefix in "up" for i in range(concurrency))]
+            await redis.delete(keys.orders(SID), *(keys.user_orders(SID, u) for u in users))
         ours_rate = statistics.median(o[0] for o in ours)
         p50 = statistics.median(o[1] for o in ours)
         p99 = statistics.median(o[2] for o in ours)

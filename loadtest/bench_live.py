@@ -14,7 +14,7 @@ import uvloop
 
 from infra.resources import redis_client
 from inventory import Inventory
-from inventory.bench import _plain_loop, _redis_benchmark
+from inventory.bench import plain_loop, redis_benchmark
 from loadtest.harness import Crowd, Server, cpu_seconds, median, now, pct, rss_bytes, start_server
 
 GEN_PROCESSES = 4
@@ -47,12 +47,9 @@ async def grab_baselines(server: Server, seconds: float) -> tuple[float, float |
     for _ in range(200):
         await inv.load_stock(sid, iid, add=10_000)
     await inv.open_sale(sid, iid)
-    from inventory import bench as reserve_bench
-
-    reserve_bench.SID, reserve_bench.IID = sid, iid  # the baselines reserve from this session's item
-    plain = await _plain_loop(inv, seconds, 50)
-    raw = await asyncio.to_thread(_redis_benchmark, server.redis_port, inv.scripts.reserve_stock.sha,
-                                  int(plain * seconds), 50, 1)
+    plain = await plain_loop(inv, seconds, 50, sid, iid)
+    raw = await asyncio.to_thread(redis_benchmark, server.redis_port, inv.scripts.reserve_stock.sha,
+                                  int(plain * seconds), 50, 1, sid, iid)
     await redis.aclose()
     return plain, raw
 

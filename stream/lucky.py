@@ -91,14 +91,18 @@ async def enter_bag(live: Live, sid: str, bid: str, user_id: str, passphrase: st
 
 
 async def bags_with_passphrase(live: Live, sid: str, text: str) -> list[str]:
-    """Open bags whose passphrase is exactly ``text`` (a comment saying it enters them)."""
+    """Open bags whose passphrase is exactly ``text`` (a comment saying it enters them).
+
+    Every resident comment asks this, so all bags are read in one pipelined round trip."""
     bids = sorted(b.decode() for b in await live.redis.smembers(keys.bags(sid)))
-    matches = []
+    if not bids:
+        return []
+    pipe = live.redis.pipeline(transaction=False)
     for bid in bids:
-        status, passphrase = await live.redis.hmget(keys.bag(sid, bid), "status", "passphrase")
-        if status == b"open" and passphrase and passphrase.decode() == text.strip():
-            matches.append(bid)
-    return matches
+        pipe.hmget(keys.bag(sid, bid), "status", "passphrase")
+    wanted = text.strip().encode()
+    return [bid for bid, (status, passphrase) in zip(bids, await pipe.execute(), strict=True)
+            if status == b"open" and passphrase and passphrase == wanted]
 
 
 async def open_bags(live: Live, sid: str, user_id: str | None) -> list[LuckyBagView]:
