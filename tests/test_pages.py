@@ -1,20 +1,31 @@
-"""The resident's live room in a real browser (Debian's chromium driven by Playwright)."""
+"""The pages in a real browser (Debian's chromium driven by Playwright).
+
+Every page a test opens must run without a JavaScript error. Screenshots go to a temporary
+folder unless asked for: ``LINLI_SCREENSHOTS=1`` rewrites the README's pictures in
+docs/screenshots, ``LINLI_SCREENSHOTS=<folder>`` writes them there.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from tests.live import SECRET, Api, token
 from tests.servers import ServerProcess, linli_env, start_linli
 
-SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
+README_SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
 PHONE = {"width": 360, "height": 740}
+
+Screenshot = Callable[[Page, str], Awaitable[None]]
+NewPage = Callable[..., Awaitable[Page]]
 
 
 def chromium_path() -> str:
@@ -41,7 +52,47 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
-async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, browser: Browser) -> None:
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Screenshot:
+    """Take a full-page picture named ``<name>.png``; into the tree only when LINLI_SCREENSHOTS asks."""
+    wanted = os.environ.get("LINLI_SCREENSHOTS", "")
+    folder = tmp_path if wanted in ("", "0") else README_SCREENSHOTS if wanted == "1" else Path(wanted)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    async def take(page: Page, name: str) -> None:
+        await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    return take
+
+
+@pytest.fixture
+async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
+    """Open pages in fresh browser contexts; the test fails if any of them logs a JavaScript error."""
+    errors: list[str] = []
+    contexts = []
+
+    def console(page: Page, msg: ConsoleMessage) -> None:
+        # The browser asks for /favicon.ico on its own; the pages have none, and no script is at fault.
+        source = msg.location.get("url", "")
+        if msg.type == "error" and not source.endswith("/favicon.ico"):
+            errors.append(f"{page.url}: console: {msg.text} ({source})")
+
+    async def open_page(**options: Any) -> Page:
+        context = await browser.new_context(**options)
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+        page.on("console", lambda msg: console(page, msg))
+        return page
+
+    yield open_page
+    for context in contexts:
+        await context.close()
+    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
+
+
+async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, new_page: NewPage,
+                                                         screenshot: Screenshot) -> None:
     """One resident sees the host's flash start, grabs the last unit and sees success and the
     stock drop; the other sees it sold out."""
     host = token("host1", "host")
@@ -57,8 +108,7 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
 
         pages = []
         for user in ("wang", "li"):
-            context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
-            page = await context.new_page()
+            page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
             await page.goto(f"{server.url}/live/{sid}?token={token(user)}")
             await expect(page.locator("#pinned-title")).to_have_text("海鸭蛋")
             await expect(page.locator("#grab")).to_have_text("未开售")
@@ -77,7 +127,7 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
         await expect(li.locator("#pinned-left")).to_have_text("0")
         await expect(li.locator("#grab")).to_have_text("已抢光")
         await expect(li.locator("#grab")).to_be_disabled()
-        await wang.screenshot(path=str(SCREENSHOTS / "live-room-phone.png"), full_page=True)
+        await screenshot(wang, "live-room-phone")
 
         # A lucky bag: both enter with one tap and both see the same result.
         await api.ok("POST", f"/api/sessions/{sid}/lucky-bags", host,
@@ -88,15 +138,14 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
         results = []
         for page in pages:
             await expect(page.locator("#bag-result")).not_to_have_text("已参与福袋，等待开奖", timeout=10_000)
-            results.append(await page.locator("#bag-result").text_content())
+            results.append(await page.locator("#bag-result").text_content() or "")
         assert sorted(results) == ["恭喜您中了福袋！", "福袋已开奖：1位邻居中奖"]
         winners = [await page.locator("#bag-winners").text_content() for page in pages]
         assert winners[0] == winners[1] and winners[0] in ("中奖名单：wang", "中奖名单：li")
-        for page in pages:
-            await page.context.close()
 
 
-async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerProcess, browser: Browser) -> None:
+async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerProcess, new_page: NewPage,
+                                                                 screenshot: Screenshot) -> None:
     """The wish list: choose a product, a quantity and a pickup point; the wish is still there after a reload."""
     import time
 
@@ -113,8 +162,7 @@ async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerP
         now = int(time.time() * 1000)
         wid = (await api.ok("POST", "/api/wish-windows", host, {"session_id": sid, "live_at": now + 2 * 86_400_000}))["id"]
 
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
-    page = await context.new_page()
+    page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
     await page.goto(f"{server.url}/wishes/{wid}?token={token('zhao')}")
     await expect(page.locator("#status")).to_contain_text("截单还有")
     await expect(page.locator("#tiers")).to_contain_text("满50斤 ¥3.50/斤")
@@ -126,11 +174,17 @@ async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerP
     await expect(page.locator("#mine li span")).to_have_text(["红薯 5斤 · 仁和药房"])
     await page.reload()
     await expect(page.locator("#mine li span")).to_have_text(["红薯 5斤 · 仁和药房"])
-    await page.screenshot(path=str(SCREENSHOTS / "wish-list-phone.png"), full_page=True)
-    await context.close()
+    await screenshot(page, "wish-list-phone")
+    # Large text for elderly eyes, kept for the next visit.
+    await page.get_by_role("button", name="大字").click()
+    await expect(page.locator("html")).to_have_class("big")
+    await page.reload()
+    await expect(page.locator("html")).to_have_class("big")
+    await expect(page.get_by_role("button", name="大字")).to_have_attribute("aria-pressed", "true")
 
 
-async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess, browser: Browser) -> None:
+async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess, new_page: NewPage,
+                                                          screenshot: Screenshot) -> None:
     """The supplier board shows the aggregated totals per product and pickup point, never a resident."""
     import time
 
@@ -154,8 +208,7 @@ async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess,
                      {"product_id": "pingguo", "qty": 15, "pickup_point_id": "p2"})
         await api.ok("POST", f"/api/wish-windows/{wid}/close", host)
 
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
-    page = await context.new_page()
+    page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
     await page.goto(f"{server.url}/supplier?token={token('farm2', 'supplier', None)}")
     row = page.locator("tr.line")
     await expect(row).to_have_count(1)
@@ -165,21 +218,20 @@ async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess,
     text = await page.locator("body").inner_text()
     for secret in ("王玉香", "wangyx", "13800000009", "sunny", "grid1"):
         assert secret not in text
-    await page.screenshot(path=str(SCREENSHOTS / "supplier-board-phone.png"), full_page=True)
+    await screenshot(page, "supplier-board-phone")
     await page.get_by_role("button", name="确认接单").click()
     await expect(page.locator("h2")).to_contain_text("已确认")
-    await context.close()
 
 
-async def test_the_host_console_runs_a_session_and_shows_sales_live(server: ServerProcess, browser: Browser) -> None:
+async def test_the_host_console_runs_a_session_and_shows_sales_live(server: ServerProcess, new_page: NewPage,
+                                                                   screenshot: Screenshot) -> None:
     """At laptop width the host creates a session and an item, goes live and starts a flash sale;
     a resident's grab shows up as sold and as revenue."""
     from websockets.asyncio.client import connect
 
     async with aiohttp.ClientSession() as http:
         await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None), {"id": "c1", "name": "幸福里"})
-    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    page = await context.new_page()
+    page = await new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page.on("dialog", lambda dialog: dialog.accept())
     await page.goto(f"{server.url}/host?token={token('host1', 'host')}")
     await page.get_by_label("标题").fill("周三晚市")
@@ -199,26 +251,41 @@ async def test_the_host_console_runs_a_session_and_shows_sales_live(server: Serv
     iid = "i1"
     async with connect(f"{server.url.replace('http', 'ws')}/ws/sessions/{sid}?token={token('mama')}") as ws:
         await ws.recv()
-        await ws.send('{"type": "grab", "item_id": "%s", "qty": 2, "request_id": "host-test"}' % iid)
+        await ws.send(json.dumps({"type": "grab", "item_id": iid, "qty": 2, "request_id": "host-test"}))
         while '"grab_result"' not in (reply := await ws.recv()):
             pass
         assert '"ok":true' in reply
     await expect(page.locator("tr.line td").nth(2)).to_have_text("2")
     await expect(page.locator("tr.line td").nth(3)).to_have_text("8")
     await expect(page.locator("#revenue")).to_have_text("¥30.00")
-    await page.screenshot(path=str(SCREENSHOTS / "host-console-laptop.png"), full_page=True)
-    await context.close()
+    await screenshot(page, "host-console-laptop")
 
 
-async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, browser: Browser) -> None:
+async def test_a_token_kept_under_the_old_key_still_signs_in(server: ServerProcess, new_page: NewPage) -> None:
+    """A host signed in under the console's old storage key stays signed in; the token moves to the one key."""
+    async with aiohttp.ClientSession() as http:
+        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None), {"id": "c1", "name": "幸福里"})
+    host = token("host2", "host")
+    page = await new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    await page.goto(f"{server.url}/static/live.css")  # the origin, so its storage can be set
+    await page.evaluate("t => localStorage.setItem('linli-host-token', t)", host)
+    await page.goto(f"{server.url}/host")
+    await page.get_by_label("标题").fill("老朋友专场")
+    await page.get_by_role("button", name="创建").click()
+    await expect(page.locator("#session-info")).to_contain_text("未开播")
+    kept = await page.evaluate("[localStorage.getItem('linli-token'), localStorage.getItem('linli-host-token')]")
+    assert kept == [host, None]
+
+
+async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, new_page: NewPage,
+                                                       screenshot: Screenshot) -> None:
     """`linli serve --demo`: the front page lists demo residents, a host and a supplier; a tap signs in."""
     demo = await start_linli(["serve", "--demo"], linli_env(tmp_path / "var"), tmp_path / "demo.log")
     try:
-        context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
-        page = await context.new_page()
+        page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
         await page.goto(demo.url + "/")
         await expect(page.locator("#people a")).to_have_text(["王阿姨", "李大叔", "赵奶奶", "主播 小周", "供应商 东山农场"])
-        await page.screenshot(path=str(SCREENSHOTS / "sign-in-phone.png"), full_page=True)
+        await screenshot(page, "sign-in-phone")
         await page.get_by_role("link", name="王阿姨").click()
         await expect(page.locator("#items li")).to_have_count(3)
         await expect(page.locator("#title")).to_have_text("周六助农直播")
@@ -232,6 +299,6 @@ async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, browser: 
         assert await page.evaluate("document.documentElement.classList.contains('big')")
         await page.get_by_role("button", name="中文").click()
         await expect(page.locator("#items-title")).to_have_text("本场商品")
-        await context.close()
+        await page.context.close()
     finally:
         demo.stop()

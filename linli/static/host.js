@@ -1,17 +1,12 @@
 // The host console: create and run a session over the HTTP API, watch it live over the websocket.
-const params = new URLSearchParams(location.search);
-if (params.get("token")) localStorage.setItem("linli-host-token", params.get("token"));
-const token = localStorage.getItem("linli-host-token") || "";
-const $ = (id) => document.getElementById(id);
-const yuan = (cents) => "¥" + (cents / 100).toFixed(2);
-const state = { sid: params.get("session") || null, items: new Map(), stock: new Map(), history: [], ws: null };
+import { $, api as callApi, liveSocket, yuan } from "/static/common.js";
 
-async function api(method, path, body) {
-  const resp = await fetch(path, { method, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
-                                   body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = await resp.json();
-  if (!resp.ok) { $("status").textContent = "出错了：" + (data.error ? data.error.message : resp.statusText); throw new Error(); }
-  return data;
+const params = new URLSearchParams(location.search);
+const state = { sid: params.get("session") || null, items: new Map(), stock: new Map(), history: [], socket: null };
+
+function api(method, path, body) {
+  // The console shows every failed call in its status line.
+  return callApi(method, path, body).catch((e) => { $("status").textContent = "出错了：" + e.message; throw e; });
 }
 
 function render() {
@@ -62,23 +57,20 @@ async function openSession(sid) {
 }
 
 function connect() {
-  if (state.ws) state.ws.close();
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${state.sid}?token=${encodeURIComponent(token)}`);
-  state.ws = ws;
-  ws.onmessage = (m) => {
-    const e = JSON.parse(m.data);
-    const item = state.items.get(e.item_id);
-    if (e.type === "stock" && item) item.left = e.left;
-    if (e.type === "flash_started" && item) { item.on_sale = true; item.left = e.left; item.price_cents = e.price_cents; }
-    if (e.type === "flash_ended" && item) { item.on_sale = false; item.left = e.left; }
-    if (e.type === "item_added") state.items.set(e.item.id, { ...e.item, loaded: e.item.left });
-    if (e.type === "viewers" || e.type === "snapshot") $("viewers").textContent = "在线 " + (e.count ?? e.viewers);
-    if (e.type === "session_live" || e.type === "session_ended") openSession(state.sid);
-    if (e.type === "lucky_bag_result") audit(e.bag_id);
-    render();
-  };
-  ws.onclose = () => { if (state.ws === ws) setTimeout(connect, 2000); };
+  if (state.socket) state.socket.stop();
+  state.socket = liveSocket(state.sid, { onEvent });
+}
+
+function onEvent(e) {
+  const item = state.items.get(e.item_id);
+  if (e.type === "stock" && item) item.left = e.left;
+  if (e.type === "flash_started" && item) { item.on_sale = true; item.left = e.left; item.price_cents = e.price_cents; }
+  if (e.type === "flash_ended" && item) { item.on_sale = false; item.left = e.left; }
+  if (e.type === "item_added") state.items.set(e.item.id, { ...e.item, loaded: e.item.left });
+  if (e.type === "viewers" || e.type === "snapshot") $("viewers").textContent = "在线 " + (e.count ?? e.viewers);
+  if (e.type === "session_live" || e.type === "session_ended") openSession(state.sid);
+  if (e.type === "lucky_bag_result") audit(e.bag_id);
+  render();
 }
 
 async function audit(bagId) {

@@ -1,18 +1,13 @@
 // The resident's live room: one websocket, a snapshot first, then events; reconnects by itself.
+import { $, largeTextToggle, liveSocket, yuan } from "/static/common.js";
 import { applyI18n, languageToggle, t } from "/static/i18n.js";
 
 const sid = location.pathname.split("/").pop();
-const params = new URLSearchParams(location.search);
-const token = params.get("token") || localStorage.getItem("linli-token") || "";
-if (params.get("token")) localStorage.setItem("linli-token", params.get("token"));
-
-const $ = (id) => document.getElementById(id);
 const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足" };
 let lastViewers = 0;
-const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(), ws: null, retry: 0,
+const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(), socket: null,
                 holds: [], orders: [], grabs: new Map() };
 
-const yuan = (cents) => "¥" + (cents / 100).toFixed(2);
 const requestId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
 function itemNow(item) {
@@ -105,14 +100,13 @@ function grab(itemId) {
 }
 
 function send(frame) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
-  else say($("grab-result"), "网络断了，正在重连…", false);
+  if (!state.socket.send(frame)) say($("grab-result"), "网络断了，正在重连…", false);
 }
 
 function onEvent(e) {
   if (e.seq) {
     if (e.seq <= state.seq) return;
-    if (state.seq && e.seq > state.seq + 1) { state.ws.close(); return; } // a gap: resync from a snapshot
+    if (state.seq && e.seq > state.seq + 1) { state.socket.resync(); return; } // a gap: resync from a snapshot
     state.seq = e.seq;
   }
   switch (e.type) {
@@ -172,32 +166,13 @@ function onEvent(e) {
   }
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sid}?token=${encodeURIComponent(token)}`);
-  state.ws = ws;
-  ws.onopen = () => { state.retry = 0; $("conn").textContent = t("已连接"); };
-  ws.onmessage = (m) => onEvent(JSON.parse(m.data));
-  ws.onclose = () => {
-    state.seq = 0;  // the next snapshot is the truth
-    const wait = Math.min(10000, 500 * 2 ** state.retry++);
-    $("conn").textContent = t("网络断了，正在重连…");
-    setTimeout(connect, wait);
-  };
-}
-
 $("grab").onclick = () => grab($("pinned").dataset.item);
 $("comment-form").onsubmit = (ev) => {
   ev.preventDefault();
   const text = $("comment-text").value.trim();
   if (text) { send({ type: "comment", text }); $("comment-text").value = ""; }
 };
-$("big-text").onclick = () => {
-  const on = document.documentElement.classList.toggle("big");
-  $("big-text").setAttribute("aria-pressed", String(on));
-  localStorage.setItem("linli-big", on ? "1" : "");
-};
-if (localStorage.getItem("linli-big")) document.documentElement.classList.add("big");
+largeTextToggle($("big-text"));
 setInterval(() => {  // countdowns
   const id = $("pinned").dataset.item; const i = state.items.get(id);
   const secs = i && i.on_sale && i.ends_at ? Math.max(0, Math.ceil((i.ends_at - Date.now()) / 1000)) : 0;
@@ -210,4 +185,11 @@ languageToggle($("lang"), () => {
   renderItems(); renderBags(); renderMine(state.holds, state.orders);
 });
 applyI18n();
-connect();
+state.socket = liveSocket(sid, {
+  onEvent,
+  onOpen: () => { $("conn").textContent = t("已连接"); },
+  onClose: () => {
+    state.seq = 0;  // the next snapshot is the truth
+    $("conn").textContent = t("网络断了，正在重连…");
+  },
+});

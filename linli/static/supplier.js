@@ -1,19 +1,9 @@
 // The supplier's board: aggregated demand per product and pickup point, picking lists, the
 // deadline, confirm and ship, CSV. The API it reads never carries a resident's identity.
-const params = new URLSearchParams(location.search);
-if (params.get("token")) localStorage.setItem("linli-token", params.get("token"));
-const token = localStorage.getItem("linli-token") || "";
-const $ = (id) => document.getElementById(id);
-const yuan = (cents) => "¥" + (cents / 100).toFixed(2);
+import { $, api, authHeaders, yuan } from "/static/common.js";
+
 const STATUS = { pending: "待确认", confirmed: "已确认", shipped: "已发货" };
 const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
-
-async function api(method, path) {
-  const resp = await fetch(path, { method, headers: { "Authorization": "Bearer " + token } });
-  const data = await resp.json();
-  if (!resp.ok) throw new Error(data.error ? data.error.message : resp.statusText);
-  return data;
-}
 
 function chart(order) {
   // One horizontal bar per product and pickup point, drawn with plain elements (no library).
@@ -63,7 +53,7 @@ function render(orders) {
     }
     const csv = el("button", "下载分拣单 CSV"); csv.type = "button";
     csv.onclick = async () => {
-      const resp = await fetch(`/api/supplier/orders/${o.id}/picking.csv`, { headers: { "Authorization": "Bearer " + token } });
+      const resp = await fetch(`/api/supplier/orders/${o.id}/picking.csv`, { headers: authHeaders() });
       const url = URL.createObjectURL(await resp.blob());
       const a = el("a"); a.href = url; a.download = `picking-${o.id}.csv`; a.click(); URL.revokeObjectURL(url);
     };

@@ -1,21 +1,10 @@
 // The resident's wish list for one window: add, change, withdraw until the cutoff; outcomes after.
+import { $, api, largeTextToggle, yuan } from "/static/common.js";
+
 const wid = location.pathname.split("/").pop();
-const params = new URLSearchParams(location.search);
-if (params.get("token")) localStorage.setItem("linli-token", params.get("token"));
-const token = localStorage.getItem("linli-token") || "";
-const $ = (id) => document.getElementById(id);
-const yuan = (cents) => "¥" + (cents / 100).toFixed(2);
 const OUTCOMES = { held: "已为您预留，直播间里一键确认", partly_held: "部分预留", not_viable: "未成团",
                    shortfall: "供应不足", not_in_catalog: "暂无此商品，已记录需求" };
 let window_ = null;
-
-async function api(method, path, body) {
-  const resp = await fetch(path, { method, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
-                                   body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = await resp.json();
-  if (!resp.ok) throw new Error(data.error ? data.error.message : resp.statusText);
-  return data;
-}
 
 function say(text, ok) { $("result").textContent = text; $("result").className = "result " + (ok ? "ok" : "no"); }
 
@@ -80,11 +69,6 @@ $("add-form").onsubmit = async (ev) => {
     load();
   } catch (e) { say(e.message, false); }
 };
-$("big-text").onclick = () => {
-  const on = document.documentElement.classList.toggle("big");
-  $("big-text").setAttribute("aria-pressed", String(on));
-  localStorage.setItem("linli-big", on ? "1" : "");
-};
-if (localStorage.getItem("linli-big")) document.documentElement.classList.add("big");
+largeTextToggle($("big-text"));
 load();
 setInterval(() => window_ && render(), 30000);
