@@ -64,7 +64,7 @@ class Client:
         except Exception:  # noqa: BLE001 - the connection ended; the test looks at close_code
             pass
         finally:
-            self.close_code = self.ws.close_code
+            self.close_code = self.ws.protocol.close_code  # ws.close_code only from websockets 14.2
             self.closed.set()
 
     async def send(self, frame: dict[str, Any] | str) -> None:

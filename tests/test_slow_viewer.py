@@ -39,7 +39,7 @@ async def test_a_viewer_that_falls_too_far_behind_is_disconnected() -> None:
     async with TestServer(app) as server:
         async with connect(f"ws://127.0.0.1:{server.port}/ws") as client:
             await asyncio.wait_for(client.wait_closed(), 5)
-            assert client.close_code == SLOW_CLOSE_CODE
+            assert client.protocol.close_code == SLOW_CLOSE_CODE
 
 
 async def test_serve_demo_opens_onto_a_live_session_a_resident_can_join(tmp_path: Path) -> None:
