@@ -160,7 +160,7 @@ def bench() -> None:
 @click.option("--runs", type=int, default=3, show_default=True)
 def bench_reserve(seconds: float, concurrency: int, runs: int) -> None:
     """Reserves/s through inventory.reserve next to raw redis-benchmark EVALSHA."""
-    from inventory.bench import run
+    from bench.reserve import run
 
     sys.exit(run(seconds=seconds, concurrency=concurrency, runs=runs))
 
@@ -173,7 +173,7 @@ def bench_grab(grabbers: int, seconds: float, runs: int) -> None:
     """Websocket grabs/s and p99 through one web process, next to the reserve script's baselines."""
     import uvloop
 
-    from loadtest.bench_live import grab
+    from bench.grab import grab
 
     uvloop.run(grab(runs, grabbers, seconds))
 
@@ -185,7 +185,7 @@ def bench_fanout(viewers: str, runs: int) -> None:
     """Flash start to the last viewer's receipt, and memory per idle viewer, on one web process."""
     import uvloop
 
-    from loadtest.bench_live import fanout
+    from bench.fanout import fanout
 
     uvloop.run(fanout(runs, [int(v) for v in viewers.split(",")]))
 
@@ -194,7 +194,7 @@ def bench_fanout(viewers: str, runs: int) -> None:
 @click.option("--runs", type=int, default=3, show_default=True)
 def bench_aggregate(runs: int) -> None:
     """50,000 residents x 10 wish lines into supplier orders, next to a bare SQL GROUP BY."""
-    from crowdfund.bench import main as aggregate_main
+    from bench.aggregate import main as aggregate_main
 
     asyncio.run(aggregate_main(runs))
 
@@ -203,7 +203,7 @@ def bench_aggregate(runs: int) -> None:
 @click.option("--runs", type=int, default=3, show_default=True)
 def bench_outbox(runs: int) -> None:
     """Orders/s drained into SQLite (and PostgreSQL when LINLI_BENCH_PG is set), next to bare INSERTs."""
-    from orders.bench import main as outbox_main
+    from bench.outbox import main as outbox_main
 
     asyncio.run(outbox_main(runs))
 

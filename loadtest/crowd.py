@@ -7,8 +7,8 @@ It opens ``--count`` viewer connections to a live session, says ``ready`` on std
   ``grab_result``, pause ``--think`` seconds on average, send again) for ``--seconds``,
   recording each grab's latency. With no think time the loop is closed: a saturation test.
 
-It ends by printing one JSON line of results. Run by ``loadtest.bench``; several run at once so
-the load generator is not the bottleneck.
+It ends by printing one JSON line of results. Run by ``bench.grab`` and ``bench.fanout``;
+several run at once so the load generator is not the bottleneck.
 """
 
 from __future__ import annotations

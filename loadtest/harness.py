@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -32,15 +31,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def pct(samples: list[float], p: float) -> float:
-    samples = sorted(samples)
-    return samples[min(len(samples) - 1, int(len(samples) * p))] if samples else float("nan")
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 @dataclass

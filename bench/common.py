@@ -1,0 +1,79 @@
+"""What every benchmark shares: a temporary folder, a private Redis server (unless REDIS_URL is
+set), a SQL database (a SQLite file in the folder unless the environment names one), and the
+percentiles and medians the figures are printed with."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infra.db import create_engine, migrate
+from infra.redis_server import EmbeddedRedis
+from infra.settings import normalize_database_url
+
+GEN_PROCESSES = 4  # load-generator processes behind the websocket benchmarks (grab, fanout)
+
+
+@contextmanager
+def temp_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder, removed with everything in it on the way out."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
+        yield Path(name)
+
+
+@asynccontextmanager
+async def redis_url(folder: Path) -> AsyncIterator[str]:
+    """REDIS_URL when set; else a private Redis server with its data under ``folder``, stopped on the way out."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    # AOF on with appendfsync everysec, as `linli serve` runs it, so the figures include its cost.
+    server = EmbeddedRedis(folder, appendfsync="everysec")
+    url = await server.start()
+    try:
+        yield url
+    finally:
+        await server.stop()
+
+
+def sqlite_url(folder: Path, name: str) -> str:
+    """The async URL of a SQLite file ``name`` in ``folder``."""
+    return normalize_database_url(f"sqlite:///{folder}/{name}")
+
+
+def sql_url(folder: Path, name: str, *, env: str = "DATABASE_URL") -> str:
+    """The database the environment variable ``env`` names, else a SQLite file ``name`` in ``folder``."""
+    named = os.environ.get(env)
+    return normalize_database_url(named) if named else sqlite_url(folder, name)
+
+
+@asynccontextmanager
+async def sql_engine(url: str, *, migrate_first: bool = True) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``url`` (its schema brought to the newest revision first), disposed on the way out."""
+    if migrate_first:
+        await migrate(url)
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def percentile(samples: Iterable[float], p: float) -> float:
+    """The sample at rank ``p`` (0 to 1) of the sorted samples; NaN when there are none."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else math.nan
+
+
+def median(values: Iterable[float]) -> float:
+    """The median; NaN when there are no values (a figure that was not measured)."""
+    values = list(values)
+    return statistics.median(values) if values else math.nan
