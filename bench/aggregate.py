@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import median, sql_engine, sql_url, temp_folder
-from crowdfund.aggregate import Catalog, Product, Tier
-from crowdfund.cutoff import aggregate_window
+from crowdfund.api import Catalog, Product, Tier, aggregate_window
 from infra.tables import (
     communities,
     live_sessions,

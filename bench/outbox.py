@@ -19,8 +19,8 @@ from infra.settings import normalize_database_url
 from infra.tables import metadata, orders
 
 # keys: the outbox stream and the worker's registry of outboxes are inventory's key names.
-from inventory import Inventory, keys
-from orders.outbox_worker import OutboxWorker, order_row
+from inventory import Inventory, outbox
+from orders.api import OutboxWorker, order_row
 
 ORDERS = 20_000
 BATCH = 500  # the worker's batch, and the bare INSERT's rows per transaction
@@ -36,8 +36,8 @@ async def one_run(inv: Inventory, url: str, n: int) -> tuple[float, float]:
         await inv.load_stock(sid, "i1", add=n, price_cents=100)
         await inv.open_sale(sid, "i1")
         await asyncio.gather(*(inv.reserve(sid, "i1", f"u{k}", 1, "r") for k in range(n)))
-        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await inv.redis.xrange(keys.outbox(sid)))
-        rows = [order_row(fields) for _, fields in entries]
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await inv.redis.xrange(outbox.outbox_key(sid)))
+        rows = [order_row(outbox.decode_entry(fields)) for _, fields in entries]  # type: ignore[arg-type]
 
         worker = OutboxWorker(inv.redis, engine, consumer="bench", batch=BATCH)
         t0 = time.perf_counter()
@@ -53,7 +53,7 @@ async def one_run(inv: Inventory, url: str, n: int) -> tuple[float, float]:
             async with engine.begin() as conn:
                 await conn.execute(orders.insert(), rows[start:start + BATCH])
         bare_s = time.perf_counter() - t0
-        await inv.redis.srem(keys.OUTBOX_REGISTRY, keys.outbox(sid))
+        await inv.redis.srem(outbox.REGISTRY, outbox.outbox_key(sid))
     return n / drain_s, n / bare_s
 
 
@@ -63,7 +63,7 @@ async def main(runs: int = 3) -> None:
         async with redis_url(tmp) as url:
             inv = Inventory(redis_client(url))
             try:
-                await inv.redis.delete(keys.OUTBOX_REGISTRY)
+                await inv.redis.delete(outbox.REGISTRY)
                 targets = {"sqlite": sqlite_url(tmp, "outbox.db")}
                 if os.environ.get("LINLI_BENCH_PG"):
                     targets["postgresql"] = normalize_database_url(os.environ["LINLI_BENCH_PG"])

@@ -22,7 +22,10 @@ from infra.resources import redis_client
 
 # keys: the baselines call the reserve script with no Inventory in between, so they need its
 # key names, which inventory builds in one place.
-from inventory import Inventory, keys
+from inventory import (
+    Inventory,
+    keys,  # the baselines call the reserve script directly, with its KEYS
+)
 
 SID, IID = "bench", "i1"
 BIG_STOCK = 10_000  # max units one load adds; reloaded as needed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -9,33 +11,53 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from community.errors import CommunityExists
 from community.registry import get_community
 from infra.errors import BadRequest, NotFound
-from infra.ids import ID_RE, ID_RULE
 from infra.tables import pickup_points, residents
+from infra.types import Id
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class NewPickupPoint(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
+    id: Id
+    name: Name
     address: str = ""
 
 
 class NewResident(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
+    id: Annotated[Id, msgspec.Meta(description="the resident's token user id")]
+    name: Name
     phone: str | None = None
     building: str | None = None
-    grid_worker_id: str | None = None
+    grid_worker_id: str | None = None  # a grid worker who registers the resident becomes theirs
 
 
-def _check(ident: str, name: str) -> None:
-    if not ID_RE.match(ident):
-        raise BadRequest(f"id must be {ID_RULE}")
-    if not name.strip() or len(name) > 100:
-        raise BadRequest("name must be 1-100 characters")
+class PickupPoint(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    address: str
 
 
-async def add_pickup_point(engine: AsyncEngine, community_id: str, point: NewPickupPoint) -> dict[str, str]:
-    _check(point.id, point.name)
+class PlacedPickupPoint(PickupPoint, kw_only=True):
+    community_id: str
+
+
+class ResidentView(msgspec.Struct, kw_only=True):
+    """A registered resident (the phone number is kept, never shown)."""
+
+    id: str
+    community_id: str
+    name: str
+    building: str | None
+    grid_worker_id: str | None
+
+
+def _check(name: str) -> None:
+    if not name.strip():
+        raise BadRequest("name must not be blank")
+
+
+async def add_pickup_point(engine: AsyncEngine, community_id: str, point: NewPickupPoint) -> PlacedPickupPoint:
+    _check(point.name)
     await get_community(engine, community_id)
     try:
         async with engine.begin() as conn:
@@ -43,7 +65,8 @@ async def add_pickup_point(engine: AsyncEngine, community_id: str, point: NewPic
                 id=point.id, community_id=community_id, name=point.name.strip(), address=point.address.strip()))
     except sa.exc.IntegrityError as exc:
         raise CommunityExists(f"pickup point {point.id} already exists") from exc
-    return {"id": point.id, "community_id": community_id, "name": point.name.strip(), "address": point.address.strip()}
+    return PlacedPickupPoint(id=point.id, community_id=community_id, name=point.name.strip(),
+                             address=point.address.strip())
 
 
 async def list_pickup_points(engine: AsyncEngine, community_id: str) -> list[dict[str, str]]:
@@ -62,8 +85,8 @@ async def pickup_point_in(engine: AsyncEngine, community_id: str, point_id: str)
         raise NotFound(f"no pickup point {point_id} in this community", code="unknown_pickup_point")
 
 
-async def add_resident(engine: AsyncEngine, community_id: str, person: NewResident) -> dict[str, object]:
-    _check(person.id, person.name)
+async def add_resident(engine: AsyncEngine, community_id: str, person: NewResident) -> ResidentView:
+    _check(person.name)
     await get_community(engine, community_id)
     try:
         async with engine.begin() as conn:
@@ -72,8 +95,8 @@ async def add_resident(engine: AsyncEngine, community_id: str, person: NewReside
                 building=person.building, grid_worker_id=person.grid_worker_id))
     except sa.exc.IntegrityError as exc:
         raise CommunityExists(f"resident {person.id} already exists") from exc
-    return {"id": person.id, "community_id": community_id, "name": person.name.strip(),
-            "building": person.building, "grid_worker_id": person.grid_worker_id}
+    return ResidentView(id=person.id, community_id=community_id, name=person.name.strip(),
+                        building=person.building, grid_worker_id=person.grid_worker_id)
 
 
 async def residents_of(engine: AsyncEngine, community_id: str) -> list[dict[str, str | None]]:

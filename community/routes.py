@@ -6,26 +6,30 @@ import msgspec
 from aiohttp import web
 
 from community import people
-from community.registry import create_community
+from community.registry import CommunityView, create_community
+from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
 from infra.errors import BadRequest, Forbidden
 from infra.http import authenticate, json_response, read_body, require
-from infra.ids import ID_RE, ID_RULE
+from infra.types import Id, Title
 
 
 class NewCommunity(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
+    id: Id
+    name: Title
 
 
+class PickupPoints(msgspec.Struct, kw_only=True):
+    pickup_points: list[people.PickupPoint]
+
+
+@endpoint(request=NewCommunity, response=CommunityView, status=201, roles=("admin",))
 async def post_community(request: web.Request) -> web.Response:
     """Register a community (admin only)."""
     require(request, "admin")
     body = await read_body(request, NewCommunity)
-    if not ID_RE.match(body.id):
-        raise BadRequest(f"id must be {ID_RULE}")
-    if not body.name.strip() or len(body.name) > 200:
-        raise BadRequest("name must be 1-200 characters")
+    if not body.name.strip():
+        raise BadRequest("name must not be blank")
     created = await create_community(request.app[RESOURCES].engine, body.id, body.name.strip())
     return json_response(created, 201)
 
@@ -38,6 +42,7 @@ def _in_community(request: web.Request, *roles: str) -> str:
     return cid
 
 
+@endpoint(request=people.NewPickupPoint, response=people.PlacedPickupPoint, status=201, roles=("host",))
 async def post_pickup_point(request: web.Request) -> web.Response:
     """Add a pickup point (a pharmacy, shop or locker) to a community: hosts and admins."""
     cid = _in_community(request, "host")
@@ -45,11 +50,15 @@ async def post_pickup_point(request: web.Request) -> web.Response:
     return json_response(await people.add_pickup_point(request.app[RESOURCES].engine, cid, point), 201)
 
 
+@endpoint(response=PickupPoints)
 async def get_pickup_points(request: web.Request) -> web.Response:
+    """The community's pickup points, for anyone of the community."""
     cid = _in_community(request)
-    return json_response({"pickup_points": await people.list_pickup_points(request.app[RESOURCES].engine, cid)})
+    points = await people.list_pickup_points(request.app[RESOURCES].engine, cid)
+    return json_response(PickupPoints(pickup_points=[people.PickupPoint(**p) for p in points]))
 
 
+@endpoint(request=people.NewResident, response=people.ResidentView, status=201, roles=("grid",))
 async def post_resident(request: web.Request) -> web.Response:
     """Register a resident: grid workers (for their grid) and admins."""
     principal = require(request, "grid")

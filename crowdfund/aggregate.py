@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Annotated
 
 import msgspec
+
+from infra.types import Cents
 
 
 class AggregationError(ValueError):
@@ -12,8 +15,10 @@ class AggregationError(ValueError):
 
 
 class Tier(msgspec.Struct, kw_only=True):
-    min_qty: int
-    price_cents: int
+    """From ``min_qty`` units ordered in all, each unit costs ``price_cents``."""
+
+    min_qty: Annotated[int, msgspec.Meta(ge=0)]
+    price_cents: Cents
 
 
 class Product(msgspec.Struct, kw_only=True):

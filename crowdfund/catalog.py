@@ -3,46 +3,67 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import msgspec
 import sqlalchemy as sa
+from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crowdfund.aggregate import Tier
 from crowdfund.errors import ProductNotFound
 from infra.errors import BadRequest, Conflict
-from infra.ids import ID_RE, ID_RULE
 from infra.tables import products, suppliers
+from infra.types import Id, Title, Unit
+
+Count = Annotated[int, Meta(ge=0)]
 
 
 class NewSupplier(msgspec.Struct, kw_only=True):
-    id: str
+    id: Annotated[Id, Meta(description="the supplier's token user id")]
     name: str
 
 
 class NewProduct(msgspec.Struct, kw_only=True):
+    id: Id
+    supplier_id: Id
+    name: Title
+    unit: Unit
+    case_size: Annotated[int, Meta(ge=1, description="orders are whole cases of this many units")]
+    moq: Annotated[Count, Meta(description="the supplier's minimum order, in units")]
+    capacity: Annotated[Count, Meta(description="the most the supplier can deliver, in units")]
+    tiers: Annotated[list[Tier], Meta(min_length=1)]
+    lead_time_hours: Annotated[int, Meta(ge=0, le=24 * 14)] = 12
+    aliases: list[str] = []
+
+
+class SupplierView(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class ProductView(msgspec.Struct, kw_only=True):
+    """What anyone may see of a product (residents see tiers to know what the crowd buys them)."""
+
     id: str
     supplier_id: str
     name: str
+    aliases: list[str]
     unit: str
     case_size: int
     moq: int
     capacity: int
+    lead_time_hours: int
     tiers: list[Tier]
-    lead_time_hours: int = 12
-    aliases: list[str] = []
 
 
-def product_json(row: sa.Row) -> dict[str, object]:
-    """What anyone may see of a product (residents see tiers to know what the crowd buys them)."""
-    return {"id": row.id, "supplier_id": row.supplier_id, "name": row.name, "aliases": json.loads(row.aliases),
-            "unit": row.unit, "case_size": row.case_size, "moq": row.moq, "capacity": row.capacity,
-            "lead_time_hours": row.lead_time_hours, "tiers": json.loads(row.tiers)}
+def product_view(row: sa.Row) -> ProductView:
+    return ProductView(id=row.id, supplier_id=row.supplier_id, name=row.name, aliases=json.loads(row.aliases),
+                       unit=row.unit, case_size=row.case_size, moq=row.moq, capacity=row.capacity,
+                       lead_time_hours=row.lead_time_hours, tiers=[Tier(**t) for t in json.loads(row.tiers)])
 
 
-async def add_supplier(engine: AsyncEngine, supplier: NewSupplier) -> dict[str, str]:
-    if not ID_RE.match(supplier.id):
-        raise BadRequest(f"id must be {ID_RULE}")
+async def add_supplier(engine: AsyncEngine, supplier: NewSupplier) -> SupplierView:
     if not supplier.name.strip():
         raise BadRequest("name is required")
     try:
@@ -50,24 +71,18 @@ async def add_supplier(engine: AsyncEngine, supplier: NewSupplier) -> dict[str, 
             await conn.execute(suppliers.insert().values(id=supplier.id, name=supplier.name.strip()))
     except sa.exc.IntegrityError as exc:
         raise Conflict(f"supplier {supplier.id} already exists") from exc
-    return {"id": supplier.id, "name": supplier.name.strip()}
+    return SupplierView(id=supplier.id, name=supplier.name.strip())
 
 
 def check_product(p: NewProduct) -> None:
-    """Every rule the aggregation relies on, checked once at the door."""
-    if not ID_RE.match(p.id):
-        raise BadRequest(f"id must be {ID_RULE}")
-    if not p.name.strip() or len(p.name) > 200 or not p.unit.strip() or len(p.unit) > 16:
-        raise BadRequest("name (1-200) and unit (1-16 characters) are required")
-    if p.case_size < 1 or p.moq < 0 or p.capacity < 0 or not 0 <= p.lead_time_hours <= 24 * 14:
-        raise BadRequest("case_size >= 1, moq >= 0, capacity >= 0 and lead_time_hours 0-336 are required")
-    if not p.tiers or any(t.min_qty < 0 or t.price_cents < 0 for t in p.tiers):
-        raise BadRequest("at least one price tier with min_qty >= 0 and price_cents >= 0 is required")
+    """The rules across fields the aggregation relies on (each field's own rule is on NewProduct)."""
+    if not p.name.strip() or not p.unit.strip():
+        raise BadRequest("name and unit must not be blank")
     if len({t.min_qty for t in p.tiers}) != len(p.tiers):
         raise BadRequest("price tiers need distinct min_qty")
 
 
-async def add_product(engine: AsyncEngine, p: NewProduct) -> dict[str, object]:
+async def add_product(engine: AsyncEngine, p: NewProduct) -> ProductView:
     check_product(p)
     tiers = sorted(p.tiers, key=lambda t: t.min_qty)
     aliases = [a.strip() for a in p.aliases if a.strip()]
@@ -82,14 +97,14 @@ async def add_product(engine: AsyncEngine, p: NewProduct) -> dict[str, object]:
     return await get_product(engine, p.id)
 
 
-async def get_product(engine: AsyncEngine, product_id: str) -> dict[str, object]:
+async def get_product(engine: AsyncEngine, product_id: str) -> ProductView:
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(products).where(products.c.id == product_id))).first()
     if row is None:
         raise ProductNotFound(f"no product {product_id}")
-    return product_json(row)
+    return product_view(row)
 
 
-async def all_products(engine: AsyncEngine) -> list[dict[str, object]]:
+async def all_products(engine: AsyncEngine) -> list[ProductView]:
     async with engine.connect() as conn:
-        return [product_json(r) for r in await conn.execute(sa.select(products).order_by(products.c.id))]
+        return [product_view(r) for r in await conn.execute(sa.select(products).order_by(products.c.id))]

@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,10 +37,19 @@ from infra.tables import (
     wish_outcomes,
     wish_windows,
 )
-from stream import sessions
-from stream.context import Live
+from stream.api import Live, NewItem, add_item
 
 log = logging.getLogger(__name__)
+
+
+class CutoffSummary(msgspec.Struct, kw_only=True):
+    """What one cutoff did: supplier orders made, wish lines held, products not viable, surplus units."""
+
+    window_id: str
+    supplier_orders: int
+    held: int
+    not_viable: int
+    surplus: dict[str, int]  # product id -> units beyond the wishes, sold in the live session
 
 
 async def aggregate_window(conn: AsyncConnection, wid: str, catalog: Catalog) -> Aggregation:
@@ -80,12 +90,12 @@ async def _item_for_product(live: Live, sid: str, product: sa.Row, qty: int, pri
             session_items.c.session_id == sid, session_items.c.product_id == product.id))
     if existing:
         return existing
-    item = await sessions.add_item(live, sid, sessions.NewItem(
+    item = await add_item(live, sid, NewItem(
         title=product.name, price_cents=price_cents, stock=qty, unit=product.unit, product_id=product.id))
     return item.id
 
 
-async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> dict[str, object] | None:
+async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> CutoffSummary | None:
     """Do the cutoff work for one window if it is due; returns a summary, or None if nothing to do."""
     now = now or datetime.now(UTC)
     window = await _claim(live, wid, now)
@@ -150,9 +160,9 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> dict[
             await conn.execute(wish_outcomes.insert(), outcomes)
         await conn.execute(wish_windows.update().where(wish_windows.c.id == wid, wish_windows.c.status == "closed")
                            .values(status="aggregated"))
-    summary = {"window_id": wid, "supplier_orders": len(result.supplier_orders), "held": sum(
-        1 for o in outcomes if o["status"] in ("held", "partly_held")), "not_viable": len(result.not_viable),
-        "surplus": {s.product_id: s.qty for s in result.surplus}}
+    summary = CutoffSummary(window_id=wid, supplier_orders=len(result.supplier_orders), held=sum(
+        1 for o in outcomes if o["status"] in ("held", "partly_held")), not_viable=len(result.not_viable),
+        surplus={s.product_id: s.qty for s in result.surplus})
     log.info("cutoff done: %s", summary)
     return summary
 

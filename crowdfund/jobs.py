@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crowdfund.cutoff import release_unconfirmed_holds, run_cutoff
 from crowdfund.windows import due_windows, upcoming_cutoffs
 from infra.tables import wish_windows
-from stream.context import Live
+from stream.api import Live
 
 log = logging.getLogger(__name__)
 SYNC_EVERY_S = 5

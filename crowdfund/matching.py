@@ -10,6 +10,8 @@ import unicodedata
 
 from rapidfuzz import fuzz, process
 
+from crowdfund.catalog import ProductView
+
 NAME_MIN_SCORE = 85
 PRODUCT_MIN_SCORE = 80
 
@@ -31,13 +33,13 @@ def match_resident(name: str, residents: list[dict[str, str | None]]) -> str | N
     return best[2] if best else None
 
 
-def match_product(text: str, products: list[dict[str, object]]) -> dict[str, object] | None:
+def match_product(text: str, products: list[ProductView]) -> ProductView | None:
     """The catalog product a chain's product text means (name, alias, containment, then fuzzy)."""
     folded = _fold(text)
-    names: dict[str, dict[str, object]] = {}
+    names: dict[str, ProductView] = {}
     for p in products:
-        for label in [p["name"], *p["aliases"]]:  # type: ignore[misc]
-            names[_fold(str(label))] = p
+        for label in [p.name, *p.aliases]:
+            names[_fold(label)] = p
     if folded in names:
         return names[folded]
     contained = {id(p): p for label, p in names.items() if label and (label in folded or folded in label)}

@@ -11,6 +11,7 @@ import io
 import json
 from datetime import UTC, datetime
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +22,52 @@ from infra.tables import pickup_points, products, supplier_order_lines, supplier
 NEXT_STATUS = {"confirm": ("pending", "confirmed"), "ship": ("confirmed", "shipped")}
 
 
-async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None = None) -> list[dict[str, object]]:
+class SupplierOrderLine(msgspec.Struct, kw_only=True):
+    product_id: str
+    product_name: str
+    unit: str
+    wished_qty: int
+    order_qty: int  # whole cases
+    surplus_qty: int  # ordered beyond the wishes: flash stock in the live session
+    unit_price_cents: int
+    total_cents: int
+    by_pickup_point: dict[str, int]
+
+
+class PickLine(msgspec.Struct, kw_only=True):
+    product_id: str
+    product_name: str
+    qty: int
+    unit: str
+
+
+class PickingList(msgspec.Struct, kw_only=True):
+    pickup_point_id: str
+    name: str
+    address: str
+    lines: list[PickLine]
+
+
+class SupplierOrderView(msgspec.Struct, kw_only=True):
+    id: str
+    status: str  # pending, confirmed or shipped
+    deliver_by: int  # epoch ms
+    total_cents: int
+    lines: list[SupplierOrderLine]
+    picking_lists: list[PickingList]
+
+
+class SupplierOrders(msgspec.Struct, kw_only=True):
+    orders: list[SupplierOrderView]
+
+
+class OrderStep(msgspec.Struct, kw_only=True):
+    id: str
+    status: str
+    at: int  # epoch ms
+
+
+async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None = None) -> list[SupplierOrderView]:
     """The supplier's orders with lines, totals and a picking list per pickup point."""
     query = sa.select(supplier_orders).where(supplier_orders.c.supplier_id == supplier_id)
     if order_id:
@@ -39,30 +85,29 @@ async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None
     out = []
     for head in heads:
         mine = [ln for ln in lines if ln.order_id == head.id]
-        picking: dict[str, list[dict[str, object]]] = {}
+        picking: dict[str, list[PickLine]] = {}
         rendered = []
         for ln in mine:
             split = json.loads(ln.by_pickup_point)
             for point_id, qty in sorted(split.items()):
                 picking.setdefault(point_id, []).append(
-                    {"product_id": ln.product_id, "product_name": ln.name, "qty": qty, "unit": ln.unit})
-            rendered.append({"product_id": ln.product_id, "product_name": ln.name, "unit": ln.unit,
-                             "wished_qty": ln.wished_qty, "order_qty": ln.order_qty,
-                             "surplus_qty": ln.order_qty - sum(split.values()),
-                             "unit_price_cents": ln.unit_price_cents, "total_cents": ln.total_cents,
-                             "by_pickup_point": split})
-        out.append({
-            "id": head.id, "status": head.status, "deliver_by": dt_to_ms(head.deliver_by),
-            "total_cents": sum(ln.total_cents for ln in mine), "lines": rendered,
-            "picking_lists": [
-                {"pickup_point_id": pid, "name": points[pid].name if pid in points else pid,
-                 "address": points[pid].address if pid in points else "", "lines": items}
+                    PickLine(product_id=ln.product_id, product_name=ln.name, qty=qty, unit=ln.unit))
+            rendered.append(SupplierOrderLine(
+                product_id=ln.product_id, product_name=ln.name, unit=ln.unit, wished_qty=ln.wished_qty,
+                order_qty=ln.order_qty, surplus_qty=ln.order_qty - sum(split.values()),
+                unit_price_cents=ln.unit_price_cents, total_cents=ln.total_cents, by_pickup_point=split))
+        out.append(SupplierOrderView(
+            id=head.id, status=head.status, deliver_by=dt_to_ms(head.deliver_by),
+            total_cents=sum(ln.total_cents for ln in mine), lines=rendered,
+            picking_lists=[
+                PickingList(pickup_point_id=pid, name=points[pid].name if pid in points else pid,
+                            address=points[pid].address if pid in points else "", lines=items)
                 for pid, items in sorted(picking.items())],
-        })
+        ))
     return out
 
 
-async def advance(engine: AsyncEngine, supplier_id: str, order_id: str, action: str) -> dict[str, object]:
+async def advance(engine: AsyncEngine, supplier_id: str, order_id: str, action: str) -> OrderStep:
     """confirm (pending -> confirmed) or ship (confirmed -> shipped); repeating a step is a no-op."""
     before, after = NEXT_STATUS[action]
     async with engine.begin() as conn:
@@ -74,7 +119,7 @@ async def advance(engine: AsyncEngine, supplier_id: str, order_id: str, action: 
             await conn.execute(supplier_orders.update().where(supplier_orders.c.id == order_id).values(status=after))
         elif status != after:
             raise Conflict(f"the order is {status}; it cannot {action} now", code="wrong_state")
-    return {"id": order_id, "status": after, "at": dt_to_ms(datetime.now(UTC))}
+    return OrderStep(id=order_id, status=after, at=dt_to_ms(datetime.now(UTC)))
 
 
 async def picking_csv(engine: AsyncEngine, supplier_id: str, order_id: str) -> str:
@@ -83,11 +128,11 @@ async def picking_csv(engine: AsyncEngine, supplier_id: str, order_id: str) -> s
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["pickup_point_id", "pickup_point", "address", "product_id", "product", "qty", "unit"])
-    for plist in order["picking_lists"]:  # type: ignore[union-attr]
-        for ln in plist["lines"]:
-            writer.writerow([plist["pickup_point_id"], plist["name"], plist["address"], ln["product_id"],
-                             ln["product_name"], ln["qty"], ln["unit"]])
-    for ln in order["lines"]:  # type: ignore[union-attr]
-        if ln["surplus_qty"]:
-            writer.writerow(["", "live sale (surplus)", "", ln["product_id"], ln["product_name"], ln["surplus_qty"], ln["unit"]])
+    for plist in order.picking_lists:
+        for pick in plist.lines:
+            writer.writerow([plist.pickup_point_id, plist.name, plist.address, pick.product_id,
+                             pick.product_name, pick.qty, pick.unit])
+    for ln in order.lines:
+        if ln.surplus_qty:
+            writer.writerow(["", "live sale (surplus)", "", ln.product_id, ln.product_name, ln.surplus_qty, ln.unit])
     return buf.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Annotated, Any, Self
 
 import msgspec
 import sqlalchemy as sa
@@ -13,16 +14,38 @@ from crowdfund.errors import WindowClosed, WindowNotFound
 from infra.auth import Principal
 from infra.errors import BadRequest, Conflict, Forbidden
 from infra.tables import live_sessions, wish_windows
+from infra.types import Id
 
 DAY_MS = 24 * 3600 * 1000
 
 
 class NewWindow(msgspec.Struct, kw_only=True):
-    session_id: str
+    session_id: Id
     live_at: int  # epoch ms when the live session starts
-    open_days_before: int = 3
+    open_days_before: Annotated[int, msgspec.Meta(ge=0, le=30)] = 3
     cutoff_at: int | None = None  # default: 12 hours before the live, so suppliers can deliver
     hold_release_at: int | None = None  # default: 30 minutes into the live
+
+
+class WindowView(msgspec.Struct, kw_only=True):
+    """A wish window; times are epoch ms."""
+
+    id: str
+    session_id: str
+    community_id: str
+    opens_at: int
+    cutoff_at: int
+    live_at: int
+    hold_release_at: int
+    status: str  # open, closed, aggregated or released
+    accepting: bool  # open and between opens_at and cutoff_at now
+
+    @classmethod
+    def of(cls, row: sa.Row, **more: Any) -> Self:
+        """The view of a window's row, with a subclass's ``more`` fields."""
+        return cls(id=row.id, session_id=row.session_id, community_id=row.community_id,
+                   opens_at=dt_to_ms(row.opens_at), cutoff_at=dt_to_ms(row.cutoff_at), live_at=dt_to_ms(row.live_at),
+                   hold_release_at=dt_to_ms(row.hold_release_at), status=row.status, accepting=accepting(row), **more)
 
 
 def ms_to_dt(ms: int) -> datetime:
@@ -33,21 +56,12 @@ def dt_to_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def window_json(row: sa.Row) -> dict[str, object]:
-    return {"id": row.id, "session_id": row.session_id, "community_id": row.community_id,
-            "opens_at": dt_to_ms(row.opens_at), "cutoff_at": dt_to_ms(row.cutoff_at),
-            "live_at": dt_to_ms(row.live_at), "hold_release_at": dt_to_ms(row.hold_release_at),
-            "status": row.status, "accepting": accepting(row)}
-
-
 def accepting(row: sa.Row, now: datetime | None = None) -> bool:
     now = now or datetime.now(UTC)
     return row.status == "open" and row.opens_at <= now < row.cutoff_at
 
 
-async def create_window(engine: AsyncEngine, principal: Principal, body: NewWindow) -> dict[str, object]:
-    if not 0 <= body.open_days_before <= 30:
-        raise BadRequest("open_days_before must be 0-30")
+async def create_window(engine: AsyncEngine, principal: Principal, body: NewWindow) -> WindowView:
     cutoff = body.cutoff_at if body.cutoff_at is not None else body.live_at - DAY_MS // 2
     release = body.hold_release_at if body.hold_release_at is not None else body.live_at + 30 * 60 * 1000
     opens = body.live_at - body.open_days_before * DAY_MS
@@ -78,8 +92,8 @@ async def window_row(engine: AsyncEngine, wid: str) -> sa.Row:
     return row
 
 
-async def get_window(engine: AsyncEngine, wid: str) -> dict[str, object]:
-    return window_json(await window_row(engine, wid))
+async def get_window(engine: AsyncEngine, wid: str) -> WindowView:
+    return WindowView.of(await window_row(engine, wid))
 
 
 async def open_window_for(engine: AsyncEngine, principal: Principal, wid: str) -> sa.Row:

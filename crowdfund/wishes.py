@@ -11,34 +11,86 @@ import re
 import unicodedata
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import msgspec
 import sqlalchemy as sa
+from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from community.people import grid_worker_of, pickup_point_in
+from community.api import grid_worker_of, pickup_point_in
 from crowdfund.catalog import get_product
 from crowdfund.errors import WishNotFound
 from crowdfund.windows import open_window_for, window_row
 from infra.auth import Principal
 from infra.errors import BadRequest, Forbidden
 from infra.tables import wish_lines, wish_outcomes
+from infra.types import Id
 
 MAX_WISH_QTY = 10_000
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+WishQty = Annotated[int, Meta(ge=1, le=MAX_WISH_QTY, description="whole units of the product's unit")]
 
 
 class NewWish(msgspec.Struct, kw_only=True):
-    qty: int
-    pickup_point_id: str
-    product_id: str | None = None
-    free_text: str | None = None
-    resident_id: str | None = None  # a grid worker entering for a resident
+    qty: WishQty
+    pickup_point_id: Id
+    product_id: Id | None = None
+    free_text: Annotated[str, Meta(max_length=200, description="a wish for something not in the catalog")] | None = None
+    resident_id: Id | None = None  # a grid worker entering for a resident
 
 
 class WishEdit(msgspec.Struct, kw_only=True):
-    qty: int | None = None
-    pickup_point_id: str | None = None
+    qty: WishQty | None = None
+    pickup_point_id: Id | None = None
+
+
+class WishLine(msgspec.Struct, kw_only=True):
+    id: int
+    window_id: str
+    resident_id: str
+    product_id: str | None
+    free_text: str | None
+    qty: int
+    pickup_point_id: str
+    entered_by: str
+    proxy: bool  # entered by someone else for the resident
+    source: str  # app, proxy or chain
+    status: str  # active or withdrawn
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    status: str  # held, partly_held, shortfall, not_viable or not_in_catalog
+    held_qty: int
+    order_id: str | None
+    reason: str | None
+
+
+class WishWithOutcome(WishLine, kw_only=True):
+    outcome: Outcome | None  # None until the cutoff
+
+
+class Withdrawn(msgspec.Struct, kw_only=True):
+    id: int
+    status: str
+
+
+class ProductDemand(msgspec.Struct, kw_only=True):
+    product_id: str
+    qty: int
+    wishers: int
+    by_pickup_point: dict[str, int]
+
+
+class FreeTextDemand(msgspec.Struct, kw_only=True):
+    text: str
+    normalized: str
+    wishes: int
+
+
+class Demand(msgspec.Struct, kw_only=True):
+    products: list[ProductDemand]
+    free_text: list[FreeTextDemand]
 
 
 def normalize_text(text: str) -> str:
@@ -46,11 +98,15 @@ def normalize_text(text: str) -> str:
     return _PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
 
 
-def line_json(row: sa.Row) -> dict[str, object]:
+def _line_fields(row: sa.Row) -> dict[str, Any]:
     return {"id": row.id, "window_id": row.window_id, "resident_id": row.resident_id,
             "product_id": row.product_id, "free_text": row.free_text, "qty": row.qty,
             "pickup_point_id": row.pickup_point_id, "entered_by": row.entered_by,
             "proxy": row.entered_by != row.resident_id, "source": row.source, "status": row.status}
+
+
+def line_view(row: sa.Row) -> WishLine:
+    return WishLine(**_line_fields(row))
 
 
 async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: str | None) -> str:
@@ -69,24 +125,16 @@ async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: s
     raise Forbidden(f"a {principal.role} cannot enter wishes")
 
 
-def _check_qty(qty: int) -> None:
-    if isinstance(qty, bool) or not 1 <= qty <= MAX_WISH_QTY:
-        raise BadRequest(f"qty must be a whole number from 1 to {MAX_WISH_QTY}")
-
-
 async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: NewWish, *,
-                   imported_for: str | None = None, import_key: str | None = None) -> dict[str, object] | None:
+                   imported_for: str | None = None, import_key: str | None = None) -> WishLine | None:
     """Add a line; ``imported_for`` names the resident a chain line was matched to (the caller
     checked they live in the window's community). A re-imported line returns None."""
     window = await open_window_for(engine, principal, wid)
     resident = imported_for or await resident_for(engine, principal, wish.resident_id)
-    _check_qty(wish.qty)
     if bool(wish.product_id) == bool(wish.free_text and wish.free_text.strip()):
         raise BadRequest("give either product_id or free_text")
     if wish.product_id:
         await get_product(engine, wish.product_id)
-    elif len(wish.free_text or "") > 200:
-        raise BadRequest("free_text is at most 200 characters")
     await pickup_point_in(engine, window.community_id, wish.pickup_point_id)
     now = datetime.now(UTC)
     values = dict(window_id=wid, resident_id=resident, product_id=wish.product_id,
@@ -103,7 +151,7 @@ async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: Ne
         if import_key:
             return None  # this chain line was imported before
         raise
-    return line_json(row)
+    return line_view(row)
 
 
 async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> sa.Row:
@@ -118,29 +166,28 @@ async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id
     return row
 
 
-async def edit_wish(engine: AsyncEngine, principal: Principal, wid: str, line_id: int, edit: WishEdit) -> dict[str, object]:
+async def edit_wish(engine: AsyncEngine, principal: Principal, wid: str, line_id: int, edit: WishEdit) -> WishLine:
     row = await _own_line(engine, principal, wid, line_id)
     changes: dict[str, object] = {"updated_at": datetime.now(UTC)}
     if edit.qty is not None:
-        _check_qty(edit.qty)
         changes["qty"] = edit.qty
     if edit.pickup_point_id is not None:
         await pickup_point_in(engine, (await window_row(engine, wid)).community_id, edit.pickup_point_id)
         changes["pickup_point_id"] = edit.pickup_point_id
     async with engine.begin() as conn:
         await conn.execute(wish_lines.update().where(wish_lines.c.id == row.id).values(**changes))
-        return line_json((await conn.execute(sa.select(wish_lines).where(wish_lines.c.id == row.id))).one())
+        return line_view((await conn.execute(sa.select(wish_lines).where(wish_lines.c.id == row.id))).one())
 
 
-async def withdraw_wish(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> dict[str, object]:
+async def withdraw_wish(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> Withdrawn:
     row = await _own_line(engine, principal, wid, line_id)
     async with engine.begin() as conn:
         await conn.execute(wish_lines.update().where(wish_lines.c.id == row.id)
                            .values(status="withdrawn", updated_at=datetime.now(UTC)))
-    return {"id": row.id, "status": "withdrawn"}
+    return Withdrawn(id=row.id, status="withdrawn")
 
 
-async def wishes_of(engine: AsyncEngine, wid: str, resident_id: str) -> list[dict[str, object]]:
+async def wishes_of(engine: AsyncEngine, wid: str, resident_id: str) -> list[WishWithOutcome]:
     """A resident's lines (including ones a grid worker entered for them), with outcomes after the cutoff."""
     query = (sa.select(wish_lines, wish_outcomes.c.status.label("outcome"), wish_outcomes.c.held_qty,
                        wish_outcomes.c.order_id, wish_outcomes.c.reason)
@@ -149,33 +196,32 @@ async def wishes_of(engine: AsyncEngine, wid: str, resident_id: str) -> list[dic
              .order_by(wish_lines.c.id))
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [{**line_json(r), "outcome": None if r.outcome is None else
-             {"status": r.outcome, "held_qty": r.held_qty, "order_id": r.order_id, "reason": r.reason}}
+    return [WishWithOutcome(**_line_fields(r), outcome=None if r.outcome is None else Outcome(
+                status=r.outcome, held_qty=r.held_qty, order_id=r.order_id, reason=r.reason))
             for r in rows]
 
 
-async def demand(engine: AsyncEngine, wid: str) -> dict[str, object]:
+async def demand(engine: AsyncEngine, wid: str) -> Demand:
     """What organizers see: totals per product and per pickup point, and free-text demand signals."""
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(wish_lines.c.product_id, wish_lines.c.free_text, wish_lines.c.qty,
                                              wish_lines.c.pickup_point_id, wish_lines.c.resident_id)
                                    .where(wish_lines.c.window_id == wid, wish_lines.c.status == "active"))).all()
-    per_product: dict[str, dict[str, object]] = {}
+    per_product: dict[str, tuple[set[str], Counter[str]]] = {}  # product -> (wishers, qty by pickup point)
     signals: Counter[str] = Counter()
     examples: dict[str, str] = {}
     for r in rows:
         if r.product_id:
-            entry = per_product.setdefault(r.product_id, {"product_id": r.product_id, "qty": 0, "wishers": set(),
-                                                          "by_pickup_point": Counter()})
-            entry["qty"] += r.qty  # type: ignore[operator]
-            entry["wishers"].add(r.resident_id)  # type: ignore[union-attr]
-            entry["by_pickup_point"][r.pickup_point_id] += r.qty  # type: ignore[index]
+            wishers, by_point = per_product.setdefault(r.product_id, (set(), Counter()))
+            wishers.add(r.resident_id)
+            by_point[r.pickup_point_id] += r.qty
         else:
             key = normalize_text(r.free_text)
             signals[key] += 1
             examples.setdefault(key, r.free_text)
-    return {
-        "products": [{**e, "wishers": len(e["wishers"]), "by_pickup_point": dict(e["by_pickup_point"])}  # type: ignore[arg-type]
-                     for _, e in sorted(per_product.items())],
-        "free_text": [{"text": examples[k], "normalized": k, "wishes": n} for k, n in signals.most_common()],
-    }
+    return Demand(
+        products=[ProductDemand(product_id=pid, qty=sum(by_point.values()), wishers=len(wishers),
+                                by_pickup_point=dict(by_point))
+                  for pid, (wishers, by_point) in sorted(per_product.items())],
+        free_text=[FreeTextDemand(text=examples[k], normalized=k, wishes=n) for k, n in signals.most_common()],
+    )

@@ -8,9 +8,11 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from infra.apidoc import Problem, ProblemDetail
 from infra.appkeys import RESOURCES
 from infra.auth import AuthError, Principal, verify_token
 from infra.errors import BadRequest, DomainError, Forbidden, Unauthorized
+from infra.types import readable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -24,7 +26,7 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 
 def problem(status: int, code: str, message: str) -> web.Response:
-    return json_response({"error": {"code": code, "message": message}}, status)
+    return json_response(Problem(error=ProblemDetail(code=code, message=message)), status)
 
 
 async def read_body(request: web.Request, kind: type[T]) -> T:
@@ -35,7 +37,7 @@ async def read_body(request: web.Request, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
-        raise BadRequest(f"invalid body: {exc}") from exc
+        raise BadRequest(f"invalid body: {readable(str(exc))}") from exc
     except msgspec.DecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 

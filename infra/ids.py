@@ -5,3 +5,9 @@ import re
 # No braces (they would break the session hash tag), no colons (key separators), no spaces.
 ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 ID_RULE = "1-64 characters of letters, digits, '_', '-' or '.'"
+
+
+def session_tag(sid: str) -> str:
+    """The Redis Cluster hash tag every key of one live session carries, whichever room owns the key:
+    one tag puts all of a session's keys in one slot, so any script may touch any of them."""
+    return "{s:" + sid + "}"

@@ -1,9 +1,22 @@
-"""The truth about stock, in Redis: Lua scripts, reservations, limits, the order outbox."""
+"""The truth about stock, in Redis: Lua scripts, reservations, limits, the order outbox.
 
+This is inventory's public face: other rooms import these names and nothing else from inventory.
+"""
+
+from inventory import outbox
 from inventory.errors import InvalidInput, InventoryError, UnknownItem, UnknownOrder
-from inventory.stock import Inventory, ItemStock, Reservation
+from inventory.keys import item as item_stock_key
+from inventory.stock import MAX_QTY, Inventory, ItemStock, Reservation
 
 __all__ = [
-    "Inventory", "ItemStock", "Reservation",
-    "InventoryError", "InvalidInput", "UnknownItem", "UnknownOrder",
+    "MAX_QTY",
+    "InvalidInput",
+    "Inventory",
+    "InventoryError",
+    "ItemStock",
+    "Reservation",
+    "UnknownItem",
+    "UnknownOrder",
+    "item_stock_key",
+    "outbox",
 ]

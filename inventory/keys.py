@@ -3,13 +3,10 @@ so all of a script's keys fall in one Redis Cluster slot."""
 
 from __future__ import annotations
 
+from infra.ids import session_tag as tag
+
 # Not per session: the worker's list of session outboxes to drain.
 OUTBOX_REGISTRY = "linli:outboxes"
-OUTBOX_GROUP = "orders"
-
-
-def tag(sid: str) -> str:
-    return "{s:" + sid + "}"
 
 
 def items(sid: str) -> str:
@@ -17,6 +14,7 @@ def items(sid: str) -> str:
 
 
 def item(sid: str, iid: str) -> str:
+    """An item's stock hash: left, sold, limit, price, on_sale, ends_at (other rooms' scripts may read it)."""
     return f"{tag(sid)}:item:{iid}"
 
 
@@ -46,4 +44,4 @@ def outbox(sid: str) -> str:
 
 def session_of_outbox(stream_key: str) -> str:
     """The session id in an outbox key (inverse of ``outbox``)."""
-    return stream_key[len("{s:"):stream_key.index("}")]
+    return stream_key[len(tag("")) - 1:stream_key.index("}")]

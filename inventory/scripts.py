@@ -15,12 +15,10 @@ class Scripts:
         self.release_order = LuaScript.packaged("inventory.lua", "release_order")
         self.load_stock = LuaScript.packaged("inventory.lua", "load_stock")
         self.set_sale = LuaScript.packaged("inventory.lua", "set_sale")
-        self.publish_stock = LuaScript.packaged("inventory.lua", "publish_stock")
         self.confirm_hold = LuaScript.packaged("inventory.lua", "confirm_hold")
 
     def all(self) -> list[LuaScript]:
-        return [self.reserve_stock, self.release_order, self.load_stock, self.set_sale, self.publish_stock,
-                self.confirm_hold]
+        return [self.reserve_stock, self.release_order, self.load_stock, self.set_sale, self.confirm_hold]
 
     async def load(self, redis: Redis) -> None:
         """Load every script now so the first sale call needs no extra round trip."""

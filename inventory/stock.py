@@ -21,7 +21,6 @@ MAX_QTY = 10_000  # one reservation
 MAX_STOCK_ADD = 1_000_000  # one load or restock
 REQUEST_MEMORY_S = 2 * 24 * 3600
 KINDS = ("grab", "hold", "prize")
-FAILURE_REASONS = ("sold_out", "not_enough", "limit", "not_on_sale")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,17 +178,6 @@ class Inventory:
         if not ok and reason == "unknown_order":
             raise UnknownOrder(f"no hold {order_id} of yours in this session")
         return reason
-
-    async def publish_stock(self, sid: str, iid: str, *, channel: str, event_seq_key: str, gate_key: str,
-                            interval_ms: int = 100, force: bool = False) -> int | None:
-        """Publish an item's current stock on ``channel`` unless one went out within the interval.
-
-        Returns the units published, or None when held back (try again next tick)."""
-        left = await self.scripts.publish_stock(
-            self.redis, [keys.item(sid, iid), gate_key, event_seq_key],
-            [channel, iid, interval_ms, 1 if force else 0],
-        )
-        return None if int(left) < 0 else int(left)
 
     async def snapshot(self, sid: str) -> dict[str, ItemStock]:
         """Every item's stock in a session, read in one MULTI so the figures agree."""

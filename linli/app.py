@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from community.routes import routes as community_routes
-from crowdfund.routes import routes as crowdfund_routes
+from community import api as community
+from crowdfund import api as crowdfund
 from infra.appkeys import RESOURCES
 from infra.http import authenticate, json_response, problem_middleware
 from infra.resources import open_resources
 from infra.settings import Settings
-from linli import health
+from linli import health, openapi
 from linli.scheduler import running_scheduler
-from orders.jobs import running_outbox_worker
-from stream.context import Live
-from stream.deadlines import sweep_forever
-from stream.room import LIVE
-from stream.routes import routes as stream_routes
-
-SETTINGS = web.AppKey("settings", Settings)
-
+from orders import api as orders
+from stream import api as stream
 
 STATIC = Path(__file__).parent / "static"
 
@@ -65,7 +56,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                run_migrations: bool = False) -> web.Application:
     """The web application; with worker/scheduler it also runs those in-process (``linli serve``)."""
     app = web.Application(middlewares=[problem_middleware], client_max_size=256 * 1024)
-    app[SETTINGS] = settings
 
     async def resources_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_resources(settings, run_migrations=run_migrations) as res:
@@ -74,31 +64,18 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         res = app[RESOURCES]
-        live = Live.build(res.redis, res.engine, grab_rate=settings.grab_rate)
-        with contextlib.suppress(RedisError, OSError):
-            await live.inventory.prepare()  # an optimisation only: every call recovers from NOSCRIPT
-        await live.hub.start()
-        live.stock.start()
-        sweeper = asyncio.create_task(sweep_forever(live), name="deadline-sweeper")
-        app[LIVE] = live
-        yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-        await live.stock.stop()
-        await live.hub.stop()
+        async with stream.running_live(res.redis, res.engine, grab_rate=settings.grab_rate) as live:
+            app[stream.LIVE] = live
+            yield
 
     async def close_viewers(app: web.Application) -> None:
-        # Going away (1001): clients reconnect to another process and resync from a snapshot.
-        if LIVE in app:
-            for room in list(app[LIVE].hub.rooms.values()):
-                for viewer in list(room):
-                    await viewer.ws.close(code=1001, message=b"server shutting down")
+        if stream.LIVE in app:
+            await stream.close_viewers(app[stream.LIVE])
 
     async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
         from linli.demo import seed_demo
 
-        for line in await seed_demo(app[RESOURCES], app[LIVE]):
+        for line in await seed_demo(app[RESOURCES], app[stream.LIVE]):
             print(line, flush=True)
         yield
 
@@ -111,7 +88,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         return json_response({"session_id": sid, "people": demo_people(res.secret, sid)})
 
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with running_outbox_worker(app[RESOURCES]):
+        async with orders.running_outbox_worker(app[RESOURCES]):
             yield
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -128,8 +105,9 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         app.cleanup_ctx.append(worker_ctx)
     if scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
-    app.add_routes([*health.routes, web.get("/api/me", whoami), *community_routes, *stream_routes,
-                    *crowdfund_routes, web.get("/", index_page), web.get("/live/{sid}", live_page),
+    app.add_routes([*health.routes, *openapi.routes, web.get("/api/me", whoami), *community.routes, *stream.routes,
+                    *orders.routes,
+                    *crowdfund.routes, web.get("/", index_page), web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
                     web.get("/host", host_page),
                     web.static("/static", STATIC, append_version=False)])

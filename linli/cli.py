@@ -95,7 +95,7 @@ def web_cmd() -> None:
 @main.command()
 def worker() -> None:
     """Drain the order outboxes into SQL."""
-    from orders.outbox_worker import OutboxWorker
+    from orders.api import OutboxWorker
 
     _logging()
     settings = _settings()
@@ -232,7 +232,7 @@ def loadtest(url: str | None, users: int, spawn_rate: float, run_time: str, scen
 
 
 def _register_crowdfund_tools() -> None:
-    from crowdfund.commands import aggregate_cmd, chain
+    from crowdfund.api import aggregate_cmd, chain
 
     main.add_command(chain)
     main.add_command(aggregate_cmd)

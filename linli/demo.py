@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from community.errors import CommunityExists
-from community.registry import create_community
+from community.api import CommunityExists, create_community
 from infra.auth import issue_token, verify_token
 from infra.resources import Resources
-from stream import sessions
-from stream.context import Live
-from stream.errors import SessionNotFound
+from stream import api as stream
 
 log = logging.getLogger(__name__)
 
 COMMUNITY = ("demo", "幸福里社区")
 DEMO_KEY = "linli:demo:session"
 ITEMS = [
-    sessions.NewItem(title="本地红薯", price_cents=350, stock=200, per_user_limit=5, unit="斤"),
-    sessions.NewItem(title="海鸭蛋", price_cents=2800, stock=60, per_user_limit=2, unit="盒"),
-    sessions.NewItem(title="新小米", price_cents=800, stock=100, per_user_limit=3, unit="斤"),
+    stream.NewItem(title="本地红薯", price_cents=350, stock=200, per_user_limit=5, unit="斤"),
+    stream.NewItem(title="海鸭蛋", price_cents=2800, stock=60, per_user_limit=2, unit="盒"),
+    stream.NewItem(title="新小米", price_cents=800, stock=100, per_user_limit=3, unit="斤"),
 ]
 
 
@@ -38,7 +35,7 @@ def demo_people(secret: str, sid: str) -> list[dict[str, str]]:
     return people
 
 
-async def seed_demo(res: Resources, live: Live) -> list[str]:
+async def seed_demo(res: Resources, live: stream.Live) -> list[str]:
     """Create the demo once (kept across restarts); returns the lines to print."""
     try:
         await create_community(res.engine, *COMMUNITY)
@@ -47,12 +44,12 @@ async def seed_demo(res: Resources, live: Live) -> list[str]:
     host = issue_token(res.secret, user_id="demo-host", role="host", community_id=COMMUNITY[0])
     sid = (await res.redis.get(DEMO_KEY) or b"").decode()
     try:
-        await sessions.load_session(live, sid)
-    except SessionNotFound:
-        state = await sessions.create_session(live, verify_token(res.secret, host), "周六助农直播", COMMUNITY[0])
+        await stream.load_session(live, sid)
+    except stream.SessionNotFound:
+        state = await stream.create_session(live, verify_token(res.secret, host), "周六助农直播", COMMUNITY[0])
         for item in ITEMS:
-            await sessions.add_item(live, state.id, item)
-        await sessions.go_live(live, state)
+            await stream.add_item(live, state.id, item)
+        await stream.go_live(live, state)
         sid = state.id
         await res.redis.set(DEMO_KEY, sid)
     base = f"http://{res.settings.host}:{res.settings.port}"

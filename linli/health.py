@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 from aiohttp import web
 
+from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
 from infra.db import ping
 from infra.http import json_response
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str  # ok or down
+    redis: str  # ok, or "down: " and the reason
+    sql: str
 
 
 async def _check(probe: object) -> str:
@@ -19,12 +27,13 @@ async def _check(probe: object) -> str:
     return "ok"
 
 
+@endpoint(response=Health, roles=None)
 async def healthz(request: web.Request) -> web.Response:
-    """Ask Redis and SQL in parallel; report each."""
+    """Ask Redis and SQL in parallel; report each (503 when either is down)."""
     res = request.app[RESOURCES]
     redis_state, sql_state = await asyncio.gather(_check(res.redis.ping()), _check(ping(res.engine)))
     healthy = redis_state == "ok" and sql_state == "ok"
-    return json_response({"status": "ok" if healthy else "down", "redis": redis_state, "sql": sql_state},
+    return json_response(Health(status="ok" if healthy else "down", redis=redis_state, sql=sql_state),
                          200 if healthy else 503)
 
 

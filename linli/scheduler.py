@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from crowdfund.jobs import add_jobs as add_crowdfund_jobs
+from crowdfund.api import add_jobs as add_crowdfund_jobs
 from infra.resources import Resources
-from orders.jobs import reconcile_all
-from stream.context import Live
+from orders.api import reconcile_all
+from stream.api import Live
 
 
 @asynccontextmanager

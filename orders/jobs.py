@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from infra.resources import Resources
-from inventory import Inventory, keys
+from inventory import Inventory, outbox
 from orders.outbox_worker import OutboxWorker
 from orders.reconcile import Reconciliation, reconcile
 
@@ -33,8 +33,8 @@ async def reconcile_all(res: Resources) -> list[Reconciliation]:
     """Reconcile every session with an outbox; log each difference found while nothing is in flight."""
     inventory = Inventory(res.redis)
     results = []
-    for stream in sorted(await res.redis.smembers(keys.OUTBOX_REGISTRY)):
-        result = await reconcile(inventory, res.engine, keys.session_of_outbox(stream.decode()))
+    for stream in sorted(await res.redis.smembers(outbox.REGISTRY)):
+        result = await reconcile(inventory, res.engine, outbox.session_of(stream))
         if result.differences and not result.in_flight:
             log.error("reconciliation: session %s differs: %s", result.session_id, result.differences)
         results.append(result)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.tables import lucky_bag_draws, orders, points_ledger
-from inventory import keys
+from inventory import outbox
 
 log = logging.getLogger(__name__)
 
@@ -35,52 +35,48 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _ms_to_datetime(ms: bytes | str | int) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+def _ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def order_row(fields: dict[bytes, bytes]) -> dict[str, object]:
-    """The SQL row an outbox entry describes."""
-    f = _text(fields)
-    status = {"reserved": "reserved", "released": "cancelled", "confirmed": "confirmed"}[f["event"]]
+ORDER_STATUS = {outbox.Reserved: "reserved", outbox.Released: "cancelled", outbox.Confirmed: "confirmed"}
+
+
+def order_row(entry: outbox.Reserved | outbox.Released | outbox.Confirmed) -> dict[str, object]:
+    """The SQL row an order entry describes."""
+    changed = entry.ts if isinstance(entry, outbox.Reserved) else entry.changed_ts
     return {
-        "id": f["order"],
-        "session_id": f["session"],
-        "item_id": f["item"],
-        "user_id": f["user"],
-        "qty": int(f["qty"]),
-        "price_cents": int(f["price"]),
-        "kind": f["kind"],
-        "status": status,
-        "request_id": f["rid"],
-        "reserved_at": _ms_to_datetime(f["ts"]),
-        "updated_at": _ms_to_datetime(f.get("changed_ts", f["ts"])),
+        "id": entry.order,
+        "session_id": entry.session,
+        "item_id": entry.item,
+        "user_id": entry.user,
+        "qty": entry.qty,
+        "price_cents": entry.price,
+        "kind": entry.kind,
+        "status": ORDER_STATUS[type(entry)],
+        "request_id": entry.rid,
+        "reserved_at": _ms_to_datetime(entry.ts),
+        "updated_at": _ms_to_datetime(changed),
     }
 
 
-def _text(fields: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in fields.items()}
-
-
-def draw_rows(fields: dict[bytes, bytes]) -> tuple[dict[str, object], list[dict[str, object]]]:
+def draw_rows(entry: outbox.BagDrawn) -> tuple[dict[str, object], list[dict[str, object]]]:
     """The audit row of a lucky-bag draw, and the points rows of its winners."""
-    f = _text(fields)
-    drawn_at = _ms_to_datetime(f["ts"])
-    audit = {"bag_id": f["bag"], "session_id": f["session"], "title": f["title"], "seed": f["seed"],
-             "entrants": f["entrants"], "winners": f["winners"], "prize_item_id": f["prize_item"] or None,
-             "prize_points": int(f["prize_points"]), "drawn_at": drawn_at}
-    points = [
-        {"id": f"bag:{f['bag']}:{user}", "user_id": user, "session_id": f["session"],
-         "points": int(f["prize_points"]), "reason": "lucky_bag", "created_at": drawn_at}
-        for user in json.loads(f["winners"]) if int(f["prize_points"]) > 0
+    drawn_at = _ms_to_datetime(entry.ts)
+    audit = {"bag_id": entry.bag, "session_id": entry.session, "title": entry.title, "seed": entry.seed,
+             "entrants": entry.entrants, "winners": entry.winners, "prize_item_id": entry.prize_item or None,
+             "prize_points": entry.prize_points, "drawn_at": drawn_at}
+    points: list[dict[str, object]] = [
+        {"id": f"bag:{entry.bag}:{user}", "user_id": user, "session_id": entry.session,
+         "points": entry.prize_points, "reason": "lucky_bag", "created_at": drawn_at}
+        for user in json.loads(entry.winners) if entry.prize_points > 0
     ]
     return audit, points
 
 
-def points_row(fields: dict[bytes, bytes]) -> dict[str, object]:
-    f = _text(fields)
-    return {"id": f["id"], "user_id": f["user"], "session_id": f["session"], "points": int(f["points"]),
-            "reason": f["reason"], "created_at": _ms_to_datetime(f["ts"])}
+def points_row(entry: outbox.PointsAwarded) -> dict[str, object]:
+    return {"id": entry.id, "user_id": entry.user, "session_id": entry.session, "points": entry.points,
+            "reason": entry.reason, "created_at": _ms_to_datetime(entry.ts)}
 
 
 class OutboxWorker:
@@ -100,13 +96,13 @@ class OutboxWorker:
         self._insert = dialect.insert
 
     async def streams(self) -> list[bytes]:
-        return sorted(await self.redis.smembers(keys.OUTBOX_REGISTRY))
+        return sorted(await self.redis.smembers(outbox.REGISTRY))
 
     async def _ensure_group(self, stream: bytes) -> None:
         if stream in self._groups:
             return
         try:
-            await self.redis.xgroup_create(stream, keys.OUTBOX_GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(stream, outbox.GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -115,36 +111,42 @@ class OutboxWorker:
     async def read(self, stream: bytes) -> list[Entry]:
         """The next entries to write: own pending, then abandoned, then new."""
         await self._ensure_group(stream)
-        own = await self.redis.xreadgroup(keys.OUTBOX_GROUP, self.consumer, {stream: "0"}, count=self.batch)
+        own = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: "0"}, count=self.batch)
         entries = [e for e in (own[0][1] if own else []) if e[1]]
         if entries:
             return entries
         claimed = await self.redis.xautoclaim(
-            stream, keys.OUTBOX_GROUP, self.consumer, self.claim_idle_ms, "0-0", count=self.batch
+            stream, outbox.GROUP, self.consumer, self.claim_idle_ms, "0-0", count=self.batch
         )
         entries = [e for e in claimed[1] if e[1]]
         if entries:
             return entries
-        fresh = await self.redis.xreadgroup(keys.OUTBOX_GROUP, self.consumer, {stream: ">"}, count=self.batch)
+        fresh = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: ">"}, count=self.batch)
         return list(fresh[0][1]) if fresh else []
 
     async def write(self, entries: Sequence[Entry]) -> None:
         """Commit the entries to SQL; safe to repeat (every row's key comes from the entry)."""
-        reserved, changed, draws, points = [], [], [], []
-        for _, fields in entries:
-            event = fields[b"event"]
-            if event == b"reserved":
-                reserved.append(order_row(fields))
-            elif event in (b"released", b"confirmed"):
-                changed.append(order_row(fields))
-            elif event == b"bag_drawn":
-                audit, winners_points = draw_rows(fields)
-                draws.append(audit)
-                points += winners_points
-            elif event == b"points":
-                points.append(points_row(fields))
-            else:
-                log.error("unknown outbox event %r; acknowledged without writing", event)
+        reserved: list[dict[str, object]] = []
+        changed: list[dict[str, object]] = []
+        draws: list[dict[str, object]] = []
+        points: list[dict[str, object]] = []
+        for entry_id, fields in entries:
+            try:
+                entry = outbox.decode_entry(fields)
+            except outbox.UnknownEntry as exc:
+                log.error("unreadable outbox entry %r (%s); acknowledged without writing", entry_id, exc)
+                continue
+            match entry:
+                case outbox.Reserved():
+                    reserved.append(order_row(entry))
+                case outbox.Released() | outbox.Confirmed():
+                    changed.append(order_row(entry))
+                case outbox.BagDrawn():
+                    audit, winners_points = draw_rows(entry)
+                    draws.append(audit)
+                    points += winners_points
+                case outbox.PointsAwarded():
+                    points.append(points_row(entry))
         async with self.engine.begin() as conn:
             for table, key, rows in ((orders, "id", reserved), (lucky_bag_draws, "bag_id", draws),
                                      (points_ledger, "id", points)):
@@ -163,7 +165,7 @@ class OutboxWorker:
     async def ack(self, stream: bytes, entries: Sequence[Entry]) -> None:
         ids = [entry_id for entry_id, _ in entries]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(stream, keys.OUTBOX_GROUP, *ids)
+        pipe.xack(stream, outbox.GROUP, *ids)
         pipe.xdel(stream, *ids)
         await pipe.execute()
 

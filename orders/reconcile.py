@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.tables import orders
-from inventory import Inventory, keys
+from inventory import Inventory, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Reconciliation:
 
 async def outbox_backlog(redis: Redis, sid: str) -> int:
     """Entries in a session's outbox not yet written to SQL (the worker deletes what it acknowledges)."""
-    return int(await redis.xlen(keys.outbox(sid)))
+    return int(await redis.xlen(outbox.outbox_key(sid)))
 
 
 async def reconcile(inventory: Inventory, engine: AsyncEngine, sid: str) -> Reconciliation:

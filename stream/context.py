@@ -1,16 +1,17 @@
-"""What the live rooms of one web process share: stores, publisher, stock ticker, hub."""
+"""What the live rooms of one web process share: stores, scripts, publisher, stock ticker, hub."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infra.lua import LuaScript
 from inventory import Inventory
 from stream.events import Publisher, StockTicker
 from stream.hub import Hub
+from stream.scripts import Scripts
 
 
 @dataclass
@@ -18,25 +19,22 @@ class Live:
     redis: Redis
     engine: AsyncEngine
     inventory: Inventory
+    scripts: Scripts
     publisher: Publisher
     stock: StockTicker
     hub: Hub
-    join_room: LuaScript
-    enter_bag: LuaScript
-    draw_bag: LuaScript
-    grab_packet: LuaScript
     grab_rate: float = 5.0
 
     @classmethod
     def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0) -> Live:
         inventory = Inventory(redis)
-        hub = Hub(redis)
+        scripts = Scripts()
+        hub = Hub(redis, scripts)
         return cls(
-            redis=redis, engine=engine, inventory=inventory, publisher=Publisher(redis),
-            stock=StockTicker(inventory, hub.room_size), hub=hub,
-            join_room=LuaScript.packaged("stream.lua", "join_room"),
-            enter_bag=LuaScript.packaged("stream.lua", "enter_lucky_bag"),
-            draw_bag=LuaScript.packaged("stream.lua", "draw_lucky_bag"),
-            grab_packet=LuaScript.packaged("stream.lua", "grab_red_packet"),
-            grab_rate=grab_rate,
+            redis=redis, engine=engine, inventory=inventory, scripts=scripts, publisher=Publisher(redis, scripts),
+            stock=StockTicker(redis, scripts, hub.room_size), hub=hub, grab_rate=grab_rate,
         )
+
+
+# The web application holds its Live here (set up by stream.api.running_live).
+LIVE = web.AppKey("live", Live)

@@ -16,10 +16,9 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from infra.lua import LuaScript
-from inventory import Inventory
 from stream import keys
 from stream.protocol import encoder
+from stream.scripts import Scripts
 
 log = logging.getLogger(__name__)
 STOCK_INTERVAL_MS = 100
@@ -32,9 +31,9 @@ CROWDED_STOCK_INTERVAL_MS = 250
 class Publisher:
     """Publish broadcast events to every viewer of a session, on every web process."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
         self.redis = redis
-        self.script = LuaScript.packaged("stream.lua", "publish_event")
+        self.script = scripts.publish_event
 
     async def publish(self, sid: str, event: msgspec.Struct) -> int:
         """Encode once, number and publish; returns the event's seq."""
@@ -44,18 +43,21 @@ class Publisher:
 class StockTicker:
     """Coalesce stock changes into at most ~10 events per second per item (4 in crowded rooms)."""
 
-    def __init__(self, inventory: Inventory, room_size: Callable[[str], int] = lambda sid: 0) -> None:
-        self.inventory = inventory
+    def __init__(self, redis: Redis, scripts: Scripts, room_size: Callable[[str], int] = lambda sid: 0) -> None:
+        self.redis = redis
+        self.script = scripts.publish_stock
         self.room_size = room_size  # viewers of a session across all web processes, as last heard
         self._dirty: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def _publish(self, sid: str, iid: str, force: bool) -> int | None:
+        """Publish the item's current stock unless the gate held it back; the units, or None."""
         crowded = self.room_size(sid) >= CROWDED_ROOM
-        return await self.inventory.publish_stock(
-            sid, iid, channel=keys.channel(sid), event_seq_key=keys.event_seq(sid), gate_key=keys.stock_gate(sid, iid),
-            interval_ms=CROWDED_STOCK_INTERVAL_MS if crowded else STOCK_INTERVAL_MS, force=force,
+        left = await self.script(
+            self.redis, [keys.item_stock(sid, iid), keys.stock_gate(sid, iid), keys.event_seq(sid)],
+            [keys.channel(sid), iid, CROWDED_STOCK_INTERVAL_MS if crowded else STOCK_INTERVAL_MS, 1 if force else 0],
         )
+        return None if int(left) < 0 else int(left)
 
     async def publish_now(self, sid: str, iid: str) -> None:
         """Publish an item's stock at once (for processes that run no ticker, like the scheduler)."""

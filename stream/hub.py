@@ -21,8 +21,9 @@ from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from infra.lua import LuaScript
 from stream import keys
+from stream.frames import event_seq, viewers_count
+from stream.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ class Viewer:
                 data = self.pending.popleft()
                 if data is None or self.ws.closed:
                     return
-                if self.min_seq and data.startswith(b'{"seq":'):
-                    seq = int(data[7:data.index(b",")])
+                if self.min_seq and (seq := event_seq(data)) is not None:
                     if seq <= self.min_seq:
                         continue
                     self.min_seq = 0  # from here on every event is newer
@@ -83,12 +83,12 @@ class Viewer:
 class Hub:
     """Subscriptions and local viewers of one web process."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
         self.redis = redis
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rooms: dict[str, set[Viewer]] = defaultdict(set)
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self._report = LuaScript.packaged("stream.lua", "report_viewers")
+        self._report = scripts.report_viewers
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[str] = set()
         self._room_sizes: dict[str, int] = {}
@@ -130,8 +130,8 @@ class Hub:
 
     def deliver(self, sid: str, data: bytes) -> None:
         """Hand the same bytes to every local viewer of a session."""
-        if b'"type":"viewers"' in data:
-            self._room_sizes[sid] = int(data[data.rindex(b":") + 1:-1])
+        if (count := viewers_count(data)) is not None:
+            self._room_sizes[sid] = count
         for viewer in list(self.rooms.get(sid, ())):
             viewer.offer(data)
 

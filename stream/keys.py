@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from inventory import keys as inventory_keys
-from inventory.keys import tag
+from infra.ids import session_tag as tag
+from inventory import item_stock_key, outbox
 
 # Not per session: every pending deadline (flash ends, bag draws), swept by every web process.
 DEADLINES = "linli:deadlines"
@@ -70,7 +70,11 @@ def packet_takers(sid: str, pid: str) -> str:
     return f"{tag(sid)}:packet:{pid}:takers"
 
 
-
 def outbox_of(sid: str) -> str:
     """The session's order outbox: lucky-bag draws and red-packet shares append to it too."""
-    return inventory_keys.outbox(sid)
+    return outbox.outbox_key(sid)
+
+
+def item_stock(sid: str, iid: str) -> str:
+    """Inventory's stock hash of an item, which the stock publisher reads."""
+    return item_stock_key(sid, iid)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import random
 import secrets
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 from infra.errors import BadRequest
+from infra.types import Title
 from stream import keys
 from stream.context import Live
 from stream.errors import BagNotFound
@@ -26,31 +29,54 @@ MAX_COUNTDOWN_S = 3600
 
 
 class NewLuckyBag(msgspec.Struct, kw_only=True):
-    title: str
-    winners: int
-    countdown_s: int
-    passphrase: str | None = None
-    min_watch_s: int = 0
+    title: Title
+    winners: Annotated[int, Meta(ge=1, le=MAX_WINNERS)]
+    countdown_s: Annotated[int, Meta(ge=1, le=MAX_COUNTDOWN_S)]
+    passphrase: Annotated[str, Meta(min_length=1, max_length=50, description="口令")] | None = None
+    min_watch_s: Annotated[int, Meta(ge=0, le=24 * 3600)] = 0
     prize_item_id: str | None = None
-    prize_points: int = 0
+    prize_points: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
 
 
 class NewRedPacket(msgspec.Struct, kw_only=True):
+    total_points: Annotated[int, Meta(ge=1, le=10_000_000)]
+    shares: Annotated[int, Meta(ge=1, le=10_000)]
+
+
+class BagStatus(msgspec.Struct, kw_only=True):
+    """A lucky bag with its entrants and, once drawn, everything needed to recompute the draw."""
+
+    id: str
+    title: str
+    status: str  # open or drawn
+    winners: list[str]
+    entrants: list[str]
+    winner_count: int
+    draw_at: int
+    seed: str | None
+    drawn_at: int | None
+    prize_item_id: str | None
+    prize_points: int
+    audit: str | None
+
+
+class RedPacketView(msgspec.Struct, kw_only=True):
+    id: str
+    shares: int
+    total_points: int
+
+
+class RedPacketStatus(msgspec.Struct, kw_only=True):
+    id: str
     total_points: int
     shares: int
+    left: int
+    takers: dict[str, int]  # user id -> points taken
 
 
 async def create_bag(live: Live, state: SessionState, bag: NewLuckyBag) -> LuckyBagView:
-    if not bag.title.strip() or len(bag.title) > 200:
-        raise BadRequest("title must be 1-200 characters")
-    if not 1 <= bag.winners <= MAX_WINNERS:
-        raise BadRequest(f"winners must be 1 to {MAX_WINNERS}")
-    if not 1 <= bag.countdown_s <= MAX_COUNTDOWN_S:
-        raise BadRequest(f"countdown_s must be 1 to {MAX_COUNTDOWN_S}")
-    if not 0 <= bag.min_watch_s <= 24 * 3600 or not 0 <= bag.prize_points <= 1_000_000:
-        raise BadRequest("min_watch_s or prize_points is out of range")
-    if bag.passphrase is not None and not 1 <= len(bag.passphrase.strip()) <= 50:
-        raise BadRequest("passphrase must be 1-50 characters")
+    if not bag.title.strip() or (bag.passphrase is not None and not bag.passphrase.strip()):
+        raise BadRequest("title and passphrase must not be blank")
     if bag.prize_item_id and not await live.redis.hexists(keys.catalog(state.id), bag.prize_item_id):
         raise BadRequest(f"no item {bag.prize_item_id} in this session", code="unknown_item")
     if not bag.prize_item_id and not bag.prize_points:
@@ -72,7 +98,7 @@ async def create_bag(live: Live, state: SessionState, bag: NewLuckyBag) -> Lucky
 
 async def enter_bag(live: Live, sid: str, bid: str, user_id: str, passphrase: str = "") -> str:
     """Enter a resident; returns 'entered' or 'already_entered', or raises BadRequest with the reason."""
-    ok, reason, *detail = await live.enter_bag(
+    ok, reason, *detail = await live.scripts.enter_lucky_bag(
         live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.conns(sid), keys.present(sid)],
         [user_id, passphrase])
     reason = reason.decode()
@@ -120,7 +146,7 @@ async def open_bags(live: Live, sid: str, user_id: str | None) -> list[LuckyBagV
 
 async def draw_bag(live: Live, sid: str, bid: str) -> list[str] | None:
     """Draw if due (exactly once across processes) and award item prizes; None if not yet due."""
-    code, winners_json = await live.draw_bag(
+    code, winners_json = await live.scripts.draw_lucky_bag(
         live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.event_seq(sid), keys.outbox_of(sid)],
         [keys.channel(sid), secrets.token_hex(16), sid, bid])
     if code == -2:
@@ -136,19 +162,19 @@ async def draw_bag(live: Live, sid: str, bid: str) -> list[str] | None:
     return winners
 
 
-async def bag_status(live: Live, sid: str, bid: str) -> dict[str, object]:
+async def bag_status(live: Live, sid: str, bid: str) -> BagStatus:
     bag = {k.decode(): v.decode() for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
     if not bag:
         raise BagNotFound(f"no lucky bag {bid}")
     entrants = sorted(u.decode() for u in await live.redis.hkeys(keys.bag_entrants(sid, bid)))
     drawn = bag["status"] == "drawn"
-    return {
-        "id": bid, "title": bag["title"], "status": bag["status"], "winners": json.loads(bag["result"]) if drawn else [],
-        "entrants": entrants, "winner_count": int(bag["winners"]), "draw_at": int(bag["draw_at"]),
-        "seed": bag.get("seed") if drawn else None, "drawn_at": int(bag["drawn_at"]) if drawn else None,
-        "prize_item_id": bag["prize_item_id"] or None, "prize_points": int(bag["prize_points"]),
-        "audit": "winners are the entrants with the smallest sha1(seed + ':' + user_id)" if drawn else None,
-    }
+    return BagStatus(
+        id=bid, title=bag["title"], status=bag["status"], winners=json.loads(bag["result"]) if drawn else [],
+        entrants=entrants, winner_count=int(bag["winners"]), draw_at=int(bag["draw_at"]),
+        seed=bag.get("seed") if drawn else None, drawn_at=int(bag["drawn_at"]) if drawn else None,
+        prize_item_id=bag["prize_item_id"] or None, prize_points=int(bag["prize_points"]),
+        audit="winners are the entrants with the smallest sha1(seed + ':' + user_id)" if drawn else None,
+    )
 
 
 def split_double_mean(total: int, shares: int, rng: random.Random | None = None) -> list[int]:
@@ -166,9 +192,7 @@ def split_double_mean(total: int, shares: int, rng: random.Random | None = None)
     return parts
 
 
-async def create_packet(live: Live, state: SessionState, packet: NewRedPacket) -> dict[str, object]:
-    if not 1 <= packet.shares <= 10_000 or not 1 <= packet.total_points <= 10_000_000:
-        raise BadRequest("shares must be 1-10000 and total_points 1-10000000")
+async def create_packet(live: Live, state: SessionState, packet: NewRedPacket) -> RedPacketView:
     parts = split_double_mean(packet.total_points, packet.shares)
     pid = new_id("p")
     pipe = live.redis.pipeline(transaction=True)  # the packet and all its shares appear together
@@ -177,14 +201,14 @@ async def create_packet(live: Live, state: SessionState, packet: NewRedPacket) -
     await pipe.execute()
     await live.publisher.publish(state.id, RedPacketStarted(packet_id=pid, shares=packet.shares,
                                                             total_points=packet.total_points))
-    return {"id": pid, "shares": packet.shares, "total_points": packet.total_points}
+    return RedPacketView(id=pid, shares=packet.shares, total_points=packet.total_points)
 
 
 async def grab_packet(live: Live, sid: str, pid: str, user_id: str) -> tuple[bool, int, str | None]:
     """(ok, points, reason) for one resident's grab of a red packet share."""
     if not await live.redis.exists(keys.packet(sid, pid)):
         raise BagNotFound(f"no red packet {pid}")
-    result = await live.grab_packet(
+    result = await live.scripts.grab_red_packet(
         live.redis, [keys.packet_shares(sid, pid), keys.packet_takers(sid, pid), keys.conns(sid), keys.outbox_of(sid)],
         [user_id, sid, pid])
     if result[0] == 1:
@@ -192,10 +216,10 @@ async def grab_packet(live: Live, sid: str, pid: str, user_id: str) -> tuple[boo
     return False, 0, result[1].decode()
 
 
-async def packet_status(live: Live, sid: str, pid: str) -> dict[str, object]:
+async def packet_status(live: Live, sid: str, pid: str) -> RedPacketStatus:
     meta = await live.redis.hgetall(keys.packet(sid, pid))
     if not meta:
         raise BagNotFound(f"no red packet {pid}")
     takers = {k.decode(): int(v) for k, v in (await live.redis.hgetall(keys.packet_takers(sid, pid))).items()}
-    return {"id": pid, "total_points": int(meta[b"total"]), "shares": int(meta[b"shares"]),
-            "left": await live.redis.llen(keys.packet_shares(sid, pid)), "takers": takers}
+    return RedPacketStatus(id=pid, total_points=int(meta[b"total"]), shares=int(meta[b"shares"]),
+                           left=await live.redis.llen(keys.packet_shares(sid, pid)), takers=takers)

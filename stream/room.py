@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from infra.errors import DomainError, Forbidden
 from infra.http import authenticate
 from stream import keys
-from stream.context import Live
+from stream.context import LIVE, Live
 from stream.errors import RateLimited
 from stream.hub import Viewer
 from stream.limits import FrameLimiter
@@ -40,7 +40,6 @@ from stream.sessions import SessionState, check_member, items, load_session, now
 
 log = logging.getLogger(__name__)
 
-LIVE = web.AppKey("live", Live)
 MAX_FRAME = 16 * 1024
 MAX_COMMENT = 200
 PRESENCE_GRACE_MS = 60_000
@@ -75,7 +74,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     await live.hub.join(viewer)
     writer = None
     try:
-        await live.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
+        await live.scripts.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
                              [viewer.user_id, 1, PRESENCE_GRACE_MS])
         snapshot = await build_snapshot(live, await load_session(live, state.id), viewer.user_id)
         viewer.min_seq = snapshot.seq
@@ -98,7 +97,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     finally:
         await live.hub.leave(viewer)
         with contextlib.suppress(Exception):
-            await live.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
+            await live.scripts.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
                                  [viewer.user_id, -1, PRESENCE_GRACE_MS])
         if writer:
             writer.cancel()

@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
-import sqlalchemy as sa
 from aiohttp import web
 
+from infra.apidoc import endpoint
 from infra.http import authenticate, json_response, read_body, require
-from infra.tables import orders
+from infra.types import Cents, Id, Title
 from stream import lucky, sessions
-from stream.room import LIVE, live_room
+from stream.context import LIVE
+from stream.protocol import FlashStarted, ItemView, LuckyBagView
+from stream.room import live_room
 
 HOST_ROLES = ("host",)
 
 
 class NewSession(msgspec.Struct, kw_only=True):
-    title: str
-    community_id: str
+    title: Title
+    community_id: Id
     stream_url: str | None = None
 
 
 class Flash(msgspec.Struct, kw_only=True):
-    duration_s: int
-    price_cents: int | None = None
-    per_user_limit: int | None = None
-
-
-def _state_json(state: sessions.SessionState) -> dict[str, object]:
-    return {"id": state.id, "title": state.title, "community_id": state.community_id, "status": state.status,
-            "pinned_item_id": state.pinned_item_id, "stream_url": state.stream_url}
+    duration_s: Annotated[int, msgspec.Meta(ge=1, le=sessions.MAX_FLASH_S)]
+    price_cents: Cents | None = None  # this sale's price; the item's when None
+    per_user_limit: sessions.Units | None = None
 
 
 async def _hosted(request: web.Request, *allowed: str) -> sessions.SessionState:
@@ -36,12 +35,13 @@ async def _hosted(request: web.Request, *allowed: str) -> sessions.SessionState:
     return await sessions.host_session(request.app[LIVE], principal, request.match_info["sid"], *allowed)
 
 
+@endpoint(request=NewSession, response=sessions.SessionView, status=201, roles=HOST_ROLES)
 async def create_session(request: web.Request) -> web.Response:
     """POST /api/sessions: a new draft session in the host's community."""
     principal = require(request, *HOST_ROLES)
     body = await read_body(request, NewSession)
     state = await sessions.create_session(request.app[LIVE], principal, body.title, body.community_id, body.stream_url)
-    return json_response(_state_json(state), 201)
+    return json_response(sessions.SessionView.of(state), 201)
 
 
 async def _member_session(request: web.Request) -> sessions.SessionState:
@@ -51,34 +51,43 @@ async def _member_session(request: web.Request) -> sessions.SessionState:
     return state
 
 
+@endpoint(response=sessions.SessionDetail)
 async def get_session(request: web.Request) -> web.Response:
     """GET /api/sessions/{sid}: state and items, for anyone of the community."""
     live = request.app[LIVE]
     state = await _member_session(request)
-    return json_response({**_state_json(state), "items": await sessions.items(live, state.id),
-                          "viewers": await live.hub.total_viewers(state.id)})
+    return json_response(sessions.SessionDetail.of(state, items=await sessions.items(live, state.id),
+                                                   viewers=await live.hub.total_viewers(state.id)))
 
 
+@endpoint(request=sessions.NewItem, response=ItemView, status=201, roles=HOST_ROLES)
 async def add_item(request: web.Request) -> web.Response:
+    """Add an item with its stock (draft or live); viewers see item_added."""
     state = await _hosted(request, "draft", "live")
     item = await sessions.add_item(request.app[LIVE], state.id, await read_body(request, sessions.NewItem))
     return json_response(item, 201)
 
 
+@endpoint(response=sessions.SessionStatus, roles=HOST_ROLES)
 async def go_live(request: web.Request) -> web.Response:
+    """Take a draft session live (again is a no-op); viewers see session_live."""
     state = await _hosted(request, "draft", "live")
     if state.status == "draft":
         await sessions.go_live(request.app[LIVE], state)
-    return json_response({"id": state.id, "status": "live"})
+    return json_response(sessions.SessionStatus(id=state.id, status="live"))
 
 
+@endpoint(response=sessions.Pinned, roles=HOST_ROLES)
 async def pin_item(request: web.Request) -> web.Response:
+    """Pin an item on everyone's screen; viewers see item_pinned."""
     state = await _hosted(request, "draft", "live")
     await sessions.pin(request.app[LIVE], state, request.match_info["iid"])
-    return json_response({"pinned_item_id": request.match_info["iid"]})
+    return json_response(sessions.Pinned(pinned_item_id=request.match_info["iid"]))
 
 
+@endpoint(request=Flash, response=FlashStarted, roles=HOST_ROLES)
 async def start_flash(request: web.Request) -> web.Response:
+    """Open an item's flash sale for duration_s; answers the flash_started event."""
     state = await _hosted(request, "live")
     body = await read_body(request, Flash)
     event = await sessions.start_flash(request.app[LIVE], state, request.match_info["iid"], body.duration_s,
@@ -86,48 +95,42 @@ async def start_flash(request: web.Request) -> web.Response:
     return json_response(event)
 
 
+@endpoint(response=sessions.SessionStatus, roles=HOST_ROLES)
 async def end_session(request: web.Request) -> web.Response:
+    """End the session: open sales close, viewers see session_ended."""
     state = await _hosted(request, "draft", "live")
     await sessions.end_session(request.app[LIVE], state)
-    return json_response({"id": state.id, "status": "ended"})
+    return json_response(sessions.SessionStatus(id=state.id, status="ended"))
 
 
+@endpoint(request=lucky.NewLuckyBag, response=LuckyBagView, status=201, roles=HOST_ROLES)
 async def create_lucky_bag(request: web.Request) -> web.Response:
+    """Start a lucky bag (福袋) with a countdown; viewers see lucky_bag_started."""
     state = await _hosted(request, "live")
     bag = await lucky.create_bag(request.app[LIVE], state, await read_body(request, lucky.NewLuckyBag))
     return json_response(bag, 201)
 
 
+@endpoint(response=lucky.BagStatus)
 async def get_lucky_bag(request: web.Request) -> web.Response:
+    """A lucky bag's entrants and, once drawn, its winners and seed."""
     state = await _member_session(request)
     return json_response(await lucky.bag_status(request.app[LIVE], state.id, request.match_info["bid"]))
 
 
+@endpoint(request=lucky.NewRedPacket, response=lucky.RedPacketView, status=201, roles=HOST_ROLES)
 async def create_red_packet(request: web.Request) -> web.Response:
+    """Hand out a points red packet (红包) in shares; viewers see red_packet_started."""
     state = await _hosted(request, "live")
     packet = await lucky.create_packet(request.app[LIVE], state, await read_body(request, lucky.NewRedPacket))
     return json_response(packet, 201)
 
 
+@endpoint(response=lucky.RedPacketStatus)
 async def get_red_packet(request: web.Request) -> web.Response:
+    """A red packet's shares left and who took how many points."""
     state = await _member_session(request)
     return json_response(await lucky.packet_status(request.app[LIVE], state.id, request.match_info["pid"]))
-
-
-async def list_orders(request: web.Request) -> web.Response:
-    """GET /api/sessions/{sid}/orders from SQL: hosts see all, everyone else their own."""
-    live = request.app[LIVE]
-    principal = authenticate(request)
-    state = await sessions.load_session(live, request.match_info["sid"])
-    sessions.check_member(principal, state)
-    query = sa.select(orders).where(orders.c.session_id == state.id).order_by(orders.c.reserved_at, orders.c.id)
-    if principal.role not in ("host", "admin"):
-        query = query.where(orders.c.user_id == principal.user_id)
-    async with live.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return json_response({"orders": [
-        {"id": r.id, "user_id": r.user_id, "item_id": r.item_id, "qty": r.qty, "price_cents": r.price_cents,
-         "kind": r.kind, "status": r.status} for r in rows]})
 
 
 routes = [
@@ -142,6 +145,5 @@ routes = [
     web.get("/api/sessions/{sid}/lucky-bags/{bid}", get_lucky_bag),
     web.post("/api/sessions/{sid}/red-packets", create_red_packet),
     web.get("/api/sessions/{sid}/red-packets/{pid}", get_red_packet),
-    web.get("/api/sessions/{sid}/orders", list_orders),
     web.get("/ws/sessions/{sid}", live_room),
 ]

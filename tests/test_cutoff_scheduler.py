@@ -39,13 +39,13 @@ async def _window(live: Live, cutoff_in_s: float) -> str:
     window = await create_window(engine, HOST, NewWindow(session_id=session.id, live_at=now + 3_600_000,
                                                          cutoff_at=now + 2_000))
     for user in ("a", "b"):
-        await add_wish(engine, Principal(user, "resident", "c1"), window["id"],
+        await add_wish(engine, Principal(user, "resident", "c1"), window.id,
                        NewWish(product_id="mi", qty=3, pickup_point_id="p1"))
     # Move the cutoff to where the test wants it (wishes needed the window open first).
     async with engine.begin() as conn:
-        await conn.execute(wish_windows.update().where(wish_windows.c.id == window["id"])
+        await conn.execute(wish_windows.update().where(wish_windows.c.id == window.id)
                            .values(cutoff_at=datetime.now(UTC) + timedelta(seconds=cutoff_in_s)))
-    return window["id"]
+    return window.id
 
 
 async def _status(engine: AsyncEngine, wid: str) -> str:

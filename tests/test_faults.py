@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infra.redis_server import EmbeddedRedis
 from infra.resources import redis_client
 from infra.tables import orders
-from inventory import Inventory, keys
+from inventory import Inventory, keys, outbox
 from orders.outbox_worker import OutboxWorker
 from orders.reconcile import reconcile
 
@@ -108,7 +108,7 @@ async def test_worker_killed_between_commit_and_ack_writes_no_duplicate(inventor
     assert await successor.drain_once() == 40  # 25 re-claimed from the dead consumer, 15 new
     assert await _count_sql(engine, "w") == 40
     assert await inventory.redis.xlen(keys.outbox("w")) == 0
-    pending = await inventory.redis.xpending(keys.outbox("w"), keys.OUTBOX_GROUP)
+    pending = await inventory.redis.xpending(keys.outbox("w"), outbox.GROUP)
     assert pending["pending"] == 0
     assert (await reconcile(inventory, engine, "w")).clean
 

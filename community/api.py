@@ -1,0 +1,21 @@
+"""The community room's public face: what the app and other rooms may use."""
+
+from community.errors import CommunityExists, CommunityNotFound
+from community.people import (
+    NewPickupPoint,
+    NewResident,
+    add_pickup_point,
+    add_resident,
+    grid_worker_of,
+    list_pickup_points,
+    pickup_point_in,
+    residents_of,
+)
+from community.registry import create_community, get_community
+from community.routes import routes
+
+__all__ = [
+    "CommunityExists", "CommunityNotFound", "NewPickupPoint", "NewResident", "add_pickup_point", "add_resident",
+    "create_community", "get_community", "grid_worker_of", "list_pickup_points", "pickup_point_in",
+    "residents_of", "routes",
+]

@@ -1,0 +1,31 @@
+"""Input rules shared by more than one room, declared once as constrained types.
+
+A request Struct names its fields with these, so msgspec checks them while decoding and the
+OpenAPI document shows them; the domain code then only checks what needs the database or
+more than one field (a title of spaces, a prize or points, times in order).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta
+
+from infra.ids import ID_RE, ID_RULE
+
+MAX_CENTS = 10_000_000  # 100,000 yuan: a price above this is a typo
+
+Id = Annotated[str, Meta(pattern=ID_RE.pattern, description=ID_RULE)]
+Title = Annotated[str, Meta(min_length=1, max_length=200)]
+Unit = Annotated[str, Meta(min_length=1, max_length=16, description="the sale unit: 斤, 盒, 份 ...")]
+Cents = Annotated[int, Meta(ge=0, le=MAX_CENTS, description="money in integer cents (分)")]
+
+# msgspec names a failed pattern by its regex; people read the rule instead.
+_RULES = {ID_RE.pattern: ID_RULE}
+
+
+def readable(message: str) -> str:
+    """A validation message with each known pattern replaced by the rule it stands for."""
+    for pattern, rule in _RULES.items():
+        message = message.replace(f"matching regex {pattern!r}", f"of {rule}")
+    return message
