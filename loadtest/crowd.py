@@ -69,7 +69,7 @@ async def grab(conns: list[ClientConnection], item: str, seconds: float, think: 
         while time.monotonic() < stop_at:
             rid = uuid.uuid4().hex
             t0 = time.perf_counter()
-            await ws.send('{"type":"grab","item_id":"%s","qty":1,"request_id":"%s"}' % (item, rid))
+            await ws.send(f'{{"type":"grab","item_id":"{item}","qty":1,"request_id":"{rid}"}}')
             while True:  # stock and viewer events interleave with the answer
                 raw = await ws.recv()
                 if '"grab_result"' in raw or ('"error"' in raw and rid in raw):

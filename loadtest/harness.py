@@ -11,6 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -57,11 +58,11 @@ class Server:
     def token(self, user: str, role: str, community: str | None = "bench") -> str:
         return issue_token(self.secret, user_id=user, role=role, community_id=community, ttl_s=7200)
 
-    async def call(self, method: str, path: str, body: object = None, role: str = "host") -> dict:
+    async def call(self, method: str, path: str, body: object = None, role: str = "host") -> dict[str, Any]:
         tok = self.token("bench-admin" if role == "admin" else "bench-host", role, None if role == "admin" else "bench")
         async with self.http.request(method, self.url + path, json=body,
                                      headers={"Authorization": f"Bearer {tok}"}) as resp:
-            data = await resp.json()
+            data: dict[str, Any] = await resp.json()
             if resp.status >= 400 and resp.status != 409:
                 raise RuntimeError(f"{method} {path}: {resp.status} {data}")
             return data
@@ -94,11 +95,13 @@ async def start_server() -> Server:
     # second; the per-connection limit is raised so the sale core is what gets measured.
     env = {**os.environ, "LINLI_DATA": str(data), "LINLI_SECRET": secret, "LINLI_GRAB_RATE": "1000",
            "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{data / 'linli.db'}", "PORT": str(port)}
-    log = open(data / "processes.log", "wb")  # noqa: SIM115 - lives as long as the processes
-    migrate = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "migrate", env=env, stdout=log, stderr=log)
+    log = open(data / "processes.log", "wb")  # noqa: ASYNC230, SIM115 - once, before the processes it outlives
+    migrate = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "migrate", env=env,
+                                                   stdout=log, stderr=log)
     await migrate.wait()
     web = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "web", env=env, stdout=log, stderr=log)
-    worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "worker", env=env, stdout=log, stderr=log)
+    worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "worker", env=env,
+                                                  stdout=log, stderr=log)
     server = Server(web, worker, redis, f"http://127.0.0.1:{port}", data, secret)
     for _ in range(300):
         try:
@@ -130,7 +133,8 @@ class Crowd:
             procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "loadtest.crowd", "--url", f"{server.ws}/ws/sessions/{sid}",
                 "--count", str(count), "--first", str(n * share), "--secret", server.secret,
-                "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds), "--think", str(think),
+                "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds),
+                "--think", str(think),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28))
         crowd = cls(procs, mode)
         for p in procs:
@@ -142,8 +146,8 @@ class Crowd:
     def cpu(self) -> float:
         return sum(cpu_seconds(p.pid) for p in self.procs if p.returncode is None)
 
-    async def results(self) -> list[dict]:
-        out = []
+    async def results(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for p in self.procs:
             if self.mode == "idle" and p.stdin:
                 p.stdin.write(b"stop\n")

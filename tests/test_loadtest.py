@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.invariants import Check
+from loadtest.report import print_summary
+from loadtest.run_files import FAILURES_CSV, STATS_CSV
+from loadtest.runner import LOCUSTFILE, LoadTest, run_seconds
 from tests.servers import linli_env
 
 
@@ -18,7 +22,7 @@ def loadtest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def row(first: str, second: str) -> re.Pattern[str]:
-    """Two neighbouring cells of the summary, in the plain table or a rich one."""
+    """Two neighbouring cells of the summary's rich tables."""
     return re.compile(rf"\b{re.escape(first)}[\s│]+{re.escape(second)}(\s|│|$)", re.MULTILINE)
 
 
@@ -50,3 +54,48 @@ def test_luckybag_run_draws_once_from_the_acknowledged_entrants(tmp_path: Path) 
     assert_ran(run, tmp_path / "report", ["lucky bags drawn once with valid winners",
                                           "every acknowledged bag entry counted"])
     assert row("WS", "enter_lucky_bag").search(run.stdout), run.stdout
+
+
+def test_run_time_is_read_as_locust_reads_it() -> None:
+    """60, 45s, 2m and 1h30m are seconds as locust counts them; anything else is refused."""
+    assert [run_seconds(t) for t in ("60", "45s", "2m", "1h30m")] == [60, 45, 120, 5400]
+    with pytest.raises(ValueError):
+        run_seconds("soon")
+
+
+@pytest.mark.timeout(60)
+def test_locust_finds_the_four_users_in_the_packaged_locustfile(tmp_path: Path) -> None:
+    """The locustfile the runner passes to ``-f`` sits in the package and yields every user kind."""
+    run = subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--list"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=50)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.split()[-4:] == ["Grabber", "Host", "LuckyBagEntrant", "Viewer"], run.stdout
+
+
+def test_summary_tabulates_requests_failures_and_every_invariant(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each locust row, the failures and each invariant as PASS, FAIL or n/a reach the summary."""
+    columns = "Type,Name,Request Count,Failure Count,Requests/s,50%,95%,99%"
+    (tmp_path / STATS_CSV).write_text(f"{columns}\nWS,grab,710,2,50.5,2,23,51\n,Aggregated,710,2,50.5,2,23,51\n")
+    (tmp_path / FAILURES_CSV).write_text("Method,Name,Error,Occurrences\nWS,grab,WsError('internal: boom'),2\n")
+    cfg = LoadTest(url=None, users=10, spawn_rate=5, run_time="8s", scenario="mixed", stock=40, report_dir=tmp_path)
+    print_summary(cfg, "http://127.0.0.1:1", 0, [
+        Check("no unit oversold", True, "3 items"), Check("every acknowledged grab has an order", False, "1 missing"),
+        Check("every acknowledged bag entry counted", None, "no lucky bag was started")])
+    out = capsys.readouterr().out
+    assert row("WS", "grab").search(out) and row("Aggregated", "710").search(out), out
+    assert "throughput: 50.5 requests/s (710 in all, 2 failed" in out
+    assert "2  WS grab: WsError('internal: boom')" in out
+    for mark, name in [("PASS", "no unit oversold"), ("FAIL", "every acknowledged grab has an order"),
+                       ("n/a", "every acknowledged bag entry counted")]:
+        assert row(mark, name).search(out), out
+
+
+def test_summary_fails_the_invariants_when_locust_did_not_finish(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No CSV and no checks: the summary names locust's exit code and one failed row, never an empty table."""
+    cfg = LoadTest(url=None, users=10, spawn_rate=5, run_time="8s", scenario="flash", stock=40, report_dir=tmp_path)
+    print_summary(cfg, "http://127.0.0.1:1", 1, [])
+    out = capsys.readouterr().out
+    assert f"locust exited with 1: see {tmp_path / 'locust.log'}" in out.replace("\n", "")
+    assert row("FAIL", "invariants").search(out), out
