@@ -141,7 +141,27 @@ residents = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("phone", sa.String(32)),
     sa.Column("building", sa.String(64)),
+    sa.Column("room", sa.String(32)),  # e.g. 1205 in 3-1205: how group chats name a household
     sa.Column("grid_worker_id", sa.String(64)),  # the grid worker who may order for this resident
+)
+
+# What a resident is told (cutoff outcomes, holds about to be released, released): kept, so a
+# resident who was offline reads them later. ``kind`` and ``params`` are rendered by the pages in
+# their language; ``channels`` records where else it was sent (in-app only for now).
+notices = sa.Table(
+    "notices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("community_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # e.g. wish_held, hold_release_soon, hold_released
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("link", sa.String(300)),  # the page it is about, e.g. /wishes/<window>
+    sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),  # one notice per cause
+    sa.Column("channels", sa.String(100), nullable=False, server_default="app"),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("read_at", UTC_TIME),
+    sa.Index("ix_notices_user", "user_id", "id"),
 )
 
 # ---- before the live (crowdfund) ------------------------------------------------------
@@ -166,6 +186,15 @@ products = sa.Table(
     sa.Column("capacity", sa.Integer, nullable=False),
     sa.Column("lead_time_hours", sa.Integer, nullable=False),
     sa.Column("tiers", sa.Text, nullable=False),  # JSON list of {"min_qty", "price_cents"}
+    sa.Column("retired_at", UTC_TIME),  # a retired product is offered no more and keeps its history
+)
+
+# The communities a supplier serves: its products are offered there only.
+supplier_communities = sa.Table(
+    "supplier_communities",
+    metadata,
+    sa.Column("supplier_id", sa.String(64), sa.ForeignKey("suppliers.id"), primary_key=True),
+    sa.Column("community_id", sa.String(64), sa.ForeignKey("communities.id"), primary_key=True),
 )
 
 wish_windows = sa.Table(
@@ -225,6 +254,7 @@ supplier_order_lines = sa.Table(
     sa.Column("unit_price_cents", sa.Integer, nullable=False),
     sa.Column("total_cents", sa.Integer, nullable=False),
     sa.Column("by_pickup_point", sa.Text, nullable=False),  # JSON {pickup point id: qty}
+    sa.Column("confirmed_qty", sa.Integer),  # what the supplier confirmed, when fewer than ordered
 )
 
 # What became of each wish line at the cutoff.
@@ -238,4 +268,8 @@ wish_outcomes = sa.Table(
     sa.Column("order_id", sa.String(96)),  # the hold in the live session
     sa.Column("item_id", sa.String(64)),
     sa.Column("reason", sa.String(300), nullable=False, server_default=""),
+    # The reason as a code and its parameters, which pages render in their own language.
+    sa.Column("code", sa.String(32), nullable=False, server_default=""),
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("wished_qty", sa.Integer, nullable=False, server_default="0"),
 )
