@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 import sqlalchemy as sa
+from pypinyin import Style, lazy_pinyin
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.errors import CommunityExists
@@ -28,6 +29,7 @@ class NewResident(msgspec.Struct, kw_only=True):
     name: Name
     phone: str | None = None
     building: str | None = None
+    room: str | None = None  # e.g. 1205: how group chats name a household (3-1205)
     grid_worker_id: str | None = None  # a grid worker who registers the resident becomes theirs
 
 
@@ -48,7 +50,14 @@ class ResidentView(msgspec.Struct, kw_only=True):
     community_id: str
     name: str
     building: str | None
+    room: str | None = None
     grid_worker_id: str | None
+
+
+class ListedResident(ResidentView, kw_only=True):
+    """A resident as a grid worker's or host's list shows them, with the pinyin initials to search by."""
+
+    initials: str  # 王玉香 -> wyx
 
 
 def _check(name: str) -> None:
@@ -92,11 +101,54 @@ async def add_resident(engine: AsyncEngine, community_id: str, person: NewReside
         async with engine.begin() as conn:
             await conn.execute(residents.insert().values(
                 id=person.id, community_id=community_id, name=person.name.strip(), phone=person.phone,
-                building=person.building, grid_worker_id=person.grid_worker_id))
+                building=person.building, room=person.room, grid_worker_id=person.grid_worker_id))
     except sa.exc.IntegrityError as exc:
         raise CommunityExists(f"resident {person.id} already exists") from exc
     return ResidentView(id=person.id, community_id=community_id, name=person.name.strip(),
-                        building=person.building, grid_worker_id=person.grid_worker_id)
+                        building=person.building, room=person.room, grid_worker_id=person.grid_worker_id)
+
+
+def initials(name: str) -> str:
+    """Pinyin initials, as a grid worker types a name on a phone: 王玉香 -> wyx (other letters kept, lower case)."""
+    return "".join(lazy_pinyin(name, style=Style.FIRST_LETTER, errors="default")).lower().replace(" ", "")
+
+
+def _natural(text: str | None) -> tuple[int, str]:
+    """Sort 3号楼 before 12号楼 and room 802 before 1205."""
+    digits = _digits(text or "")
+    return (int(digits) if digits else 1 << 62, text or "")
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _matches(query: str, r: ListedResident) -> bool:
+    q = query.strip().lower()
+    if not q:
+        return True
+    place = f"{r.building or ''}{r.room or ''}".lower()
+    if q in r.name.lower() or q in place:
+        return True
+    if q.isascii() and q.isalpha():
+        return q in r.initials
+    # "3-1205", "3 1205" and "3号楼1205" name one household: compare their digits.
+    return not q.strip("0123456789-# ") and bool(_digits(q)) and _digits(q) in _digits(place)
+
+
+async def list_residents(engine: AsyncEngine, community_id: str, *, grid_worker_id: str | None = None,
+                         query: str = "") -> list[ListedResident]:
+    """The community's residents (only one grid worker's when given), matching ``query`` by name,
+    building or room, or pinyin initials; by building, room and name."""
+    select = sa.select(residents).where(residents.c.community_id == community_id)
+    if grid_worker_id is not None:
+        select = select.where(residents.c.grid_worker_id == grid_worker_id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select)).all()
+    listed = [ListedResident(id=r.id, community_id=r.community_id, name=r.name, building=r.building, room=r.room,
+                             grid_worker_id=r.grid_worker_id, initials=initials(r.name)) for r in rows]
+    listed.sort(key=lambda r: (_natural(r.building), _natural(r.room), r.initials, r.id))
+    return [r for r in listed if _matches(query, r)]
 
 
 async def residents_of(engine: AsyncEngine, community_id: str) -> list[dict[str, str | None]]:

@@ -23,6 +23,10 @@ class PickupPoints(msgspec.Struct, kw_only=True):
     pickup_points: list[people.PickupPoint]
 
 
+class Residents(msgspec.Struct, kw_only=True):
+    residents: list[people.ListedResident]
+
+
 @endpoint(request=NewCommunity, response=CommunityView, status=201, roles=("admin",))
 async def post_community(request: web.Request) -> web.Response:
     """Register a community (admin only)."""
@@ -69,9 +73,21 @@ async def post_resident(request: web.Request) -> web.Response:
     return json_response(await people.add_resident(request.app[RESOURCES].engine, cid, person), 201)
 
 
+@endpoint(response=Residents, roles=("grid", "host"))
+async def get_residents(request: web.Request) -> web.Response:
+    """Residents to act for: a grid worker sees their own grid, a host the whole community;
+    ``?q=`` searches by name, building or room, or pinyin initials."""
+    principal = require(request, "grid", "host")
+    cid = _in_community(request, "grid", "host")
+    found = await people.list_residents(request.app[RESOURCES].engine, cid, query=request.query.get("q", ""),
+                                        grid_worker_id=principal.user_id if principal.role == "grid" else None)
+    return json_response(Residents(residents=found))
+
+
 routes = [
     web.post("/api/communities", post_community),
     web.post("/api/communities/{cid}/pickup-points", post_pickup_point),
     web.get("/api/communities/{cid}/pickup-points", get_pickup_points),
     web.post("/api/communities/{cid}/residents", post_resident),
+    web.get("/api/communities/{cid}/residents", get_residents),
 ]
