@@ -47,13 +47,14 @@ async def _live_session(api: Api) -> tuple[str, str]:
     """Community c1 with a live session holding one item: (session id, item id)."""
     await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
     sid = (await api.ok("POST", "/api/sessions", HOST, {"title": "周六直播", "community_id": "c1"}))["id"]
-    iid = (await api.ok("POST", f"/api/sessions/{sid}/items", HOST, {"title": "红薯", "price_cents": 350, "stock": 50}))["id"]
+    item = {"title": "红薯", "price_cents": 350, "stock": 50}
+    iid = (await api.ok("POST", f"/api/sessions/{sid}/items", HOST, item))["id"]
     await api.ok("POST", f"/api/sessions/{sid}/live", HOST)
     return sid, iid
 
 
 async def test_session_and_item_fields_take_their_boundaries(api: Api) -> None:
-    """Titles 1-200, prices 0-10000000 cents, stock and limits 0-10000, units 1-16: the edges pass, one past them is 400."""
+    """Titles 1-200, prices 0-10000000 cents, stock and limits 0-10000, units 1-16: edges pass, one past is 400."""
     sid, _ = await _live_session(api)
     title = await _expect(api, "POST", "/api/sessions", HOST, [
         ({"title": "x" * 200, "community_id": "c1"}, 201),
