@@ -3,7 +3,9 @@
 import re
 
 # No braces (they would break the session hash tag), no colons (key separators), no spaces.
-ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# Python's "$" also matches before a trailing newline, which would let "abc\n" in; the lookahead
+# refuses that and, unlike \Z, means the same in the OpenAPI document's (ECMA) regex dialect.
+ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}(?!\n)$")
 ID_RULE = "1-64 characters of letters, digits, '_', '-' or '.'"
 
 

@@ -187,3 +187,11 @@ async def test_community_catalog_and_wish_fields_take_their_boundaries(api: Api)
         ({"text": "好\n" * 25_000, "pickup_point_id": "p1"}, 200),
     ])
     assert chain == ["invalid body: Expected `str` of length <= 50000 - at `$.text`"]
+
+
+def test_an_id_with_a_trailing_newline_is_refused() -> None:
+    """Python's $ matches before a final newline; the id rule does not let "abc\\n" through."""
+    from infra.ids import ID_RE
+
+    assert ID_RE.match("abc") and ID_RE.match("a" * 64)
+    assert not ID_RE.match("abc\n") and not ID_RE.match("a" * 65) and not ID_RE.match("a{b}")
