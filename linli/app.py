@@ -46,6 +46,11 @@ async def host_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "host.html", headers={"Cache-Control": "no-cache"})
 
 
+async def grid_page(request: web.Request) -> web.FileResponse:
+    """The grid worker's desk at phone width: /grid."""
+    return web.FileResponse(STATIC / "grid.html", headers={"Cache-Control": "no-cache"})
+
+
 async def whoami(request: web.Request) -> web.Response:
     """The caller as their token names them (a quick way to check a token)."""
     p = authenticate(request)
@@ -80,12 +85,12 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         yield
 
     async def demo_people(request: web.Request) -> web.Response:
-        """Who to be in the demo (only with `linli serve --demo`)."""
-        from linli.demo import DEMO_KEY, demo_people
+        """Who to be in the demo (nobody unless `linli serve --demo`): the front page asks every time."""
+        if not settings.demo:
+            return json_response({"session_id": "", "people": []})
+        from linli.demo import demo_people
 
-        res = request.app[RESOURCES]
-        sid = (await res.redis.get(DEMO_KEY) or b"").decode()
-        return json_response({"session_id": sid, "people": demo_people(res.secret, sid)})
+        return json_response(await demo_people(request.app[RESOURCES]))
 
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         async with orders.running_outbox_worker(app[RESOURCES]):
@@ -100,7 +105,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
     app.on_shutdown.append(close_viewers)
     if settings.demo:
         app.cleanup_ctx.append(demo_ctx)
-        app.add_routes([web.get("/api/demo", demo_people)])
+    app.add_routes([web.get("/api/demo", demo_people)])
     if worker:
         app.cleanup_ctx.append(worker_ctx)
     if scheduler:
@@ -109,6 +114,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                     *orders.routes,
                     *crowdfund.routes, web.get("/", index_page), web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
-                    web.get("/host", host_page),
+                    web.get("/host", host_page), web.get("/grid", grid_page),
                     web.static("/static", STATIC, append_version=False)])
     return app

@@ -1,60 +1,183 @@
-"""`linli serve --demo`: a community, a live session with items, and tokens to try them with."""
+"""`linli serve --demo`: a community's whole week, and the people to try it as.
+
+Today's live session is on, with items, the holds an earlier wish window's cutoff made (one
+confirmed, one not) and that cutoff's surplus on a flash sale; the supplier orders it made are on
+the suppliers' boards. The next live's wish window is open, with products from two suppliers
+(price tiers, minimums, case sizes) and a few wishes in. Residents are registered with their
+buildings and rooms in a grid worker's grid. Everything is made once and kept across restarts.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
 
-from community.api import CommunityExists, create_community
-from infra.auth import issue_token, verify_token
+import msgspec
+
+from community.api import CommunityExists, NewPickupPoint, NewResident, add_pickup_point, add_resident, create_community
+from crowdfund import api as crowdfund
+from infra.auth import Principal, issue_token
 from infra.resources import Resources
+from infra.tables import wish_windows
 from stream import api as stream
 
 log = logging.getLogger(__name__)
 
 COMMUNITY = ("demo", "幸福里社区")
-DEMO_KEY = "linli:demo:session"
+DEMO_KEY = "linli:demo:week"  # JSON: today's session, the earlier window, the next session and its window
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
+
 ITEMS = [
-    stream.NewItem(title="本地红薯", price_cents=350, stock=200, per_user_limit=5, unit="斤"),
     stream.NewItem(title="海鸭蛋", price_cents=2800, stock=60, per_user_limit=2, unit="盒"),
     stream.NewItem(title="新小米", price_cents=800, stock=100, per_user_limit=3, unit="斤"),
 ]
+POINTS = [NewPickupPoint(id="renhe", name="仁和药房", address="幸福路1号"),
+          NewPickupPoint(id="locker3", name="3号楼快递柜", address="3号楼东门")]
+GRID_WORKER = "demo-grid"
+# (user id, chooser label, registered name, building, room)
+RESIDENTS = [("wang-ayi", "王阿姨", "王玉香", "3号楼", "1205"), ("li-dashu", "李大叔", "李建国", "3号楼", "802"),
+             ("zhao-nainai", "赵奶奶", "赵秀英", "5号楼", "301"), ("sun-ayi", "孙阿姨", "孙桂兰", "5号楼", "502"),
+             ("zhou-daye", "周大爷", "周德明", "7号楼", "101")]
+CHOOSER_RESIDENTS = 3  # the first three are offered in the chooser; the rest are in the grid
+SUPPLIERS = [("demo-farm", "东山农场"), ("demo-orchard", "西岭果园")]
+PRODUCTS: list[dict[str, Any]] = [
+    {"id": "demo-hongshu", "supplier_id": "demo-farm", "name": "红薯", "aliases": ["地瓜", "番薯"], "unit": "斤",
+     "case_size": 10, "moq": 30, "capacity": 300, "lead_time_hours": 12,
+     "tiers": [{"min_qty": 0, "price_cents": 400}, {"min_qty": 50, "price_cents": 350},
+               {"min_qty": 100, "price_cents": 300}]},
+    {"id": "demo-jidan", "supplier_id": "demo-farm", "name": "土鸡蛋", "aliases": ["鸡蛋"], "unit": "盒",
+     "case_size": 1, "moq": 10, "capacity": 60, "lead_time_hours": 12,
+     "tiers": [{"min_qty": 0, "price_cents": 2800}, {"min_qty": 20, "price_cents": 2500}]},
+    {"id": "demo-pingguo", "supplier_id": "demo-orchard", "name": "苹果", "aliases": ["红富士"], "unit": "斤",
+     "case_size": 10, "moq": 40, "capacity": 200, "lead_time_hours": 12,
+     "tiers": [{"min_qty": 0, "price_cents": 600}, {"min_qty": 80, "price_cents": 520}]},
+    # Shelled walnuts take a day to come: a window that closes 12 hours before its live is warned.
+    {"id": "demo-hetao", "supplier_id": "demo-orchard", "name": "核桃", "unit": "斤",
+     "case_size": 5, "moq": 20, "capacity": 100, "lead_time_hours": 24,
+     "tiers": [{"min_qty": 0, "price_cents": 3000}, {"min_qty": 40, "price_cents": 2600}]},
+]
+# The earlier window (today's live): 红薯 35斤 makes its minimum of 30 (4 cases, 5斤 surplus),
+# 苹果 50斤 its 40, 土鸡蛋 3盒 misses its 10.
+EARLIER_WISHES = [("wang-ayi", "demo-hongshu", 10, "renhe"), ("li-dashu", "demo-hongshu", 20, "locker3"),
+                  ("zhao-nainai", "demo-hongshu", 5, "renhe"), ("li-dashu", "demo-pingguo", 30, "locker3"),
+                  ("sun-ayi", "demo-pingguo", 20, "renhe"), ("wang-ayi", "demo-jidan", 2, "renhe"),
+                  ("zhao-nainai", "demo-jidan", 1, "renhe")]
+# The next live's open window: a few wishes in, one of them a grid worker's for a neighbour.
+NEXT_WISHES = [("wang-ayi", "demo-hongshu", 10, "renhe"), ("zhao-nainai", "demo-jidan", 2, "renhe"),
+               ("li-dashu", "demo-pingguo", 20, "locker3"), ("zhou-daye", "demo-hongshu", 8, "renhe")]
+NEXT_FREE_TEXT = ("sun-ayi", "土蜂蜜", 2, "renhe")
 
 
-PEOPLE = [("wang-ayi", "王阿姨", "resident"), ("li-dashu", "李大叔", "resident"), ("zhao-nainai", "赵奶奶", "resident"),
-          ("demo-host", "主播 小周", "host"), ("demo-farm", "供应商 东山农场", "supplier")]
+def _principal(user: str, role: str) -> Principal:
+    return Principal(user_id=user, role=role, community_id=COMMUNITY[0])
 
 
-def demo_people(secret: str, sid: str) -> list[dict[str, str]]:
-    """Who to be in the demo: each with a link that signs them in."""
-    people = []
-    for user, name, role in PEOPLE:
-        token = issue_token(secret, user_id=user, role=role,
+async def _week(res: Resources) -> dict[str, str]:
+    raw = await res.redis.get(DEMO_KEY)
+    return json.loads(raw) if raw else {}
+
+
+async def demo_people(res: Resources) -> dict[str, Any]:
+    """Who to be in the demo, each with a token and the pages to open (the links carry no token)."""
+    week = await _week(res)
+    today, next_window = week.get("today", ""), week.get("next_window", "")
+
+    def person(user: str, name: str, role: str, links: list[tuple[str, str]]) -> dict[str, Any]:
+        token = issue_token(res.secret, user_id=user, role=role,
                             community_id=None if role == "supplier" else COMMUNITY[0])
-        page = {"resident": f"/live/{sid}?", "host": f"/host?session={sid}&", "supplier": "/supplier?"}[role]
-        people.append({"name": name, "role": role, "user_id": user, "url": f"{page}token={token}"})
-    return people
+        return {"name": name, "role": role, "user_id": user, "token": token, "url": links[0][1],
+                "links": [{"label": label, "url": url} for label, url in links]}
+
+    resident_links = [("进直播间", f"/live/{today}"), ("下期心愿单", f"/wishes/{next_window}")]
+    people = [person(user, label, "resident", resident_links) for user, label, *_ in RESIDENTS[:CHOOSER_RESIDENTS]]
+    people.append(person("demo-host", "主播 小周", "host", [
+        ("今天的直播", f"/host?session={today}"), ("下期心愿单", f"/host?session={week.get('next_session', '')}")]))
+    people.append(person(GRID_WORKER, "网格员 刘姐", "grid", [("网格员工作台", "/grid")]))
+    people += [person(user, f"供应商 {name}", "supplier", [("供应商看板", "/supplier")]) for user, name in SUPPLIERS]
+    return {"session_id": today, "people": people}
 
 
-async def seed_demo(res: Resources, live: stream.Live) -> list[str]:
-    """Create the demo once (kept across restarts); returns the lines to print."""
+async def _people_and_catalog(res: Resources) -> None:
     try:
         await create_community(res.engine, *COMMUNITY)
     except CommunityExists:
-        pass
-    host = issue_token(res.secret, user_id="demo-host", role="host", community_id=COMMUNITY[0])
-    sid = (await res.redis.get(DEMO_KEY) or b"").decode()
+        return  # made by an earlier start
+    for point in POINTS:
+        await add_pickup_point(res.engine, COMMUNITY[0], point)
+    for user, _, name, building, room in RESIDENTS:
+        await add_resident(res.engine, COMMUNITY[0], NewResident(
+            id=user, name=name, building=building, room=room, grid_worker_id=GRID_WORKER))
+    for user, name in SUPPLIERS:
+        serves = [COMMUNITY[0]]
+        await crowdfund.add_supplier(res.engine, crowdfund.NewSupplier(id=user, name=name, community_ids=serves))
+    for product in PRODUCTS:
+        await crowdfund.add_product(res.engine, msgspec.convert(product, crowdfund.NewProduct))
+
+
+async def _wish(res: Resources, wid: str, user: str, product: str | None, qty: int, point: str,
+                free_text: str | None = None) -> None:
+    if user in {u for u, *_ in RESIDENTS[:CHOOSER_RESIDENTS]} or free_text:
+        who, resident = _principal(user, "resident"), None
+    else:  # a neighbour without a phone: the grid worker enters it for them
+        who, resident = _principal(GRID_WORKER, "grid"), user
+    await crowdfund.add_wish(res.engine, who, wid, crowdfund.NewWish(
+        product_id=product, free_text=free_text, qty=qty, pickup_point_id=point, resident_id=resident))
+
+
+async def _today(res: Resources, live: stream.Live, host: Principal, now: int) -> tuple[str, str]:
+    """Today's live session, opened by an earlier window whose cutoff has just run."""
+    state = await stream.create_session(live, host, "周六助农直播", COMMUNITY[0])
+    for item in ITEMS:
+        await stream.add_item(live, state.id, item)
+    window = await crowdfund.create_window(res.engine, host, crowdfund.NewWindow(
+        session_id=state.id, live_at=now + HOUR_MS, cutoff_at=now + HOUR_MS // 2, hold_release_at=now + 8 * HOUR_MS))
+    for user, product, qty, point in EARLIER_WISHES:
+        await _wish(res, window.id, user, product, qty, point)
+    # Closed now, as the host's 立即截单 does: the cutoff moves to this moment and its work runs.
+    async with res.engine.begin() as conn:
+        await conn.execute(wish_windows.update().where(wish_windows.c.id == window.id)
+                           .values(cutoff_at=datetime.now(UTC)))
+    await crowdfund.run_cutoff(live, window.id)
+    await stream.go_live(live, state)
+    # One resident has kept her hold already; the other has not yet.
+    for order in await live.inventory.orders_of(state.id, "wang-ayi"):
+        if order["kind"] == "hold":
+            await live.inventory.confirm_hold(state.id, str(order["id"]), "wang-ayi")
+    # What no wish holds is sold in the live room: a flash sale on the surplus.
+    state = await stream.load_session(live, state.id)
+    surplus = [i for i in await stream.items(live, state.id) if i.title == "红薯"]
+    if surplus:
+        await stream.pin(live, state, surplus[0].id)
+        await stream.start_flash(live, state, surplus[0].id, 6 * 3600, None, 5)
+    return state.id, window.id
+
+
+async def seed_demo(res: Resources, live: stream.Live) -> list[str]:
+    """Create the demo week once (kept across restarts); returns the lines to print."""
+    week = await _week(res)
     try:
-        await stream.load_session(live, sid)
-    except stream.SessionNotFound:
-        state = await stream.create_session(live, verify_token(res.secret, host), "周六助农直播", COMMUNITY[0])
-        for item in ITEMS:
-            await stream.add_item(live, state.id, item)
-        await stream.go_live(live, state)
-        sid = state.id
-        await res.redis.set(DEMO_KEY, sid)
+        await stream.load_session(live, week.get("today", ""))
+    except (stream.SessionNotFound, ValueError):
+        await _people_and_catalog(res)
+        host = _principal("demo-host", "host")
+        now = int(time.time() * 1000)
+        today, earlier = await _today(res, live, host, now)
+        nxt = await stream.create_session(live, host, "下周六助农直播", COMMUNITY[0])
+        window = await crowdfund.create_window(res.engine, host, crowdfund.NewWindow(
+            session_id=nxt.id, live_at=now + 3 * DAY_MS, open_days_before=5))
+        for user, product, qty, point in NEXT_WISHES:
+            await _wish(res, window.id, user, product, qty, point)
+        user, text, qty, point = NEXT_FREE_TEXT
+        await _wish(res, window.id, user, None, qty, point, free_text=text)
+        week = {"today": today, "earlier_window": earlier, "next_session": nxt.id, "next_window": window.id}
+        await res.redis.set(DEMO_KEY, json.dumps(week))
     base = f"http://{res.settings.host}:{res.settings.port}"
-    lines = [f"demo community {COMMUNITY[0]} ({COMMUNITY[1]}), live session {sid}: choose who to be at {base}/",
-             f"  host token (demo-host): {host}"]
-    for person in demo_people(res.secret, sid):
-        lines.append(f"  {person['role']} {person['user_id']}: {base}{person['url']}")
+    lines = [f"demo community {COMMUNITY[0]} ({COMMUNITY[1]}): live session {week['today']} today, "
+             f"wish window {week['next_window']} open for the next live; choose who to be at {base}/"]
+    for person in (await demo_people(res))["people"]:
+        lines.append(f"  {person['role']} {person['user_id']}: {base}{person['url']} (token {person['token']})")
     return lines

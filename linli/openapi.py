@@ -33,11 +33,18 @@ class Me(msgspec.Struct, kw_only=True):
     community_id: str | None
 
 
+class DemoLink(msgspec.Struct, kw_only=True):
+    label: str
+    url: str  # a page; it carries no token
+
+
 class DemoPerson(msgspec.Struct, kw_only=True):
     name: str
     role: str
     user_id: str
-    url: str  # signs this person in
+    token: str  # the page keeps it (common.js) before it opens a link
+    url: str  # this person's first page
+    links: list[DemoLink]
 
 
 class DemoPeople(msgspec.Struct, kw_only=True):
@@ -107,8 +114,10 @@ def build(app: web.Application) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "responses": {"Problem": {"description": "an error: 400 bad input, 401 token, 403 role or community, "
-                                                     "404, 409", "content": {"application/json": {"schema": schemas[0]}}}},
+            "responses": {"Problem": {
+                "description": "an error: 400 bad input, 401 token, 403 role or community, 404, 409",
+                "content": {"application/json": {"schema": schemas[0]}},
+            }},
         },
     }
 

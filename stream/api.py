@@ -9,9 +9,19 @@ from stream.errors import SessionNotFound
 from stream.lifecycle import close_viewers, running_live
 from stream.protocol import ItemView
 from stream.routes import routes
-from stream.sessions import NewItem, SessionState, add_item, create_session, go_live, load_session
+from stream.sessions import (
+    NewItem,
+    SessionState,
+    add_item,
+    create_session,
+    go_live,
+    items,
+    load_session,
+    pin,
+    start_flash,
+)
 
 __all__ = [
     "LIVE", "ItemView", "Live", "NewItem", "SessionNotFound", "SessionState", "add_item", "close_viewers",
-    "create_session", "go_live", "load_session", "routes", "running_live",
+    "create_session", "go_live", "items", "load_session", "pin", "routes", "running_live", "start_flash",
 ]

@@ -98,11 +98,12 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
     host = token("host1", "host")
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
-        status, _ = await api.call("POST", "/api/communities", token("root", "admin", None), {"id": "c1", "name": "幸福里"})
+        status, _ = await api.call("POST", "/api/communities", token("root", "admin", None),
+                                   {"id": "c1", "name": "幸福里"})
         assert status in (201, 409)
         sid = (await api.ok("POST", "/api/sessions", host, {"title": "周六助农直播", "community_id": "c1"}))["id"]
-        iid = (await api.ok("POST", f"/api/sessions/{sid}/items", host,
-                            {"title": "海鸭蛋", "price_cents": 2800, "stock": 1, "per_user_limit": 1, "unit": "盒"}))["id"]
+        egg = {"title": "海鸭蛋", "price_cents": 2800, "stock": 1, "per_user_limit": 1, "unit": "盒"}
+        iid = (await api.ok("POST", f"/api/sessions/{sid}/items", host, egg))["id"]
         await api.ok("POST", f"/api/sessions/{sid}/live", host)
         await api.ok("POST", f"/api/sessions/{sid}/items/{iid}/pin", host)
 
@@ -160,7 +161,8 @@ async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerP
             "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 400}, {"min_qty": 50, "price_cents": 350}]})
         sid = (await api.ok("POST", "/api/sessions", host, {"title": "周日直播", "community_id": "c1"}))["id"]
         now = int(time.time() * 1000)
-        wid = (await api.ok("POST", "/api/wish-windows", host, {"session_id": sid, "live_at": now + 2 * 86_400_000}))["id"]
+        window = {"session_id": sid, "live_at": now + 2 * 86_400_000}
+        wid = (await api.ok("POST", "/api/wish-windows", host, window))["id"]
 
     page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
     await page.goto(f"{server.url}/wishes/{wid}?token={token('zhao')}")
@@ -198,10 +200,12 @@ async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess,
         await api.call("POST", "/api/products", admin, {
             "id": "pingguo", "supplier_id": "farm2", "name": "苹果", "unit": "斤", "case_size": 10, "moq": 10,
             "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 600}]})
-        await api.call("POST", "/api/communities/c1/residents", grid, {"id": "wangyx", "name": "王玉香", "phone": "13800000009"})
+        await api.call("POST", "/api/communities/c1/residents", grid,
+                       {"id": "wangyx", "name": "王玉香", "phone": "13800000009"})
         sid = (await api.ok("POST", "/api/sessions", host, {"title": "果园直播", "community_id": "c1"}))["id"]
         now = int(time.time() * 1000)
-        wid = (await api.ok("POST", "/api/wish-windows", host, {"session_id": sid, "live_at": now + 2 * 86_400_000}))["id"]
+        window = {"session_id": sid, "live_at": now + 2 * 86_400_000}
+        wid = (await api.ok("POST", "/api/wish-windows", host, window))["id"]
         await api.ok("POST", f"/api/wish-windows/{wid}/wishes", grid,
                      {"resident_id": "wangyx", "product_id": "pingguo", "qty": 20, "pickup_point_id": "p1"})
         await api.ok("POST", f"/api/wish-windows/{wid}/wishes", token("sunny"),
@@ -230,7 +234,8 @@ async def test_the_host_console_runs_a_session_and_shows_sales_live(server: Serv
     from websockets.asyncio.client import connect
 
     async with aiohttp.ClientSession() as http:
-        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None), {"id": "c1", "name": "幸福里"})
+        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None),
+                                         {"id": "c1", "name": "幸福里"})
     page = await new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page.on("dialog", lambda dialog: dialog.accept())
     await page.goto(f"{server.url}/host?token={token('host1', 'host')}")
@@ -264,7 +269,8 @@ async def test_the_host_console_runs_a_session_and_shows_sales_live(server: Serv
 async def test_a_token_kept_under_the_old_key_still_signs_in(server: ServerProcess, new_page: NewPage) -> None:
     """A host signed in under the console's old storage key stays signed in; the token moves to the one key."""
     async with aiohttp.ClientSession() as http:
-        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None), {"id": "c1", "name": "幸福里"})
+        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None),
+                                         {"id": "c1", "name": "幸福里"})
     host = token("host2", "host")
     page = await new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     await page.goto(f"{server.url}/static/live.css")  # the origin, so its storage can be set
@@ -279,15 +285,20 @@ async def test_a_token_kept_under_the_old_key_still_signs_in(server: ServerProce
 
 async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, new_page: NewPage,
                                                        screenshot: Screenshot) -> None:
-    """`linli serve --demo`: the front page lists demo residents, a host and a supplier; a tap signs in."""
+    """`linli serve --demo`: the front page lists demo residents, the host, a grid worker and the suppliers,
+    each with their pages; a tap signs in (the link itself carries no token)."""
     demo = await start_linli(["serve", "--demo"], linli_env(tmp_path / "var"), tmp_path / "demo.log")
     try:
         page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
         await page.goto(demo.url + "/")
-        await expect(page.locator("#people a")).to_have_text(["王阿姨", "李大叔", "赵奶奶", "主播 小周", "供应商 东山农场"])
+        await expect(page.locator("#people .who")).to_have_text(
+            ["王阿姨", "李大叔", "赵奶奶", "主播 小周", "网格员 刘姐", "供应商 东山农场", "供应商 西岭果园"])
+        for link in await page.locator("#people a").all():
+            assert "token" not in (await link.get_attribute("href") or "")
         await screenshot(page, "sign-in-phone")
-        await page.get_by_role("link", name="王阿姨").click()
-        await expect(page.locator("#items li")).to_have_count(3)
+        await page.locator("#people li", has_text="王阿姨").get_by_role("link", name="进直播间").click()
+        await expect(page.locator("#items li")).to_have_count(4)
+        await expect(page.locator("#holds li")).to_contain_text("（已确认）")
         await expect(page.locator("#title")).to_have_text("周六助农直播")
         # English on request, kept for the next visit; large text for elderly eyes.
         await page.get_by_role("button", name="EN").click()

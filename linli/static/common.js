@@ -31,15 +31,67 @@ export const yuan = (cents) => "¥" + (cents / 100).toFixed(2);
 /** Headers that carry the token. */
 export const authHeaders = () => ({ "Authorization": "Bearer " + token });
 
-/** Call the HTTP API with the token; resolves to the JSON body, rejects with the problem's message. */
+/** A failed API call: the problem's `code` (what pages translate), its HTTP `status` and message. */
+export class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+/** Call the HTTP API with the token; resolves to the JSON body, rejects with an ApiError. */
 export async function api(method, path, body) {
   const headers = authHeaders();
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  // A proxy in front may answer an error with HTML: fall back to the status text.
+  let resp;
+  try {
+    resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, "offline", String(e));
+  }
+  // A proxy in front may answer an error with HTML: fall back to the status.
   const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.error ? data.error.message : resp.statusText);
+  if (!resp.ok) throw new ApiError(resp.status, data.error ? data.error.code : `http_${resp.status}`,
+                                   data.error ? data.error.message : resp.statusText);
   return data;
+}
+
+/** Sign in on this browser (the token is kept, never put in a link), then open `url`. */
+export function signInAndGo(newToken, url) {
+  localStorage.setItem(TOKEN_KEY, newToken);
+  location.href = url;
+}
+
+/** The signed-in caller as the token says (no check with the server): {user_id, role, community_id}. */
+export function whoAmI() {
+  try {
+    const claims = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return { user_id: claims.sub, role: claims.role, community_id: claims.community || null };
+  } catch { return null; }
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** Epoch ms as this browser's local "2025-06-07T18:30", the value of an <input type="datetime-local">. */
+export function toLocalInput(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The value of an <input type="datetime-local"> (local time) as epoch ms; NaN when empty. */
+export const fromLocalInput = (value) => (value ? new Date(value).getTime() : NaN);
+
+/** Epoch ms in local time for people: "6月7日 周六 18:30" (or the English form). */
+export function localTime(ms, lang = "zh") {
+  const d = new Date(ms);
+  if (lang === "en") return d.toLocaleString("en-GB", { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  const week = "日一二三四五六"[d.getDay()];
+  return `${d.getMonth() + 1}月${d.getDate()}日 周${week} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A new element: el("li", "text", "class"). */
+export function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
 }
 
 /** Make `button` switch large text on and off for every page; the choice is kept for the next visit. */

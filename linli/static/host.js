@@ -1,12 +1,15 @@
 // The host console: create and run a session over the HTTP API, watch it live over the websocket.
 import { $, api as callApi, liveSocket, yuan } from "/static/common.js";
+import { windowPanel } from "/static/host-window.js";
+import { errorText } from "/static/i18n.js";
 
 const params = new URLSearchParams(location.search);
 const state = { sid: params.get("session") || null, items: new Map(), stock: new Map(), history: [], socket: null };
+const wishing = windowPanel((text) => { $("status").textContent = text; });
 
 function api(method, path, body) {
   // The console shows every failed call in its status line.
-  return callApi(method, path, body).catch((e) => { $("status").textContent = "出错了：" + e.message; throw e; });
+  return callApi(method, path, body).catch((e) => { $("status").textContent = "出错了：" + errorText(e); throw e; });
 }
 
 function render() {
@@ -44,6 +47,7 @@ function drawChart() {
 
 async function openSession(sid) {
   state.sid = sid;
+  state.items = new Map();
   const s = await api("GET", `/api/sessions/${sid}`);
   for (const i of s.items) state.items.set(i.id, { ...i, loaded: i.left + (i.sold || 0) });
   $("session-info").textContent = `场次 ${s.id} · ${s.title} · ${s.status === "live" ? "直播中" : s.status === "ended" ? "已结束" : "未开播"}`;
@@ -54,6 +58,7 @@ async function openSession(sid) {
   history.replaceState(null, "", `?session=${sid}`);
   render();
   connect();
+  wishing.show(sid);
 }
 
 function connect() {
@@ -104,4 +109,4 @@ $("bag-form").onsubmit = async (ev) => {
   $("status").textContent = "福袋已发出";
 };
 setInterval(() => { state.history.push([...state.items.values()].reduce((n, i) => n + i.left, 0)); drawChart(); }, 1000);
-if (state.sid) openSession(state.sid);
+if (state.sid) openSession(state.sid); else wishing.show(null);

@@ -1,12 +1,13 @@
 // The resident's live room: one websocket, a snapshot first, then events; reconnects by itself.
-import { $, largeTextToggle, liveSocket, yuan } from "/static/common.js";
-import { applyI18n, languageToggle, t } from "/static/i18n.js";
+import { $, api, largeTextToggle, liveSocket, localTime, yuan } from "/static/common.js";
+import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n.js";
+import { noticesInbox } from "/static/notices.js";
 
 const sid = location.pathname.split("/").pop();
 const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足" };
 let lastViewers = 0;
 const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(), socket: null,
-                holds: [], orders: [], grabs: new Map() };
+                holds: [], orders: [], grabs: new Map(), releaseAt: 0, nextWindow: null };
 
 const requestId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
@@ -49,9 +50,16 @@ function renderItems() {
 function renderMine(holds, orders) {
   $("holds").replaceChildren(...holds.map((o) => {
     const li = document.createElement("li");
+    li.className = "hold " + o.status;
     const item = state.items.get(o.item_id);
     li.textContent = `${t("为您预留：")}${item ? item.title : o.item_id} ${o.qty}${item ? item.unit : ""} `;
     if (o.status === "reserved") {
+      if (state.releaseAt) {
+        const by = document.createElement("span");
+        by.className = "by";
+        by.textContent = fmt(["请在 {when} 前确认", "confirm by {when}"], { when: localTime(state.releaseAt, lang()) }) + " ";
+        li.append(by);
+      }
       const b = document.createElement("button");
       b.type = "button"; b.textContent = t("确认要");
       b.onclick = () => send({ type: "confirm_hold", order_id: o.id });
@@ -117,7 +125,7 @@ function onEvent(e) {
       state.items = new Map(e.items.map((i) => [i.id, i]));
       state.bags = new Map(e.lucky_bags.map((b) => [b.id, b]));
       if (e.stream_url) { $("video").src = e.stream_url; $("video").hidden = false; $("cover").hidden = true; }
-      state.holds = e.holds; state.orders = e.orders;
+      state.holds = e.holds; state.orders = e.orders; state.releaseAt = e.hold_release_at || 0;
       renderItems(); renderBags(); renderMine(state.holds, state.orders);
       break;
     case "stock": { const i = state.items.get(e.item_id); if (i) { i.left = e.left; renderItems(); } break; }
@@ -156,13 +164,21 @@ function onEvent(e) {
       const h = state.holds.find((o) => o.id === e.order_id); if (h) h.status = "confirmed";
       renderMine(state.holds, state.orders); say($("grab-result"), "已确认预留", true); break;
     }
+    case "hold_placed":
+      if (!state.holds.some((h) => h.id === e.hold.id)) state.holds.push(e.hold);
+      if (e.release_at) state.releaseAt = e.release_at;
+      renderMine(state.holds, state.orders); break;
+    case "hold_released":
+      state.holds = state.holds.filter((h) => h.id !== e.order_id);
+      renderMine(state.holds, state.orders); say($("grab-result"), "预留已放回直播间", false); break;
+    case "notice": inbox.add(e.notice); break;
     case "comment": {
       const li = document.createElement("li"); li.textContent = `${e.user_id}：${e.text}`;
       $("comments").append(li); li.scrollIntoView({ block: "nearest" }); break;
     }
     case "viewers": lastViewers = e.count; $("viewers").textContent = `${t("在线")} ${e.count}`; break;
     case "session_ended": $("conn").textContent = t("直播已结束"); renderItems(); break;
-    case "error": say($("grab-result"), e.message, false); break;
+    case "error": $("grab-result").textContent = errorText(e); $("grab-result").className = "result no"; break;
   }
 }
 
@@ -180,11 +196,34 @@ setInterval(() => {  // countdowns
   if (i && i.on_sale && i.ends_at && i.ends_at <= Date.now()) { i.on_sale = false; renderItems(); }
   if (state.bags.size) renderBags();
 }, 1000);
+function renderNextWindow() {
+  const w = state.nextWindow;
+  $("next-window").hidden = !w;
+  if (!w) return;
+  $("next-info").textContent = fmt(["{title}：{cutoff} 截单", "{title}: wishes until {cutoff}"],
+                                   { title: w.session_title || "", cutoff: localTime(w.cutoff_at, lang()) });
+  $("next-link").href = `/wishes/${w.id}`;
+}
+
+/** The open wish window of the community's next live, for the link under the room. */
+async function findNextWindow() {
+  try {
+    const me = await api("GET", "/api/me");
+    const data = await api("GET", `/api/communities/${me.community_id}/wish-windows`);
+    state.nextWindow = (data.windows || []).filter((w) => w.accepting && w.session_id !== sid)
+      .sort((a, b) => a.live_at - b.live_at)[0] || null;
+    renderNextWindow();
+  } catch { /* the room works without it */ }
+}
+
+const inbox = noticesInbox($("inbox"), $("notices"));
 languageToggle($("lang"), () => {
   $("viewers").textContent = `${t("在线")} ${lastViewers}`;
-  renderItems(); renderBags(); renderMine(state.holds, state.orders);
+  renderItems(); renderBags(); renderMine(state.holds, state.orders); renderNextWindow(); inbox.render();
 });
 applyI18n();
+inbox.reload();
+findNextWindow();
 state.socket = liveSocket(sid, {
   onEvent,
   onOpen: () => { $("conn").textContent = t("已连接"); },

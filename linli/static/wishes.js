@@ -1,74 +1,181 @@
-// The resident's wish list for one window: add, change, withdraw until the cutoff; outcomes after.
-import { $, api, largeTextToggle, yuan } from "/static/common.js";
+// The resident's wish list for one window: what each product still needs to make its group order,
+// add, change or withdraw a wish until the cutoff; afterwards what became of each line and its hold.
+import { $, api, el, largeTextToggle, localTime } from "/static/common.js";
+import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n.js";
+import { noticesInbox } from "/static/notices.js";
+import { holdStateText, outcomeText, perUnit, progressLines } from "/static/wishing.js";
 
 const wid = location.pathname.split("/").pop();
-const OUTCOMES = { held: "已为您预留，直播间里一键确认", partly_held: "部分预留", not_viable: "未成团",
-                   shortfall: "供应不足", not_in_catalog: "暂无此商品，已记录需求" };
-let window_ = null;
+const FREE = "__free__";
+let win = null;
 
 function say(text, ok) { $("result").textContent = text; $("result").className = "result " + (ok ? "ok" : "no"); }
 
-function render() {
-  const products = new Map(window_.products.map((p) => [p.id, p]));
-  const points = new Map(window_.pickup_points.map((p) => [p.id, p]));
-  const left = window_.cutoff_at - Date.now();
-  $("status").textContent = window_.accepting
-    ? `截单还有 ${Math.floor(left / 3600000)} 小时 ${Math.floor((left % 3600000) / 60000)} 分钟`
-    : "已截单";
-  $("add").disabled = !window_.accepting;
-  $("mine").replaceChildren(...window_.my_wishes.filter((w) => w.status === "active").map((w) => {
-    const li = document.createElement("li");
-    const p = products.get(w.product_id);
-    const what = p ? `${p.name} ${w.qty}${p.unit}` : `${w.free_text} ${w.qty}`;
-    const where = points.get(w.pickup_point_id);
-    const span = document.createElement("span");
-    span.textContent = `${what} · ${where ? where.name : w.pickup_point_id}` + (w.proxy ? "（网格员代填）" : "")
-      + (w.outcome ? ` · ${OUTCOMES[w.outcome.status] || w.outcome.status}${w.outcome.reason ? "：" + w.outcome.reason : ""}` : "");
-    li.append(span);
-    if (window_.accepting) {
-      const edit = document.createElement("button");
-      edit.type = "button"; edit.textContent = "改数量";
-      edit.onclick = async () => {
-        const qty = Number(prompt("新的数量", String(w.qty)));
-        if (qty > 0) { await api("PATCH", `/api/wish-windows/${wid}/wishes/${w.id}`, { qty }).catch((e) => say(e.message)); load(); }
-      };
-      const drop = document.createElement("button");
-      drop.type = "button"; drop.textContent = "不要了";
-      drop.onclick = async () => { await api("DELETE", `/api/wish-windows/${wid}/wishes/${w.id}`); load(); };
-      li.append(edit, drop);
+const products = () => new Map(win.products.map((p) => [p.id, p]));
+
+/** A product's progress toward its minimum, as the window reports it, or null. */
+function progressOf(p) {
+  return p.progress || (win.progress || []).find((x) => x.product_id === p.id) || null;
+}
+
+function renderStatus() {
+  const left = win.cutoff_at - Date.now();
+  const when = localTime(win.cutoff_at, lang());
+  let text;
+  if (win.accepting) {
+    text = fmt(["截单：{when}（还有 {h} 小时 {m} 分）", "Cutoff: {when} ({h} h {m} min left)"],
+               { when, h: Math.floor(left / 3600000), m: Math.floor((left % 3600000) / 60000) });
+  } else if (win.status === "open" && Date.now() < win.opens_at) {
+    text = fmt(["{when} 开始接受心愿", "Wishes open {when}"], { when: localTime(win.opens_at, lang()) });
+  } else {
+    text = fmt(["已截单（{when}）。直播：{live}", "Closed ({when}). The live: {live}"],
+               { when, live: localTime(win.live_at, lang()) });
+  }
+  $("status").textContent = text;
+  $("to-live").href = `/live/${win.session_id}`;
+  $("to-live").hidden = false;
+  $("add-card").hidden = !win.accepting;
+}
+
+function renderProducts() {
+  $("products").replaceChildren(...win.products.map((p) => {
+    const li = el("li", undefined, "product");
+    li.dataset.product = p.id;
+    const text = el("div");
+    text.append(el("strong", p.name));
+    const pr = progressOf(p);
+    if (pr) {
+      for (const line of progressLines(p, pr)) text.append(el("div", line, "progress-line"));
+      const bar = el("div", undefined, "meter");
+      const fill = el("span");
+      fill.style.width = `${Math.min(100, Math.round((pr.qty / Math.max(1, p.moq)) * 100))}%`;
+      bar.append(fill);
+      bar.setAttribute("role", "img");
+      bar.setAttribute("aria-label", fmt(["{w}/{moq}{unit}", "{w}/{moq} {unit}"], { w: pr.qty, moq: p.moq, unit: p.unit }));
+      text.append(bar);
+    } else {
+      text.append(el("div", p.tiers.map((tier) => fmt(["满{n}{unit} {price}", "{n}+ {unit}: {price}"],
+        { n: tier.min_qty, unit: p.unit, price: perUnit(tier.price_cents, p.unit) })).join(lang() === "en" ? "; " : "，"),
+        "progress-line"));
+    }
+    li.append(text);
+    if (win.accepting) {
+      const b = el("button", t("我要"));
+      b.type = "button";
+      b.onclick = () => { $("product").value = p.id; showTiers(); $("qty").focus(); };
+      li.append(b);
     }
     return li;
   }));
 }
 
+function lineTitle(w, p) {
+  const where = win.pickup_points.find((x) => x.id === w.pickup_point_id);
+  const what = p ? `${p.name} ${w.qty}${p.unit}` : `${w.free_text} ${w.qty}`;
+  return `${what} · ${where ? where.name : w.pickup_point_id}` + (w.proxy ? t("（网格员代填）") : "");
+}
+
+function renderMine() {
+  const byId = products();
+  const lines = win.my_wishes.filter((w) => w.status === "active");
+  if (!lines.length) {
+    $("mine").replaceChildren(el("li", win.accepting ? t("还没有心愿，在下面选商品加入") : t("这期没有心愿")));
+    return;
+  }
+  $("mine").replaceChildren(...lines.map((w) => {
+    const p = byId.get(w.product_id);
+    const li = el("li", undefined, "wish");
+    li.dataset.line = w.id;
+    const body = el("div");
+    body.append(el("span", lineTitle(w, p), "what"));
+    if (w.outcome) {
+      const o = w.outcome;
+      const good = ["held", "partly_held"].includes(o.status);
+      body.append(el("div", outcomeText(o, p, w), "outcome " + (good ? "ok" : "no")));
+      // The line's state follows its hold: reserved -> confirmed, or released (and why).
+      const hold = o.hold ? (o.hold.status === "released" && o.hold.why === "cancelled" ? "cancelled" : o.hold.status)
+        : (good ? "reserved" : "");
+      if (hold && good) body.append(el("div", holdStateText(hold), "hold-state " + hold));
+      if (hold === "reserved" && o.hold && o.hold.release_at) {
+        body.append(el("div", fmt(["请在 {when} 前确认", "Confirm by {when}"], { when: localTime(o.hold.release_at, lang()) }), "conn"));
+      }
+      if (good && hold === "reserved") {
+        const a = el("a", t("去直播间确认"), "big-link");
+        a.href = `/live/${win.session_id}`;
+        body.append(a);
+      }
+    }
+    li.append(body);
+    if (win.accepting) {
+      const actions = el("div", undefined, "actions");
+      const edit = el("button", t("改数量"));
+      edit.type = "button";
+      edit.onclick = async () => {
+        const qty = Number(prompt(t("新的数量"), String(w.qty)));
+        if (!(qty > 0)) return;
+        try { await api("PATCH", `/api/wish-windows/${wid}/wishes/${w.id}`, { qty }); say(t("已改好"), true); }
+        catch (e) { say(errorText(e), false); }
+        load();
+      };
+      const drop = el("button", t("不要了"));
+      drop.type = "button";
+      drop.onclick = async () => {
+        try { await api("DELETE", `/api/wish-windows/${wid}/wishes/${w.id}`); say(t("已取消这条心愿"), true); }
+        catch (e) { say(errorText(e), false); }
+        load();
+      };
+      actions.append(edit, drop);
+      li.append(actions);
+    }
+    return li;
+  }));
+}
+
+function render() { renderStatus(); renderMine(); renderProducts(); showTiers(); }
+
+function showTiers() {
+  const free = $("product").value === FREE;
+  $("free-row").hidden = !free;
+  $("free-text").required = free;
+  const p = win.products.find((x) => x.id === $("product").value);
+  $("tiers").textContent = p ? t("团购价：") + p.tiers.map((tier) => fmt(["满{n}{unit} {price}", "{n}+ {unit}: {price}"],
+    { n: tier.min_qty, unit: p.unit, price: perUnit(tier.price_cents, p.unit) })).join(lang() === "en" ? "; " : "，") : "";
+}
+
 function fillForm() {
-  $("product").replaceChildren(...window_.products.map((p) => new Option(`${p.name}（${p.unit}）`, p.id)));
-  $("point").replaceChildren(...window_.pickup_points.map((p) => new Option(p.name, p.id)));
-  const showTiers = () => {
-    const p = window_.products.find((x) => x.id === $("product").value);
-    $("tiers").textContent = p ? "团购价：" + p.tiers.map((t) => `满${t.min_qty}${p.unit} ${yuan(t.price_cents)}/${p.unit}`).join("，") : "";
-  };
+  const chosen = $("product").value;
+  $("product").replaceChildren(...win.products.map((p) => new Option(`${p.name}（${p.unit}）`, p.id)),
+                               new Option(t("其他（写下想要的）"), FREE));
+  if (chosen) $("product").value = chosen;
+  $("point").replaceChildren(...win.pickup_points.map((p) => new Option(p.name, p.id)));
   $("product").onchange = showTiers;
-  showTiers();
 }
 
 async function load() {
   try {
-    window_ = await api("GET", `/api/wish-windows/${wid}`);
-    if (!$("product").options.length) fillForm();
+    win = await api("GET", `/api/wish-windows/${wid}`);
+    if (!$("point").options.length) fillForm();
     render();
-  } catch (e) { $("status").textContent = "加载失败：" + e.message; }
+  } catch (e) { $("status").textContent = t("加载失败：") + errorText(e); }
 }
 
 $("add-form").onsubmit = async (ev) => {
   ev.preventDefault();
+  const free = $("product").value === FREE;
+  const body = { qty: Number($("qty").value), pickup_point_id: $("point").value };
+  if (free) body.free_text = $("free-text").value.trim(); else body.product_id = $("product").value;
   try {
-    await api("POST", `/api/wish-windows/${wid}/wishes`,
-              { product_id: $("product").value, qty: Number($("qty").value), pickup_point_id: $("point").value });
-    say("已加入心愿单", true);
+    await api("POST", `/api/wish-windows/${wid}/wishes`, body);
+    say(t("已加入心愿单"), true);
     load();
-  } catch (e) { say(e.message, false); }
+  } catch (e) { say(errorText(e), false); }
 };
+
 largeTextToggle($("big-text"));
+const inbox = noticesInbox($("inbox"), $("notices"));
+languageToggle($("lang"), () => { fillForm(); if (win) render(); inbox.render(); });
+applyI18n();
+inbox.reload();
 load();
-setInterval(() => window_ && render(), 30000);
+setInterval(() => win && renderStatus(), 30000);
+setInterval(load, 60000);  // others' wishes move the progress; the cutoff decides the outcomes
