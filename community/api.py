@@ -1,6 +1,7 @@
 """The community room's public face: what the app and other rooms may use."""
 
 from community.errors import CommunityExists, CommunityNotFound
+from community.notices import Channel, NewNotice, Notice, deliver, notify, record
 from community.people import (
     NewPickupPoint,
     NewResident,
@@ -15,7 +16,7 @@ from community.registry import create_community, get_community
 from community.routes import routes
 
 __all__ = [
-    "CommunityExists", "CommunityNotFound", "NewPickupPoint", "NewResident", "add_pickup_point", "add_resident",
-    "create_community", "get_community", "grid_worker_of", "list_pickup_points", "pickup_point_in",
-    "residents_of", "routes",
+    "Channel", "CommunityExists", "CommunityNotFound", "NewNotice", "NewPickupPoint", "NewResident", "Notice",
+    "add_pickup_point", "add_resident", "create_community", "deliver", "get_community", "grid_worker_of",
+    "list_pickup_points", "notify", "pickup_point_in", "record", "residents_of", "routes",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from community import people
+from community import notices, people
 from community.registry import CommunityView, create_community
 from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
@@ -84,10 +84,43 @@ async def get_residents(request: web.Request) -> web.Response:
     return json_response(Residents(residents=found))
 
 
+def _int_query(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise BadRequest(f"{name} must be a whole number")
+    return int(raw)
+
+
+@endpoint(response=notices.Inbox)
+async def get_notices(request: web.Request) -> web.Response:
+    """The caller's notices, newest first, with the unread count; ``?limit=`` (1-100, default 50) and
+    ``?before=<id>`` for older ones."""
+    principal = authenticate(request)
+    limit = _int_query(request, "limit", 50) or 50
+    found = await notices.inbox(request.app[RESOURCES].engine, principal.user_id, limit=limit,
+                                before=_int_query(request, "before", None))
+    return json_response(found)
+
+
+@endpoint(request=notices.MarkRead, response=notices.Unread)
+async def post_notices_read(request: web.Request) -> web.Response:
+    """Mark some of the caller's notices read (``ids``), or all of them (``all: true``)."""
+    principal = authenticate(request)
+    body = await read_body(request, notices.MarkRead)
+    if not body.all and body.ids is None:
+        raise BadRequest("give ids, or all: true")
+    ids = None if body.all else body.ids
+    return json_response(await notices.mark_read(request.app[RESOURCES].engine, principal.user_id, ids))
+
+
 routes = [
     web.post("/api/communities", post_community),
     web.post("/api/communities/{cid}/pickup-points", post_pickup_point),
     web.get("/api/communities/{cid}/pickup-points", get_pickup_points),
     web.post("/api/communities/{cid}/residents", post_resident),
     web.get("/api/communities/{cid}/residents", get_residents),
+    web.get("/api/notices", get_notices),
+    web.post("/api/notices/read", post_notices_read),
 ]

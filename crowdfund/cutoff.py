@@ -14,11 +14,13 @@ import json
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from community.api import deliver, notify, record
 from crowdfund.aggregate import (
     Aggregation,
     Catalog,
@@ -27,6 +29,17 @@ from crowdfund.aggregate import (
     Tier,
     aggregate_totals,
     binding_products,
+)
+from crowdfund.telling import (
+    PlacedHold,
+    hold_notice,
+    ms,
+    statuses,
+    tell_holds_placed,
+    tell_holds_released,
+    to_json,
+    window_holds,
+    wish_notices,
 )
 from infra.tables import (
     products,
@@ -37,7 +50,7 @@ from infra.tables import (
     wish_outcomes,
     wish_windows,
 )
-from stream.api import Live, NewItem, add_item
+from stream.api import Live, NewItem, RoomNotices, add_item, set_hold_deadline
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +69,8 @@ async def aggregate_window(conn: AsyncConnection, wid: str, catalog: Catalog) ->
     """Aggregate a window's active wishes, summing in SQL; only products whose capacity binds
     have their lines read, in submission order, to decide who is filled. Each line stands as
     its own "resident" there, so the shortfall names wish lines."""
-    active = sa.and_(wish_lines.c.window_id == wid, wish_lines.c.status == "active", wish_lines.c.product_id.is_not(None))
+    active = sa.and_(wish_lines.c.window_id == wid, wish_lines.c.status == "active",
+                     wish_lines.c.product_id.is_not(None))
     totals: dict[str, dict[str, int]] = defaultdict(dict)
     for pid, point, qty in await conn.execute(
             sa.select(wish_lines.c.product_id, wish_lines.c.pickup_point_id, sa.func.sum(wish_lines.c.qty))
@@ -74,7 +88,7 @@ async def aggregate_window(conn: AsyncConnection, wid: str, catalog: Catalog) ->
     return aggregate_totals(catalog, totals, ordered)
 
 
-async def _claim(live: Live, wid: str, now: datetime) -> sa.Row | None:
+async def _claim(live: Live, wid: str, now: datetime) -> sa.Row[Any] | None:
     async with live.engine.begin() as conn:
         await conn.execute(wish_windows.update().where(
             wish_windows.c.id == wid, wish_windows.c.status == "open", wish_windows.c.cutoff_at <= now,
@@ -83,10 +97,10 @@ async def _claim(live: Live, wid: str, now: datetime) -> sa.Row | None:
     return row if row is not None and row.status == "closed" else None
 
 
-async def _item_for_product(live: Live, sid: str, product: sa.Row, qty: int, price_cents: int) -> str:
+async def _item_for_product(live: Live, sid: str, product: sa.Row[Any], qty: int, price_cents: int) -> str:
     """The live session's item for a product: reused when a previous run already made it."""
     async with live.engine.connect() as conn:
-        existing = await conn.scalar(sa.select(session_items.c.id).where(
+        existing: str | None = await conn.scalar(sa.select(session_items.c.id).where(
             session_items.c.session_id == sid, session_items.c.product_id == product.id))
     if existing:
         return existing
@@ -112,38 +126,57 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> Cutof
             for p in catalog_rows.values()])
         result = await aggregate_window(conn, wid, catalog)
 
-    short = defaultdict(int)
+    short: defaultdict[int, int] = defaultdict(int)
     for s in result.shortfall:
         short[int(s.resident_id)] += s.qty
     ordered = {ln.product_id: ln for order in result.supplier_orders for ln in order.lines}
     not_viable = {nv.product_id: nv for nv in result.not_viable}
 
     outcomes: list[dict[str, object]] = []
+    holds: list[PlacedHold] = []
     for line in lines:
-        base = {"wish_line_id": line.id, "window_id": wid, "held_qty": 0, "order_id": None, "item_id": None}
+        # The status is also the reason's code; params are what a page needs to say it in its language.
+        base = {"wish_line_id": line.id, "window_id": wid, "held_qty": 0, "order_id": None, "item_id": None,
+                "wished_qty": line.qty, "params": "{}"}
         if not line.product_id:
-            outcomes.append({**base, "status": "not_in_catalog",
+            outcomes.append({**base, "status": "not_in_catalog", "code": "not_in_catalog",
                              "reason": "not in the catalog yet; counted as a demand signal for the organizers"})
         elif line.product_id in not_viable:
             nv = not_viable[line.product_id]
             unit = catalog_rows[line.product_id].unit
-            outcomes.append({**base, "status": "not_viable", "reason":
+            params = {"wished_qty": nv.wished_qty, "moq": nv.moq, "missing_qty": max(0, nv.moq - nv.wished_qty),
+                      "unit": unit}
+            outcomes.append({**base, "status": "not_viable", "code": "not_viable", "params": to_json(params), "reason":
                              f"only {nv.wished_qty}{unit} wished in all; the supplier needs at least {nv.moq}{unit}"})
         else:
             filled = line.qty - short.get(line.id, 0)
             p = catalog_rows[line.product_id]
             if filled <= 0:
-                outcomes.append({**base, "status": "shortfall", "reason": f"the supplier can only deliver {p.capacity}{p.unit}"})
+                outcomes.append({**base, "status": "shortfall", "code": "shortfall",
+                                 "params": to_json({"capacity": p.capacity, "unit": p.unit}),
+                                 "reason": f"the supplier can only deliver {p.capacity}{p.unit}"})
                 continue
             ln = ordered[line.product_id]
             iid = await _item_for_product(live, window.session_id, p, ln.order_qty, ln.unit_price_cents)
             hold = await live.inventory.reserve(window.session_id, iid, line.resident_id, filled,
                                                 f"wish-{line.id}", kind="hold")
+            if hold.order_id:
+                holds.append(PlacedHold(user_id=line.resident_id, order_id=hold.order_id, item_id=iid, qty=filled,
+                                        price_cents=ln.unit_price_cents))
             partly = filled < line.qty
-            outcomes.append({**base, "status": "partly_held" if partly else "held", "held_qty": filled,
-                             "order_id": hold.order_id, "item_id": iid,
-                             "reason": f"{filled} of {line.qty}{p.unit} held: the supplier's capacity ran out" if partly else ""})
-    # Surplus products nobody holds stay as flash stock: the item was loaded with order_qty.
+            status = "partly_held" if partly else "held"
+            params = {"held_qty": filled, "wished_qty": line.qty, "unit": p.unit} if partly else {
+                "held_qty": filled, "unit": p.unit}
+            reason = f"{filled} of {line.qty}{p.unit} held: the supplier's capacity ran out" if partly else ""
+            outcomes.append({**base, "status": status, "code": status, "params": to_json(params), "held_qty": filled,
+                             "order_id": hold.order_id, "item_id": iid, "reason": reason})
+    # Surplus products nobody holds stay as flash stock: the item was loaded with order_qty. The
+    # item_added event went out before the holds were taken, so viewers get the stock left now.
+    for iid in sorted({h.item_id for h in holds}):
+        await live.stock.publish_now(window.session_id, iid)
+    if holds:
+        await set_hold_deadline(live, window.session_id, ms(window.hold_release_at))
+    told = wish_notices(window, lines, outcomes, catalog_rows)
 
     async with live.engine.begin() as conn:
         for order in result.supplier_orders:
@@ -158,8 +191,14 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> Cutof
                  "by_pickup_point": json.dumps(ln.by_pickup_point, sort_keys=True)} for ln in order.lines])
         if outcomes:
             await conn.execute(wish_outcomes.insert(), outcomes)
+        # Stored with the outcomes they tell of, so a cutoff that dies before here tells nobody
+        # yet, and its rerun tells everyone once.
+        channels = [RoomNotices(live, window.session_id)]
+        stored = await record(conn, told, channels)
         await conn.execute(wish_windows.update().where(wish_windows.c.id == wid, wish_windows.c.status == "closed")
                            .values(status="aggregated"))
+    await tell_holds_placed(live, window, holds)
+    await deliver(stored, channels)
     summary = CutoffSummary(window_id=wid, supplier_orders=len(result.supplier_orders), held=sum(
         1 for o in outcomes if o["status"] in ("held", "partly_held")), not_viable=len(result.not_viable),
         surplus={s.product_id: s.qty for s in result.surplus})
@@ -168,7 +207,8 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> Cutof
 
 
 async def release_unconfirmed_holds(live: Live, wid: str, now: datetime | None = None) -> int:
-    """At hold_release_at, unconfirmed holds go back to the flash pool; returns how many."""
+    """At hold_release_at, unconfirmed holds go back to the flash pool, and their residents are
+    told; returns how many went back."""
     now = now or datetime.now(UTC)
     async with live.engine.connect() as conn:
         window = (await conn.execute(sa.select(wish_windows).where(
@@ -176,14 +216,21 @@ async def release_unconfirmed_holds(live: Live, wid: str, now: datetime | None =
             wish_windows.c.hold_release_at <= now))).first()
         if window is None:
             return 0
-        held = (await conn.execute(sa.select(wish_outcomes.c.order_id, wish_outcomes.c.item_id).where(
-            wish_outcomes.c.window_id == wid, wish_outcomes.c.order_id.is_not(None)))).all()
+        held = await window_holds(conn, wid)
+    sid = window.session_id
     released = 0
-    for order_id, _ in held:
-        if await live.inventory.release(window.session_id, order_id, why="hold_expired") is not None:
+    for hold in held:
+        if await live.inventory.release(sid, hold.order_id, why="hold_expired") is not None:
             released += 1
-    for iid in {iid for _, iid in held}:
-        await live.stock.publish_now(window.session_id, iid)
+    for iid in sorted({hold.item_id for hold in held}):
+        await live.stock.publish_now(sid, iid)
+    # Told from Redis's word on each hold, not from this run's count, so a rerun after a crash
+    # also tells those an earlier run released (each notice is stored once).
+    now_status = await statuses(live, sid, {hold.resident_id for hold in held})
+    gone = [hold for hold in held if now_status.get(hold.order_id) == "released"]
+    await tell_holds_released(live, gone)
+    await notify(live.engine, [hold_notice("hold_released", hold, f"/wishes/{wid}", reason="not_confirmed")
+                               for hold in gone], [RoomNotices(live, sid)])
     async with live.engine.begin() as conn:
         await conn.execute(wish_windows.update().where(wish_windows.c.id == wid, wish_windows.c.status == "aggregated")
                            .values(status="released"))

@@ -7,6 +7,7 @@ in the catalog is kept as free text, a demand signal for the organizers.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections import Counter
@@ -24,7 +25,7 @@ from crowdfund.errors import WishNotFound
 from crowdfund.windows import open_window_for, window_row
 from infra.auth import Principal
 from infra.errors import BadRequest, Forbidden
-from infra.tables import wish_lines, wish_outcomes
+from infra.tables import orders, wish_lines, wish_outcomes, wish_windows
 from infra.types import Id
 
 MAX_WISH_QTY = 10_000
@@ -59,11 +60,23 @@ class WishLine(msgspec.Struct, kw_only=True):
     status: str  # active or withdrawn
 
 
+class HoldState(msgspec.Struct, kw_only=True):
+    """The hold a wish became, as it stands now (it follows the live room, through the orders table)."""
+
+    status: str  # reserved (waiting for her tap in the live room), confirmed, or released
+    release_at: int  # epoch ms: an unconfirmed hold goes back to the live sale then
+    why: str | None = None  # when released: not_confirmed (not kept by release_at) or cancelled
+
+
 class Outcome(msgspec.Struct, kw_only=True):
     status: str  # held, partly_held, shortfall, not_viable or not_in_catalog
     held_qty: int
     order_id: str | None
-    reason: str | None
+    reason: str | None  # in English; pages say it in their language from code and params
+    code: str = ""  # the outcome as a code (docs/api.md lists each with its params)
+    params: dict[str, Any] = {}
+    wished_qty: int = 0  # what the line asked for
+    hold: HoldState | None = None  # held and partly_held only
 
 
 class WishWithOutcome(WishLine, kw_only=True):
@@ -98,14 +111,14 @@ def normalize_text(text: str) -> str:
     return _PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
 
 
-def _line_fields(row: sa.Row) -> dict[str, Any]:
+def _line_fields(row: sa.Row[Any]) -> dict[str, Any]:
     return {"id": row.id, "window_id": row.window_id, "resident_id": row.resident_id,
             "product_id": row.product_id, "free_text": row.free_text, "qty": row.qty,
             "pickup_point_id": row.pickup_point_id, "entered_by": row.entered_by,
             "proxy": row.entered_by != row.resident_id, "source": row.source, "status": row.status}
 
 
-def line_view(row: sa.Row) -> WishLine:
+def line_view(row: sa.Row[Any]) -> WishLine:
     return WishLine(**_line_fields(row))
 
 
@@ -154,7 +167,7 @@ async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: Ne
     return line_view(row)
 
 
-async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> sa.Row:
+async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> sa.Row[Any]:
     await open_window_for(engine, principal, wid)
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(wish_lines).where(
@@ -188,17 +201,39 @@ async def withdraw_wish(engine: AsyncEngine, principal: Principal, wid: str, lin
 
 
 async def wishes_of(engine: AsyncEngine, wid: str, resident_id: str) -> list[WishWithOutcome]:
-    """A resident's lines (including ones a grid worker entered for them), with outcomes after the cutoff."""
+    """A resident's lines (including ones a grid worker entered for them), with outcomes after the
+    cutoff, and each hold's state now."""
     query = (sa.select(wish_lines, wish_outcomes.c.status.label("outcome"), wish_outcomes.c.held_qty,
-                       wish_outcomes.c.order_id, wish_outcomes.c.reason)
+                       wish_outcomes.c.order_id, wish_outcomes.c.reason, wish_outcomes.c.code,
+                       wish_outcomes.c.params.label("outcome_params"), wish_outcomes.c.wished_qty,
+                       orders.c.status.label("order_status"))
              .outerjoin(wish_outcomes, wish_outcomes.c.wish_line_id == wish_lines.c.id)
+             .outerjoin(orders, orders.c.id == wish_outcomes.c.order_id)
              .where(wish_lines.c.window_id == wid, wish_lines.c.resident_id == resident_id)
              .order_by(wish_lines.c.id))
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
+        release_at = await conn.scalar(sa.select(wish_windows.c.hold_release_at).where(wish_windows.c.id == wid))
     return [WishWithOutcome(**_line_fields(r), outcome=None if r.outcome is None else Outcome(
-                status=r.outcome, held_qty=r.held_qty, order_id=r.order_id, reason=r.reason))
+                status=r.outcome, held_qty=r.held_qty, order_id=r.order_id, reason=r.reason,
+                code=r.code or r.outcome, params=json.loads(r.outcome_params or "{}"),
+                wished_qty=r.wished_qty or r.qty, hold=_hold_state(r, release_at)))
             for r in rows]
+
+
+def _hold_state(row: sa.Row[Any], release_at: datetime | None) -> HoldState | None:
+    if row.order_id is None or release_at is None:
+        return None
+    at = int(release_at.timestamp() * 1000)
+    # The orders row is written by the outbox worker a moment after the live room acts; until
+    # then the hold is as the cutoff placed it.
+    if row.order_status == "confirmed":
+        return HoldState(status="confirmed", release_at=at)
+    if row.order_status == "cancelled":
+        # Unconfirmed holds go back at the window's release time; anything earlier was a cancellation.
+        why = "not_confirmed" if release_at <= datetime.now(UTC) else "cancelled"
+        return HoldState(status="released", release_at=at, why=why)
+    return HoldState(status="reserved", release_at=at)
 
 
 async def demand(engine: AsyncEngine, wid: str) -> Demand:

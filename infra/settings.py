@@ -25,6 +25,7 @@ class Settings:
     grab_rate: float = 5.0  # grabs per second per connection (burst twice that); raised for benchmarks
     worker_batch: int = 500
     worker_claim_idle_ms: int = 30_000
+    hold_warning_min: int = 10  # residents are reminded of an unconfirmed hold this long before its release
 
     @property
     def sql_url(self) -> str:
@@ -34,7 +35,7 @@ class Settings:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'linli.db').resolve()}"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, /, **overrides: object) -> Settings:
         """Read LINLI_* / REDIS_URL / DATABASE_URL; explicit overrides win."""
         env = dict(os.environ if env is None else env)
         values: dict[str, object] = {
@@ -47,6 +48,7 @@ class Settings:
             "host": env.get("LINLI_HOST", "127.0.0.1"),
             "port": int(env.get("PORT", env.get("LINLI_PORT", "8080"))),
             "grab_rate": float(env.get("LINLI_GRAB_RATE", "5")),
+            "hold_warning_min": int(env.get("LINLI_HOLD_WARNING_MIN", "10")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

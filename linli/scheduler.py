@@ -19,7 +19,7 @@ async def running_scheduler(res: Resources) -> AsyncIterator[AsyncIOScheduler]:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(reconcile_all, "interval", args=[res], minutes=1, id="reconcile",
                       max_instances=1, coalesce=True, replace_existing=True)
-    add_crowdfund_jobs(scheduler, Live.build(res.redis, res.engine))
+    add_crowdfund_jobs(scheduler, Live.build(res.redis, res.engine), hold_warning_min=res.settings.hold_warning_min)
     scheduler.start()
     try:
         yield scheduler

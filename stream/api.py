@@ -1,13 +1,15 @@
 """The stream room's public face: what the app and other rooms may use, and nothing else.
 
-Crowdfunding adds items to a live session and publishes stock after it changes holds; the app
-runs the live rooms and mounts the routes; the demo creates a session.
+Crowdfunding adds items to a live session, publishes stock after it changes holds, and tells a
+resident in the room about her hold and her notices with personal frames; the app runs the live
+rooms and mounts the routes; the demo creates a session.
 """
 
 from stream.context import LIVE, Live
 from stream.errors import SessionNotFound
 from stream.lifecycle import close_viewers, running_live
-from stream.protocol import ItemView
+from stream.personal import RoomNotices, send_personal, set_hold_deadline
+from stream.protocol import HoldPlaced, HoldReleased, ItemView, OrderView
 from stream.routes import routes
 from stream.sessions import (
     NewItem,
@@ -22,6 +24,7 @@ from stream.sessions import (
 )
 
 __all__ = [
-    "LIVE", "ItemView", "Live", "NewItem", "SessionNotFound", "SessionState", "add_item", "close_viewers",
-    "create_session", "go_live", "items", "load_session", "pin", "routes", "running_live", "start_flash",
+    "LIVE", "HoldPlaced", "HoldReleased", "ItemView", "Live", "NewItem", "OrderView", "RoomNotices",
+    "SessionNotFound", "SessionState", "add_item", "close_viewers", "create_session", "go_live", "items",
+    "load_session", "pin", "routes", "running_live", "send_personal", "set_hold_deadline", "start_flash",
 ]

@@ -3,6 +3,8 @@
 The process subscribes to a session's channel while it has viewers of it. A message is
 put as the same bytes object into every local viewer's queue; a viewer whose queue is
 full cannot keep up and is disconnected (it resyncs from a fresh snapshot on reconnect).
+Beside it, the session's personal channel carries frames for one user (her hold, her
+notice): each names its user and goes to her local viewers only.
 Every second the process reports its viewer counts, and the total across processes is
 published when it changes.
 """
@@ -17,12 +19,14 @@ import socket
 import uuid
 from collections import defaultdict, deque
 
+import msgspec
 from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stream import keys
 from stream.frames import event_seq, viewers_count
+from stream.protocol import Personal
 from stream.scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ SEND_QUEUE = 512  # events a viewer may fall behind before it is cut off
 SLOW_CLOSE_CODE = 4008  # "too slow: reconnect for a fresh snapshot"
 VIEWERS_EVERY_S = 1.0
 VIEWERS_STALE_MS = 5_000
+_personal = msgspec.json.Decoder(Personal)
 
 
 class Viewer:
@@ -87,6 +92,7 @@ class Hub:
         self.redis = redis
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rooms: dict[str, set[Viewer]] = defaultdict(set)
+        self._users: dict[tuple[str, str], set[Viewer]] = defaultdict(set)  # (session, user) -> her viewers
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self._report = scripts.report_viewers
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,23 +109,29 @@ class Hub:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
 
     async def join(self, viewer: Viewer) -> None:
         room = self.rooms[viewer.sid]
         if not room:
-            await self._pubsub.subscribe(keys.channel(viewer.sid))
+            await self._pubsub.subscribe(keys.channel(viewer.sid), keys.personal(viewer.sid))
         room.add(viewer)
+        self._users[(viewer.sid, viewer.user_id)].add(viewer)
 
     async def leave(self, viewer: Viewer) -> None:
         room = self.rooms.get(viewer.sid)
         if room is None:
             return
         room.discard(viewer)
+        mine = self._users.get((viewer.sid, viewer.user_id))
+        if mine is not None:
+            mine.discard(viewer)
+            if not mine:
+                del self._users[(viewer.sid, viewer.user_id)]
         if not room:
             del self.rooms[viewer.sid]
             with contextlib.suppress(RedisError, ConnectionError):
-                await self._pubsub.unsubscribe(keys.channel(viewer.sid))
+                await self._pubsub.unsubscribe(keys.channel(viewer.sid), keys.personal(viewer.sid))
 
     def local_viewers(self, sid: str) -> int:
         return len(self.rooms.get(sid, ()))
@@ -134,6 +146,19 @@ class Hub:
             self._room_sizes[sid] = count
         for viewer in list(self.rooms.get(sid, ())):
             viewer.offer(data)
+
+    def deliver_personal(self, sid: str, data: bytes) -> None:
+        """Hand a personal frame to the local viewers of the user its envelope names."""
+        try:
+            envelope = _personal.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.warning("dropped an unreadable personal frame of session %s", sid)
+            return
+        viewers = self._users.get((sid, envelope.to))
+        if viewers:
+            frame = bytes(envelope.frame)
+            for viewer in list(viewers):
+                viewer.offer(frame)
 
     async def _listen(self) -> None:
         # A private control channel makes the pub/sub connection exist before any session is
@@ -156,7 +181,11 @@ class Hub:
                 continue
             channel = message["channel"].decode()
             if channel.startswith("{s:"):
-                self.deliver(channel[3:channel.index("}")], message["data"])
+                sid = channel[3:channel.index("}")]
+                if channel.endswith(":personal"):
+                    self.deliver_personal(sid, message["data"])
+                else:
+                    self.deliver(sid, message["data"])
 
     async def _report_viewers(self) -> None:
         while True:

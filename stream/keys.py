@@ -26,8 +26,18 @@ def channel(sid: str) -> str:
     return f"{tag(sid)}:events"
 
 
+def personal(sid: str) -> str:
+    """Frames for one user only (an envelope naming her), beside the session's broadcast channel."""
+    return f"{tag(sid)}:personal"
+
+
 def event_seq(sid: str) -> str:
     return f"{tag(sid)}:event_seq"
+
+
+def hold_release_at(sid: str) -> str:
+    """Epoch ms at which unconfirmed holds of the session go back to the live sale."""
+    return f"{tag(sid)}:hold_release_at"
 
 
 def stock_gate(sid: str, iid: str) -> str:

@@ -8,6 +8,8 @@ and ``ts``, the server's clock in epoch milliseconds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 KW = {"tag_field": "type", "kw_only": True, "omit_defaults": True}
@@ -91,9 +93,10 @@ class Snapshot(msgspec.Struct, tag="snapshot", **KW):
     lucky_bags: list[LuckyBagView]
     viewers: int
     me: str
-    holds: list[OrderView]
-    orders: list[OrderView]
+    holds: list[OrderView]  # holds placed for the viewer's wishes: reserved or confirmed (released ones leave)
+    orders: list[OrderView]  # grabs and prizes
     stream_url: str | None = None
+    hold_release_at: int = 0  # epoch ms: unconfirmed holds go back to the live sale then; 0 when none
 
 
 class GrabResult(msgspec.Struct, tag="grab_result", **KW):
@@ -117,6 +120,39 @@ class RedPacketResult(msgspec.Struct, tag="red_packet_result", **KW):
 
 class HoldConfirmed(msgspec.Struct, tag="hold_confirmed", **KW):
     order_id: str
+
+
+# Personal frames: sent to one user's viewers only (a session's personal channel), without seq.
+
+class HoldPlaced(msgspec.Struct, tag="hold_placed", **KW):
+    hold: OrderView
+    release_at: int = 0  # epoch ms: unconfirmed, the hold goes back to the live sale then
+
+
+class HoldReleased(msgspec.Struct, tag="hold_released", **KW):
+    order_id: str
+    item_id: str
+    qty: int
+    reason: str  # not_confirmed: not kept by the release time
+
+
+class NoticeView(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    params: dict[str, Any]
+    link: str | None = None
+    created_at: int  # epoch ms
+
+
+class NoticeFrame(msgspec.Struct, tag="notice", **KW):
+    notice: NoticeView
+
+
+class Personal(msgspec.Struct, kw_only=True):
+    """The envelope on a session's personal channel: whom the frame is for, and the frame as sent."""
+
+    to: str
+    frame: msgspec.Raw
 
 
 class Error(msgspec.Struct, tag="error", **KW):

@@ -18,6 +18,7 @@ from stream.errors import RateLimited
 from stream.hub import Viewer
 from stream.limits import FrameLimiter
 from stream.lucky import bags_with_passphrase, enter_bag, grab_packet, open_bags
+from stream.personal import hold_deadline
 from stream.protocol import (
     Comment,
     CommentEvent,
@@ -40,6 +41,9 @@ from stream.sessions import SessionState, check_member, items, load_session, now
 
 log = logging.getLogger(__name__)
 
+# A resident always sees what she holds and has kept; a released hold is gone from the room.
+SHOWN_HOLDS = ("reserved", "confirmed")
+
 MAX_FRAME = 16 * 1024
 MAX_COMMENT = 200
 PRESENCE_GRACE_MS = 60_000
@@ -55,8 +59,9 @@ async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snaps
         seq=seq, ts=now_ms(), session_id=state.id, title=state.title, status=state.status,
         pinned_item_id=state.pinned_item_id, items=await items(live, state.id),
         lucky_bags=await open_bags(live, state.id, user_id), viewers=await live.hub.total_viewers(state.id),
-        me=user_id, holds=[o for o in mine if o.kind == "hold" and o.status == "reserved"],
+        me=user_id, holds=[o for o in mine if o.kind == "hold" and o.status in SHOWN_HOLDS],
         orders=[o for o in mine if o.kind != "hold"], stream_url=state.stream_url,
+        hold_release_at=await hold_deadline(live, state.id),
     )
 
 
