@@ -14,7 +14,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.api import pickup_point_in, residents_of
-from crowdfund.catalog import all_products
+from crowdfund.catalog import offered_in
 from crowdfund.chain import parse_chain
 from crowdfund.matching import match_product, match_resident
 from crowdfund.windows import open_window_for
@@ -57,7 +57,7 @@ async def import_chain(engine: AsyncEngine, principal: Principal, wid: str, body
     await pickup_point_in(engine, window.community_id, body.pickup_point_id)
     parsed = parse_chain(body.text)
     people = await residents_of(engine, window.community_id)
-    catalog = await all_products(engine)
+    catalog = await offered_in(engine, window.community_id)
     result = ChainResult(imported=[], already_imported=0, unmatched_names=[], unmatched_products=[],
                          unparsed=parsed.unparsed)
     for entry in parsed.entries:

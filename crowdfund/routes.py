@@ -8,15 +8,12 @@ import msgspec
 from aiohttp import web
 
 from community.api import list_pickup_points
-from crowdfund import catalog, supplier_view, windows, wishes
-from crowdfund.cutoff import CutoffSummary, run_cutoff
-from crowdfund.errors import WindowClosed
+from crowdfund import catalog, closing, demand, shortfall, supplier_view, windows, wishes
 from crowdfund.imports import ChainImport, ChainResult, import_chain
 from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
 from infra.errors import BadRequest, Forbidden
 from infra.http import authenticate, json_response, read_body, require
-from infra.tables import wish_windows
 from stream.api import LIVE
 
 
@@ -25,18 +22,14 @@ class Products(msgspec.Struct, kw_only=True):
 
 
 class WindowDetail(windows.WindowView, kw_only=True):
-    products: list[catalog.ProductView]
+    products: list[catalog.ProductView]  # offered in the window's community now
     pickup_points: list[dict[str, str]]  # id, name, address
     my_wishes: list[wishes.WishWithOutcome]
+    progress: list[demand.ProductProgress]  # per product: totals only, never who wished
 
 
 class WishList(msgspec.Struct, kw_only=True):
     wishes: list[wishes.WishWithOutcome]
-
-
-class AlreadyClosed(msgspec.Struct, kw_only=True):
-    window_id: str
-    status: str  # "already closed"
 
 
 def _engine(request: web.Request):  # type: ignore[no-untyped-def]
@@ -47,7 +40,16 @@ def _engine(request: web.Request):  # type: ignore[no-untyped-def]
 async def post_supplier(request: web.Request) -> web.Response:
     """Register a supplier; its id is the user id of its token."""
     require(request, "admin")
-    return json_response(await catalog.add_supplier(_engine(request), await read_body(request, catalog.NewSupplier)), 201)
+    body = await read_body(request, catalog.NewSupplier)
+    return json_response(await catalog.add_supplier(_engine(request), body), 201)
+
+
+@endpoint(request=catalog.SupplierCommunities, response=catalog.SupplierView, roles=("admin",))
+async def put_supplier_communities(request: web.Request) -> web.Response:
+    """Name the communities a supplier serves; its products are offered there only."""
+    require(request, "admin")
+    body = await read_body(request, catalog.SupplierCommunities)
+    return json_response(await catalog.set_supplier_communities(_engine(request), request.match_info["sup"], body))
 
 
 @endpoint(request=catalog.NewProduct, response=catalog.ProductView, status=201, roles=("supplier", "admin"))
@@ -62,9 +64,26 @@ async def post_product(request: web.Request) -> web.Response:
 
 @endpoint(response=Products)
 async def get_products(request: web.Request) -> web.Response:
-    """The whole catalog, for anyone signed in."""
-    authenticate(request)
-    return json_response(Products(products=await catalog.all_products(_engine(request))))
+    """The catalog as the caller sees it: what their community is offered; a supplier its own products;
+    an admin everything, or one community's offer with ?community_id=."""
+    principal = authenticate(request)
+    return json_response(Products(products=await catalog.products_for(
+        _engine(request), principal, request.query.get("community_id"))))
+
+
+@endpoint(request=catalog.ProductEdit, response=catalog.ProductView, roles=("supplier", "admin"))
+async def patch_product(request: web.Request) -> web.Response:
+    """Change a product: its own supplier, or an admin. Id, supplier and unit stay."""
+    principal = require(request, "supplier")
+    body = await read_body(request, catalog.ProductEdit)
+    return json_response(await catalog.edit_product(_engine(request), principal, request.match_info["pid"], body))
+
+
+@endpoint(response=catalog.ProductView, roles=("supplier", "admin"))
+async def post_retire_product(request: web.Request) -> web.Response:
+    """Retire a product: offered no more, its history kept."""
+    principal = require(request, "supplier")
+    return json_response(await catalog.retire_product(_engine(request), principal, request.match_info["pid"]))
 
 
 @endpoint(request=windows.NewWindow, response=windows.WindowView, status=201, roles=("host",))
@@ -84,9 +103,20 @@ async def get_window(request: web.Request) -> web.Response:
     if not principal.can_act_in(row.community_id):
         raise Forbidden("that wish window belongs to another community")
     return json_response(WindowDetail.of(
-        row, products=await catalog.all_products(engine),
+        row, products=await catalog.offered_in(engine, row.community_id),
         pickup_points=await list_pickup_points(engine, row.community_id),
-        my_wishes=await wishes.wishes_of(engine, row.id, principal.user_id)))
+        my_wishes=await wishes.wishes_of(engine, row.id, principal.user_id),
+        progress=await demand.progress(engine, row), warnings=await windows.window_warnings(engine, row)))
+
+
+@endpoint(response=windows.WindowList)
+async def get_community_windows(request: web.Request) -> web.Response:
+    """A community's wish windows with their sessions: accepting ones first, then those to come, then past ones."""
+    principal = authenticate(request)
+    cid = request.match_info["cid"]
+    if not principal.can_act_in(cid):
+        raise Forbidden("that is another community")
+    return json_response(await windows.community_windows(_engine(request), cid))
 
 
 @endpoint(request=wishes.NewWish, response=wishes.WishLine, status=201, roles=("resident", "grid", "admin"))
@@ -130,14 +160,15 @@ async def get_wishes(request: web.Request) -> web.Response:
     return json_response(WishList(wishes=await wishes.wishes_of(_engine(request), request.match_info["wid"], resident)))
 
 
-@endpoint(response=wishes.Demand, roles=("host", "grid"))
+@endpoint(response=demand.Demand, roles=("host", "grid"))
 async def get_demand(request: web.Request) -> web.Response:
-    """The window's demand: totals per product and pickup point, and free-text signals."""
+    """The window's demand: progress per product (MOQ, cases, capacity, price now) by pickup point,
+    free-text signals, and the delivery warnings."""
     principal = require(request, "host", "grid")
     row = await windows.window_row(_engine(request), request.match_info["wid"])
     if not principal.can_act_in(row.community_id):
         raise Forbidden("that wish window belongs to another community")
-    return json_response(await wishes.demand(_engine(request), row.id))
+    return json_response(await demand.demand(_engine(request), row))
 
 
 @endpoint(request=ChainImport, response=ChainResult, roles=("grid", "host"))
@@ -148,22 +179,11 @@ async def post_chain(request: web.Request) -> web.Response:
     return json_response(await import_chain(_engine(request), principal, request.match_info["wid"], body))
 
 
-@endpoint(response=(CutoffSummary, AlreadyClosed), roles=("host",))
+@endpoint(response=closing.Closed, roles=("host",))
 async def post_close(request: web.Request) -> web.Response:
-    """Close a window now (the organizer's early cutoff) and run the cutoff work."""
+    """Close a window now (the host's early cutoff) and run the cutoff; asking again answers the same summary."""
     principal = require(request, "host")
-    engine = _engine(request)
-    row = await windows.window_row(engine, request.match_info["wid"])
-    if not principal.can_act_in(row.community_id):
-        raise Forbidden("that wish window belongs to another community")
-    if row.status != "open":
-        raise WindowClosed(f"the window is already {row.status}")
-    async with engine.begin() as conn:
-        await conn.execute(wish_windows.update().where(wish_windows.c.id == row.id, wish_windows.c.status == "open",
-                                                       wish_windows.c.cutoff_at > datetime.now(UTC))
-                           .values(cutoff_at=datetime.now(UTC)))
-    summary = await run_cutoff(request.app[LIVE], row.id)
-    return json_response(summary or AlreadyClosed(window_id=row.id, status="already closed"))
+    return json_response(await closing.close_now(request.app[LIVE], principal, request.match_info["wid"]))
 
 
 @endpoint(response=supplier_view.SupplierOrders, roles=("supplier",))
@@ -174,32 +194,45 @@ async def get_supplier_orders(request: web.Request) -> web.Response:
         orders=await supplier_view.orders_for(_engine(request), principal.user_id)))
 
 
-@endpoint(response=supplier_view.OrderStep, roles=("supplier",))
+@endpoint(request=shortfall.ConfirmOrder, response=supplier_view.OrderStep, roles=("supplier",))
 async def post_supplier_order_action(request: web.Request) -> web.Response:
-    """Move an order on: action confirm (pending -> confirmed) or ship (confirmed -> shipped)."""
+    """Move an order on: confirm (pending -> confirmed; lines it delivers in part name their confirmed_qty)
+    or ship (confirmed -> shipped)."""
     principal = require(request, "supplier")
-    action = request.match_info["action"]
+    action, oid = request.match_info["action"], request.match_info["oid"]
     if action not in supplier_view.NEXT_STATUS:
         raise BadRequest("action is confirm or ship")
-    return json_response(await supplier_view.advance(_engine(request), principal.user_id,
-                                                     request.match_info["oid"], action))
+    if action == "ship":
+        return json_response(await supplier_view.advance(_engine(request), principal.user_id, oid, action))
+    body = await read_body(request, shortfall.ConfirmOrder)
+    short = await shortfall.confirm_order(request.app[LIVE], principal.user_id, oid, body)
+    return json_response(supplier_view.OrderStep(id=oid, status="confirmed", at=windows.dt_to_ms(datetime.now(UTC)),
+                                                 shortfall=short))
 
 
 @endpoint(roles=("supplier",), content_type="text/csv")
 async def get_picking_csv(request: web.Request) -> web.Response:
-    """An order's picking lists as CSV, one row per pickup point and product, plus surplus rows."""
+    """An order's picking lists as CSV for spreadsheets (Chinese headers; ?lang=en for English), one row per
+    pickup point and product, plus a row per product whose surplus goes to the live sale."""
     principal = require(request, "supplier")
     oid = request.match_info["oid"]
-    text = await supplier_view.picking_csv(_engine(request), principal.user_id, oid)
-    return web.Response(text=text, content_type="text/csv", charset="utf-8",
+    lang = request.query.get("lang", "zh")
+    if lang not in supplier_view.CSV_LANGS:
+        raise BadRequest(f"lang is one of {', '.join(supplier_view.CSV_LANGS)}")
+    body = await supplier_view.picking_csv(_engine(request), principal.user_id, oid, lang)
+    return web.Response(body=body, content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="picking-{oid}.csv"'})
 
 
 routes = [
     web.post("/api/suppliers", post_supplier),
+    web.put("/api/suppliers/{sup}/communities", put_supplier_communities),
     web.post("/api/products", post_product),
     web.get("/api/products", get_products),
+    web.patch("/api/products/{pid}", patch_product),
+    web.post("/api/products/{pid}/retire", post_retire_product),
     web.post("/api/wish-windows", post_window),
+    web.get("/api/communities/{cid}/wish-windows", get_community_windows),
     web.get("/api/wish-windows/{wid}", get_window),
     web.post("/api/wish-windows/{wid}/wishes", post_wish),
     web.get("/api/wish-windows/{wid}/wishes", get_wishes),

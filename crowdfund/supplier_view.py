@@ -15,6 +15,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crowdfund.shortfall import LineShortfall
 from crowdfund.windows import dt_to_ms
 from infra.errors import Conflict, NotFound
 from infra.tables import pickup_points, products, supplier_order_lines, supplier_orders
@@ -28,9 +29,10 @@ class SupplierOrderLine(msgspec.Struct, kw_only=True):
     unit: str
     wished_qty: int
     order_qty: int  # whole cases
-    surplus_qty: int  # ordered beyond the wishes: flash stock in the live session
+    confirmed_qty: int | None  # what the supplier confirmed it delivers; None while pending
+    surplus_qty: int  # delivered beyond the wishes held: flash stock in the live session
     unit_price_cents: int
-    total_cents: int
+    total_cents: int  # for the units delivered (confirmed_qty once confirmed)
     by_pickup_point: dict[str, int]
 
 
@@ -50,7 +52,7 @@ class PickingList(msgspec.Struct, kw_only=True):
 
 class SupplierOrderView(msgspec.Struct, kw_only=True):
     id: str
-    status: str  # pending, confirmed or shipped
+    status: str  # pending, confirming (a shortfall being applied), confirmed or shipped
     deliver_by: int  # epoch ms
     total_cents: int
     lines: list[SupplierOrderLine]
@@ -65,6 +67,7 @@ class OrderStep(msgspec.Struct, kw_only=True):
     id: str
     status: str
     at: int  # epoch ms
+    shortfall: list[LineShortfall] = []  # confirm: what the lines confirmed in part took from the live session
 
 
 async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None = None) -> list[SupplierOrderView]:
@@ -92,13 +95,17 @@ async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None
             for point_id, qty in sorted(split.items()):
                 picking.setdefault(point_id, []).append(
                     PickLine(product_id=ln.product_id, product_name=ln.name, qty=qty, unit=ln.unit))
+            confirmed = None if head.status == "pending" else (
+                ln.order_qty if ln.confirmed_qty is None else ln.confirmed_qty)
+            delivered = ln.order_qty if confirmed is None else confirmed
             rendered.append(SupplierOrderLine(
                 product_id=ln.product_id, product_name=ln.name, unit=ln.unit, wished_qty=ln.wished_qty,
-                order_qty=ln.order_qty, surplus_qty=ln.order_qty - sum(split.values()),
-                unit_price_cents=ln.unit_price_cents, total_cents=ln.total_cents, by_pickup_point=split))
+                order_qty=ln.order_qty, confirmed_qty=confirmed, surplus_qty=max(0, delivered - sum(split.values())),
+                unit_price_cents=ln.unit_price_cents, total_cents=ln.unit_price_cents * delivered,
+                by_pickup_point=split))
         out.append(SupplierOrderView(
             id=head.id, status=head.status, deliver_by=dt_to_ms(head.deliver_by),
-            total_cents=sum(ln.total_cents for ln in mine), lines=rendered,
+            total_cents=sum(ln.total_cents for ln in rendered), lines=rendered,
             picking_lists=[
                 PickingList(pickup_point_id=pid, name=points[pid].name if pid in points else pid,
                             address=points[pid].address if pid in points else "", lines=items)
@@ -122,17 +129,32 @@ async def advance(engine: AsyncEngine, supplier_id: str, order_id: str, action: 
     return OrderStep(id=order_id, status=after, at=dt_to_ms(datetime.now(UTC)))
 
 
-async def picking_csv(engine: AsyncEngine, supplier_id: str, order_id: str) -> str:
-    """The picking lists as CSV: one row per pickup point and product, plus the surplus rows."""
+CSV_LANGS = ("zh", "en")
+CSV_HEADERS = {"zh": ["自提点编号", "自提点", "地址", "商品编号", "商品", "数量", "单位"],
+               "en": ["pickup_point_id", "pickup_point", "address", "product_id", "product", "qty", "unit"]}
+SURPLUS_TO = {"zh": ("直播间", "余量：直播间现场销售"), "en": ("live", "surplus: sold in the live session")}
+# A cell a spreadsheet would run as a formula (CSV injection): a name or address typed by someone else.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str | int) -> str | int:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+async def picking_csv(engine: AsyncEngine, supplier_id: str, order_id: str, lang: str = "zh") -> bytes:
+    """The picking lists as CSV for spreadsheets (UTF-8 with a BOM, so Excel reads the Chinese): one
+    row per pickup point and product, then a row per product whose surplus goes to the live sale."""
     (order,) = await orders_for(engine, supplier_id, order_id)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["pickup_point_id", "pickup_point", "address", "product_id", "product", "qty", "unit"])
+    writer.writerow(CSV_HEADERS[lang])
     for plist in order.picking_lists:
         for pick in plist.lines:
-            writer.writerow([plist.pickup_point_id, plist.name, plist.address, pick.product_id,
-                             pick.product_name, pick.qty, pick.unit])
+            writer.writerow([_cell(v) for v in (plist.pickup_point_id, plist.name, plist.address, pick.product_id,
+                                                pick.product_name, pick.qty, pick.unit)])
+    place_id, place = SURPLUS_TO[lang]
     for ln in order.lines:
         if ln.surplus_qty:
-            writer.writerow(["", "live sale (surplus)", "", ln.product_id, ln.product_name, ln.surplus_qty, ln.unit])
-    return buf.getvalue()
+            writer.writerow([_cell(v) for v in (place_id, place, "", ln.product_id, ln.product_name,
+                                                ln.surplus_qty, ln.unit)])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,11 +19,11 @@ from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.api import grid_worker_of, pickup_point_in
-from crowdfund.catalog import get_product
-from crowdfund.errors import WishNotFound
+from crowdfund.catalog import offered_product
+from crowdfund.errors import NotAResident, WishNotFound
 from crowdfund.windows import open_window_for, window_row
 from infra.auth import Principal
-from infra.errors import BadRequest, Forbidden
+from infra.errors import BadRequest, Forbidden, NotFound
 from infra.tables import orders, wish_lines, wish_outcomes, wish_windows
 from infra.types import Id
 
@@ -41,7 +40,9 @@ class NewWish(msgspec.Struct, kw_only=True):
     resident_id: Id | None = None  # a grid worker entering for a resident
 
 
-class WishEdit(msgspec.Struct, kw_only=True):
+class WishEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A line may change its qty and pickup point; anything else (its product, its resident) is refused."""
+
     qty: WishQty | None = None
     pickup_point_id: Id | None = None
 
@@ -88,24 +89,6 @@ class Withdrawn(msgspec.Struct, kw_only=True):
     status: str
 
 
-class ProductDemand(msgspec.Struct, kw_only=True):
-    product_id: str
-    qty: int
-    wishers: int
-    by_pickup_point: dict[str, int]
-
-
-class FreeTextDemand(msgspec.Struct, kw_only=True):
-    text: str
-    normalized: str
-    wishes: int
-
-
-class Demand(msgspec.Struct, kw_only=True):
-    products: list[ProductDemand]
-    free_text: list[FreeTextDemand]
-
-
 def normalize_text(text: str) -> str:
     """Fold width, case and punctuation so 红薯！ and 红薯 count as one demand signal."""
     return _PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
@@ -122,11 +105,20 @@ def line_view(row: sa.Row[Any]) -> WishLine:
     return WishLine(**_line_fields(row))
 
 
-async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: str | None) -> str:
-    """Whose wish this is: the caller's own, or (grid workers) a resident of their grid."""
+async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: str | None,
+                       community_id: str | None = None) -> str:
+    """Whose wish this is: the caller's own, or (grid workers) a resident of their grid. Either way a
+    registered resident (of ``community_id`` when given): a token alone makes nobody a resident."""
     if principal.role == "resident":
         if resident_id not in (None, principal.user_id):
             raise Forbidden("residents enter their own wishes")
+        try:
+            community, _ = await grid_worker_of(engine, principal.user_id)
+        except NotFound as exc:
+            raise NotAResident(f"{principal.user_id} is not a registered resident; ask your grid worker to "
+                               "add you") from exc
+        if community != principal.community_id or (community_id and community != community_id):
+            raise NotAResident(f"{principal.user_id} is not registered as a resident of this community")
         return principal.user_id
     if principal.role in ("grid", "admin"):
         if not resident_id:
@@ -134,6 +126,8 @@ async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: s
         community, grid_worker = await grid_worker_of(engine, resident_id)
         if principal.role == "grid" and (grid_worker != principal.user_id or community != principal.community_id):
             raise Forbidden("that resident is not in your grid")
+        if community_id and community != community_id:
+            raise Forbidden("that resident lives in another community")
         return resident_id
     raise Forbidden(f"a {principal.role} cannot enter wishes")
 
@@ -143,11 +137,11 @@ async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: Ne
     """Add a line; ``imported_for`` names the resident a chain line was matched to (the caller
     checked they live in the window's community). A re-imported line returns None."""
     window = await open_window_for(engine, principal, wid)
-    resident = imported_for or await resident_for(engine, principal, wish.resident_id)
+    resident = imported_for or await resident_for(engine, principal, wish.resident_id, window.community_id)
     if bool(wish.product_id) == bool(wish.free_text and wish.free_text.strip()):
         raise BadRequest("give either product_id or free_text")
     if wish.product_id:
-        await get_product(engine, wish.product_id)
+        await offered_product(engine, window.community_id, wish.product_id)
     await pickup_point_in(engine, window.community_id, wish.pickup_point_id)
     now = datetime.now(UTC)
     values = dict(window_id=wid, resident_id=resident, product_id=wish.product_id,
@@ -180,6 +174,8 @@ async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id
 
 
 async def edit_wish(engine: AsyncEngine, principal: Principal, wid: str, line_id: int, edit: WishEdit) -> WishLine:
+    if edit.qty is None and edit.pickup_point_id is None:
+        raise BadRequest("give qty and/or pickup_point_id to change")
     row = await _own_line(engine, principal, wid, line_id)
     changes: dict[str, object] = {"updated_at": datetime.now(UTC)}
     if edit.qty is not None:
@@ -234,29 +230,3 @@ def _hold_state(row: sa.Row[Any], release_at: datetime | None) -> HoldState | No
         why = "not_confirmed" if release_at <= datetime.now(UTC) else "cancelled"
         return HoldState(status="released", release_at=at, why=why)
     return HoldState(status="reserved", release_at=at)
-
-
-async def demand(engine: AsyncEngine, wid: str) -> Demand:
-    """What organizers see: totals per product and per pickup point, and free-text demand signals."""
-    async with engine.connect() as conn:
-        rows = (await conn.execute(sa.select(wish_lines.c.product_id, wish_lines.c.free_text, wish_lines.c.qty,
-                                             wish_lines.c.pickup_point_id, wish_lines.c.resident_id)
-                                   .where(wish_lines.c.window_id == wid, wish_lines.c.status == "active"))).all()
-    per_product: dict[str, tuple[set[str], Counter[str]]] = {}  # product -> (wishers, qty by pickup point)
-    signals: Counter[str] = Counter()
-    examples: dict[str, str] = {}
-    for r in rows:
-        if r.product_id:
-            wishers, by_point = per_product.setdefault(r.product_id, (set(), Counter()))
-            wishers.add(r.resident_id)
-            by_point[r.pickup_point_id] += r.qty
-        else:
-            key = normalize_text(r.free_text)
-            signals[key] += 1
-            examples.setdefault(key, r.free_text)
-    return Demand(
-        products=[ProductDemand(product_id=pid, qty=sum(by_point.values()), wishers=len(wishers),
-                                by_pickup_point=dict(by_point))
-                  for pid, (wishers, by_point) in sorted(per_product.items())],
-        free_text=[FreeTextDemand(text=examples[k], normalized=k, wishes=n) for k, n in signals.most_common()],
-    )

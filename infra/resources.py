@@ -45,6 +45,11 @@ def redis_client(url: str, *, max_connections: int = 100) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
+def as_str(reply: bytes | str) -> str:
+    """A Redis reply as text: our clients leave decode_responses off, so replies come as bytes."""
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
 @asynccontextmanager
 async def open_resources(settings: Settings, *, run_migrations: bool = False) -> AsyncIterator[Resources]:
     """Redis (embedded when no REDIS_URL), then SQL (migrated when asked), then yield."""

@@ -16,9 +16,11 @@ class Scripts:
         self.load_stock = LuaScript.packaged("inventory.lua", "load_stock")
         self.set_sale = LuaScript.packaged("inventory.lua", "set_sale")
         self.confirm_hold = LuaScript.packaged("inventory.lua", "confirm_hold")
+        self.withdraw_stock = LuaScript.packaged("inventory.lua", "withdraw_stock")
 
     def all(self) -> list[LuaScript]:
-        return [self.reserve_stock, self.release_order, self.load_stock, self.set_sale, self.confirm_hold]
+        return [self.reserve_stock, self.release_order, self.load_stock, self.set_sale, self.confirm_hold,
+                self.withdraw_stock]
 
     async def load(self, redis: Redis) -> None:
         """Load every script now so the first sale call needs no extra round trip."""

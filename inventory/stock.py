@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from infra.ids import ID_RE, ID_RULE
+from infra.resources import as_str
 from inventory import keys
 from inventory.batcher import ScriptBatcher
 from inventory.errors import InvalidInput, UnknownItem, UnknownOrder
@@ -21,6 +22,7 @@ MAX_QTY = 10_000  # one reservation
 MAX_STOCK_ADD = 1_000_000  # one load or restock
 REQUEST_MEMORY_S = 2 * 24 * 3600
 KINDS = ("grab", "hold", "prize")
+WITHDRAWALS = "~withdraw"  # the request-id namespace of stock withdrawals (no user id starts with ~)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ class Inventory:
         )
         if changed == -1:
             raise UnknownItem(f"no item {iid} in session {sid}")
-        return changed == 1
+        return int(changed) == 1
 
     async def close_sale(self, sid: str, iid: str, *, ends_at_ms: int | None = None) -> bool:
         """Close an item's sale; with ends_at_ms, only the sale with that deadline. True if closed now."""
@@ -123,7 +125,7 @@ class Inventory:
         )
         if changed == -1:
             raise UnknownItem(f"no item {iid} in session {sid}")
-        return changed == 1
+        return int(changed) == 1
 
     async def reserve(self, sid: str, iid: str, user_id: str, qty: int, request_id: str,
                       *, kind: str = "grab") -> Reservation:
@@ -170,6 +172,20 @@ class Inventory:
             return None
         raise UnknownOrder(f"order {order_id}: {reason}")
 
+    async def withdraw_stock(self, sid: str, iid: str, qty: int, request_id: str) -> tuple[int, int]:
+        """Take up to qty unreserved units out of an item's stock for good, once per request id;
+        (units taken, units left). Reserved units are not touched: release their orders first."""
+        check_id("session id", sid)
+        check_id("item id", iid)
+        check_qty(qty, high=MAX_STOCK_ADD)
+        check_request_id(request_id)
+        taken, left, _ = await self.scripts.withdraw_stock(
+            self.redis, [keys.item(sid, iid), keys.request(sid, WITHDRAWALS, request_id)],
+            [qty, REQUEST_MEMORY_S])
+        if int(taken) == -1:
+            raise UnknownItem(f"no item {iid} in session {sid}")
+        return int(taken), int(left)
+
     async def confirm_hold(self, sid: str, order_id: str, user_id: str) -> str:
         """Keep a hold placed for a wish; 'confirmed', or the reason it cannot be."""
         ok, reason = await self.scripts.confirm_hold(
@@ -182,7 +198,7 @@ class Inventory:
     async def snapshot(self, sid: str) -> dict[str, ItemStock]:
         """Every item's stock in a session, read in one MULTI so the figures agree."""
         check_id("session id", sid)
-        ids = sorted(m.decode() for m in await self.redis.smembers(keys.items(sid)))
+        ids = sorted(as_str(m) for m in await self.redis.smembers(keys.items(sid)))
         if not ids:
             return {}
         pipe = self.redis.pipeline(transaction=True)
@@ -208,7 +224,7 @@ class Inventory:
             if data is None:
                 continue
             order = json.loads(data)
-            out.append({"id": oid.decode(), "item_id": order["item"], "qty": order["qty"],
+            out.append({"id": as_str(oid), "item_id": order["item"], "qty": order["qty"],
                         "price_cents": order["price"], "kind": order["kind"], "status": order["status"]})
         return out
 

@@ -42,11 +42,15 @@ async def _setup(api: Api) -> tuple[str, str]:
     """A community with two pickup points, a supplier with two products, a session and its open window."""
     await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
     for pid, name in (("p1", "仁和药房"), ("p2", "3号楼快递柜")):
-        await api.ok("POST", "/api/communities/c1/pickup-points", HOST, {"id": pid, "name": name, "address": "幸福路1号"})
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场"})
+        await api.ok("POST", "/api/communities/c1/pickup-points", HOST,
+                     {"id": pid, "name": name, "address": "幸福路1号"})
+    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
     await api.ok("POST", "/api/products", FARM, SWEET_POTATO)
     await api.ok("POST", "/api/products", ADMIN, DUCK_EGGS)
-    await api.ok("POST", "/api/communities/c1/residents", GRID, {"id": "wang", "name": "王玉香", "phone": "13800000001"})
+    await api.ok("POST", "/api/communities/c1/residents", GRID,
+                 {"id": "wang", "name": "王玉香", "phone": "13800000001"})
+    for rid, name in (("li", "李爱荣"), ("zhao", "赵敏")):
+        await api.ok("POST", "/api/communities/c1/residents", GRID, {"id": rid, "name": name})
     session = await api.ok("POST", "/api/sessions", HOST, {"title": "周六助农直播", "community_id": "c1"})
     now = int(time.time() * 1000)
     window = await api.ok("POST", "/api/wish-windows", HOST, {
@@ -60,15 +64,16 @@ async def test_wishes_become_supplier_orders_and_holds(api: Api) -> None:
     wishers get holds in the live session, and the supplier sees only aggregates."""
     sid, wid = await _setup(api)
     a, b = token("li"), token("zhao")
-    w1 = await api.ok("POST", f"/api/wish-windows/{wid}/wishes", a, {"product_id": "hongshu", "qty": 10, "pickup_point_id": "p1"})
-    await api.ok("POST", f"/api/wish-windows/{wid}/wishes", b, {"product_id": "hongshu", "qty": 15, "pickup_point_id": "p2"})
-    await api.ok("PATCH", f"/api/wish-windows/{wid}/wishes/{w1['id']}", a, {"qty": 12})
-    gone = await api.ok("POST", f"/api/wish-windows/{wid}/wishes", a, {"product_id": "yadan", "qty": 2, "pickup_point_id": "p1"})
-    await api.ok("DELETE", f"/api/wish-windows/{wid}/wishes/{gone['id']}", a)
-    await api.ok("POST", f"/api/wish-windows/{wid}/wishes", b, {"product_id": "yadan", "qty": 3, "pickup_point_id": "p1"})
-    await api.ok("POST", f"/api/wish-windows/{wid}/wishes", b, {"free_text": "土鸡蛋！", "qty": 1, "pickup_point_id": "p1"})
-    await api.ok("POST", f"/api/wish-windows/{wid}/wishes", a, {"free_text": "土鸡蛋", "qty": 2, "pickup_point_id": "p2"})
-    proxy = await api.ok("POST", f"/api/wish-windows/{wid}/wishes", GRID,
+    wishes = f"/api/wish-windows/{wid}/wishes"
+    w1 = await api.ok("POST", wishes, a, {"product_id": "hongshu", "qty": 10, "pickup_point_id": "p1"})
+    await api.ok("POST", wishes, b, {"product_id": "hongshu", "qty": 15, "pickup_point_id": "p2"})
+    await api.ok("PATCH", f"{wishes}/{w1['id']}", a, {"qty": 12})
+    gone = await api.ok("POST", wishes, a, {"product_id": "yadan", "qty": 2, "pickup_point_id": "p1"})
+    await api.ok("DELETE", f"{wishes}/{gone['id']}", a)
+    await api.ok("POST", wishes, b, {"product_id": "yadan", "qty": 3, "pickup_point_id": "p1"})
+    await api.ok("POST", wishes, b, {"free_text": "土鸡蛋！", "qty": 1, "pickup_point_id": "p1"})
+    await api.ok("POST", wishes, a, {"free_text": "土鸡蛋", "qty": 2, "pickup_point_id": "p2"})
+    proxy = await api.ok("POST", wishes, GRID,
                          {"resident_id": "wang", "product_id": "hongshu", "qty": 8, "pickup_point_id": "p1"})
     assert proxy["proxy"] and proxy["entered_by"] == "grid1" and proxy["source"] == "proxy"
     mine = await api.ok("GET", f"/api/wish-windows/{wid}/wishes", token("wang"))
@@ -77,6 +82,8 @@ async def test_wishes_become_supplier_orders_and_holds(api: Api) -> None:
     demand = await api.ok("GET", f"/api/wish-windows/{wid}/demand", HOST)
     assert {p["product_id"]: p["qty"] for p in demand["products"]} == {"hongshu": 35, "yadan": 3}
     assert demand["free_text"] == [{"text": "土鸡蛋！", "normalized": "土鸡蛋", "wishes": 2}]
+    eggs_now = next(p for p in demand["products"] if p["product_id"] == "yadan")
+    assert (eggs_now["missing_to_moq"], eggs_now["viable"], eggs_now["order_qty"]) == (17, False, 0)
 
     summary = await api.ok("POST", f"/api/wish-windows/{wid}/close", HOST)
     assert summary["supplier_orders"] == 1 and summary["surplus"] == {"hongshu": 5}
@@ -85,7 +92,8 @@ async def test_wishes_become_supplier_orders_and_holds(api: Api) -> None:
     orders = (await api.ok("GET", "/api/supplier/orders", FARM))["orders"]
     assert len(orders) == 1
     (line,) = orders[0]["lines"]
-    assert (line["wished_qty"], line["order_qty"], line["unit_price_cents"], line["total_cents"]) == (35, 40, 400, 16000)
+    figures = (line["wished_qty"], line["order_qty"], line["unit_price_cents"], line["total_cents"])
+    assert figures == (35, 40, 400, 16000)
     assert line["by_pickup_point"] == {"p1": 20, "p2": 15} and line["surplus_qty"] == 5
     assert {p["pickup_point_id"]: p["lines"][0]["qty"] for p in orders[0]["picking_lists"]} == {"p1": 20, "p2": 15}
     assert orders[0]["deliver_by"] > 0 and orders[0]["status"] == "pending"
@@ -127,29 +135,32 @@ async def test_wishes_become_supplier_orders_and_holds(api: Api) -> None:
                             headers={"Authorization": f"Bearer {FARM}"}) as resp:
         assert resp.status == 200
         csv_text = await resp.text()
-    assert "仁和药房" in csv_text and ",20," in csv_text and "surplus" in csv_text
+    assert "仁和药房" in csv_text and ",20," in csv_text and "余量：直播间现场销售" in csv_text
 
 
 async def test_a_supplier_never_sees_a_resident(api: Api) -> None:
     """No resident id, name or phone appears anywhere a supplier token can read."""
     sid, wid = await _setup(api)
+    wishes = f"/api/wish-windows/{wid}/wishes"
     for user in ("li", "zhao"):
-        await api.ok("POST", f"/api/wish-windows/{wid}/wishes", token(user), {"product_id": "hongshu", "qty": 20, "pickup_point_id": "p1"})
-    await api.ok("POST", f"/api/wish-windows/{wid}/wishes", GRID, {"resident_id": "wang", "product_id": "hongshu", "qty": 10, "pickup_point_id": "p2"})
+        await api.ok("POST", wishes, token(user), {"product_id": "hongshu", "qty": 20, "pickup_point_id": "p1"})
+    await api.ok("POST", wishes, GRID,
+                 {"resident_id": "wang", "product_id": "hongshu", "qty": 10, "pickup_point_id": "p2"})
     await api.ok("POST", f"/api/wish-windows/{wid}/close", HOST)
     seen = []
     for path in ("/api/supplier/orders", "/api/products"):
         async with api.http.get(api.base + path, headers={"Authorization": f"Bearer {FARM}"}) as resp:
             seen.append(await resp.text())
     oid = json.loads(seen[0])["orders"][0]["id"]
-    async with api.http.get(f"{api.base}/api/supplier/orders/{oid}/picking.csv", headers={"Authorization": f"Bearer {FARM}"}) as resp:
+    async with api.http.get(f"{api.base}/api/supplier/orders/{oid}/picking.csv",
+                            headers={"Authorization": f"Bearer {FARM}"}) as resp:
         seen.append(await resp.text())
     text = "\n".join(seen)
     for secret in ("li", "zhao", "wang", "王玉香", "13800000001", "grid1"):
         assert f'"{secret}"' not in text and f",{secret}," not in text, secret
     assert "王玉香" not in text and "13800000001" not in text
     # And the organizer-only views are closed to suppliers.
-    for path in (f"/api/wish-windows/{wid}/demand", f"/api/sessions/{sid}/orders", f"/api/wish-windows/{wid}/wishes?resident_id=wang"):
+    for path in (f"/api/wish-windows/{wid}/demand", f"/api/sessions/{sid}/orders", f"{wishes}?resident_id=wang"):
         status, _ = await api.call("GET", path, FARM)
         assert status in (403, 404), path
 
@@ -165,7 +176,8 @@ async def test_bad_wishes_are_refused_and_change_nothing(api: Api) -> None:
         (r, {"product_id": "hongshu", "qty": 1, "pickup_point_id": "nowhere"}, 404, "unknown_pickup_point"),
         (r, {"qty": 1, "pickup_point_id": "p1"}, 400, "bad_request"),
         (r, {"product_id": "hongshu", "qty": 1, "pickup_point_id": "p1", "resident_id": "wang"}, 403, "forbidden"),
-        (token("grid2", "grid"), {"resident_id": "wang", "product_id": "hongshu", "qty": 1, "pickup_point_id": "p1"}, 403, "forbidden"),
+        (token("grid2", "grid"), {"resident_id": "wang", "product_id": "hongshu", "qty": 1, "pickup_point_id": "p1"},
+         403, "forbidden"),
         (token("x", community="c2"), {"product_id": "hongshu", "qty": 1, "pickup_point_id": "p1"}, 403, "forbidden"),
         (FARM, {"product_id": "hongshu", "qty": 1, "pickup_point_id": "p1"}, 403, "forbidden"),
     ]
@@ -175,8 +187,9 @@ async def test_bad_wishes_are_refused_and_change_nothing(api: Api) -> None:
     status, _ = await api.call("POST", f"/api/wish-windows/{wid}/wishes", r, "not an object")
     assert status == 400
     demand = await api.ok("GET", f"/api/wish-windows/{wid}/demand", HOST)
-    assert demand == {"products": [], "free_text": []}
-    other = await api.ok("POST", f"/api/wish-windows/{wid}/wishes", token("zhao"), {"product_id": "hongshu", "qty": 1, "pickup_point_id": "p1"})
+    assert [p["qty"] for p in demand["products"]] == [0, 0] and demand["free_text"] == []
+    other = await api.ok("POST", f"/api/wish-windows/{wid}/wishes", token("zhao"),
+                         {"product_id": "hongshu", "qty": 1, "pickup_point_id": "p1"})
     status, _ = await api.call("PATCH", f"/api/wish-windows/{wid}/wishes/{other['id']}", r, {"qty": 5})
     assert status == 403
     status, _ = await api.call("POST", "/api/products", FARM, {**DUCK_EGGS, "id": "bad", "case_size": 0})
@@ -189,7 +202,6 @@ async def test_a_pasted_chain_becomes_wishes_once_with_the_rest_reported(api: Ap
     """A grid worker pastes a 接龙: matched lines become wishes (aliases and near names too),
     unmatched names and products are listed, and pasting it again adds nothing."""
     _, wid = await _setup(api)
-    await api.ok("POST", "/api/communities/c1/residents", GRID, {"id": "li", "name": "李爱荣"})
     chain = "\n".join([
         "#接龙 周六助农",
         "1. 王玉香 红薯10斤 3号楼",
@@ -215,5 +227,6 @@ async def test_a_pasted_chain_becomes_wishes_once_with_the_rest_reported(api: Ap
     # The resident sees the wish entered for her.
     mine = (await api.ok("GET", f"/api/wish-windows/{wid}/wishes", token("wang")))["wishes"]
     assert [(w["product_id"], w["qty"], w["proxy"]) for w in mine] == [("hongshu", 10, True)]
-    status, _ = await api.call("POST", f"/api/wish-windows/{wid}/chain", token("li"), {"text": chain, "pickup_point_id": "p1"})
+    status, _ = await api.call("POST", f"/api/wish-windows/{wid}/chain", token("li"),
+                               {"text": chain, "pickup_point_id": "p1"})
     assert status == 403

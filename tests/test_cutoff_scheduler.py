@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from community.people import NewPickupPoint, add_pickup_point
+from community.people import NewPickupPoint, NewResident, add_pickup_point, add_resident
 from community.registry import create_community
 from crowdfund.catalog import NewProduct, NewSupplier, Tier, add_product, add_supplier
 from crowdfund.windows import NewWindow, create_window
@@ -31,7 +31,7 @@ async def _window(live: Live, cutoff_in_s: float) -> str:
     engine = live.engine
     await create_community(engine, "c1", "幸福里")
     await add_pickup_point(engine, "c1", NewPickupPoint(id="p1", name="药房"))
-    await add_supplier(engine, NewSupplier(id="farm1", name="农场"))
+    await add_supplier(engine, NewSupplier(id="farm1", name="农场", community_ids=["c1"]))
     await add_product(engine, NewProduct(id="mi", supplier_id="farm1", name="小米", unit="斤", case_size=5, moq=5,
                                          capacity=100, tiers=[Tier(min_qty=0, price_cents=800)]))
     session = await create_session(live, HOST, "直播", "c1")
@@ -39,6 +39,7 @@ async def _window(live: Live, cutoff_in_s: float) -> str:
     window = await create_window(engine, HOST, NewWindow(session_id=session.id, live_at=now + 3_600_000,
                                                          cutoff_at=now + 2_000))
     for user in ("a", "b"):
+        await add_resident(engine, "c1", NewResident(id=user, name=f"居民{user}"))
         await add_wish(engine, Principal(user, "resident", "c1"), window.id,
                        NewWish(product_id="mi", qty=3, pickup_point_id="p1"))
     # Move the cutoff to where the test wants it (wishes needed the window open first).
@@ -55,13 +56,15 @@ async def _status(engine: AsyncEngine, wid: str) -> str:
 
 async def _counts(engine: AsyncEngine, wid: str) -> tuple[int, int]:
     async with engine.connect() as conn:
-        orders = await conn.scalar(sa.select(sa.func.count()).select_from(supplier_orders).where(supplier_orders.c.window_id == wid))
-        outcomes = await conn.scalar(sa.select(sa.func.count()).select_from(wish_outcomes).where(wish_outcomes.c.window_id == wid))
+        orders = await conn.scalar(
+            sa.select(sa.func.count()).select_from(supplier_orders).where(supplier_orders.c.window_id == wid))
+        outcomes = await conn.scalar(
+            sa.select(sa.func.count()).select_from(wish_outcomes).where(wish_outcomes.c.window_id == wid))
     return orders, outcomes
 
 
-async def _wait_status(engine: AsyncEngine, wid: str, status: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_status(engine: AsyncEngine, wid: str, status: str, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
     while await _status(engine, wid) != status:
         assert time.monotonic() < deadline, f"window still {await _status(engine, wid)}"
         await asyncio.sleep(0.1)
@@ -98,7 +101,8 @@ async def test_the_scheduler_closes_a_window_at_its_cutoff(redis, engine, tmp_pa
     assert await _counts(engine, wid) == (1, 2)
 
 
-async def test_unconfirmed_holds_go_back_to_the_flash_pool_and_confirmed_ones_stay(redis, engine, tmp_path: Path) -> None:
+async def test_unconfirmed_holds_go_back_to_the_flash_pool_and_confirmed_ones_stay(
+        redis, engine, tmp_path: Path) -> None:
     """At hold_release_at, the hold nobody confirmed returns to stock; the confirmed one is kept."""
     from crowdfund.jobs import run_due
     from infra.tables import orders, wish_outcomes
@@ -108,7 +112,7 @@ async def test_unconfirmed_holds_go_back_to_the_flash_pool_and_confirmed_ones_st
     wid = await _window(live, cutoff_in_s=-1)
     await run_due(live)  # the cutoff: two holds of 3 each, 6 units ordered (5 per case -> 10), 4 surplus
     async with engine.connect() as conn:
-        holds = (await conn.execute(sa.select(wish_outcomes.c.order_id).order_by(wish_outcomes.c.wish_line_id))).scalars().all()
+        holds = (await conn.scalars(sa.select(wish_outcomes.c.order_id).order_by(wish_outcomes.c.wish_line_id))).all()
         sid = await conn.scalar(sa.select(wish_windows.c.session_id).where(wish_windows.c.id == wid))
     assert await live.inventory.confirm_hold(sid, holds[0], "a") == "confirmed"
     (item,) = (await live.inventory.snapshot(sid)).values()
@@ -124,5 +128,6 @@ async def test_unconfirmed_holds_go_back_to_the_flash_pool_and_confirmed_ones_st
     assert (await live.inventory.snapshot(sid))[item.item_id].left == 7
     await OutboxWorker(redis, engine, consumer="t").drain_once()
     async with engine.connect() as conn:
-        statuses = dict((await conn.execute(sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(holds)))).all())
+        rows = await conn.execute(sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(holds)))
+        statuses = dict(rows.all())
     assert statuses == {holds[0]: "confirmed", holds[1]: "cancelled"}

@@ -148,17 +148,18 @@ async def test_community_catalog_and_wish_fields_take_their_boundaries(api: Api)
         ({"id": "wang", "name": ""}, 400),
         ({"id": "wang", "name": "王" * 100}, 201),
     ])
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场"})
+    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
     products = await _expect(api, "POST", "/api/products", FARM, [
         ({**PRODUCT, "case_size": 0}, 400),
-        ({**PRODUCT, "moq": -1}, 400),
+        ({**PRODUCT, "moq": 0}, 400),
         ({**PRODUCT, "lead_time_hours": 337}, 400),
         ({**PRODUCT, "tiers": []}, 400),
         ({**PRODUCT, "tiers": [{"min_qty": -1, "price_cents": 800}]}, 400),
         ({**PRODUCT, "tiers": [{"min_qty": 0, "price_cents": -1}]}, 400),
         ({**PRODUCT, "tiers": [{"min_qty": 0, "price_cents": 800}, {"min_qty": 0, "price_cents": 700}]}, 400),
         ({**PRODUCT, "unit": "x" * 17}, 400),
-        ({**PRODUCT, "id": "mi", "case_size": 1, "moq": 0, "capacity": 0, "lead_time_hours": 336}, 201),
+        ({**PRODUCT, "case_size": 6, "capacity": 5}, 400),
+        ({**PRODUCT, "id": "mi", "case_size": 1, "moq": 1, "capacity": 1, "lead_time_hours": 336}, 201),
     ])
     assert products[3] == "invalid body: Expected `array` of length >= 1 - at `$.tiers`"
     assert products[5] == "invalid body: Expected `int` >= 0 - at `$.tiers[0].price_cents`"

@@ -155,7 +155,8 @@ async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerP
         api = Api(http, server.url)
         await api.call("POST", "/api/communities", admin, {"id": "c1", "name": "幸福里"})
         await api.call("POST", "/api/communities/c1/pickup-points", host, {"id": "p1", "name": "仁和药房"})
-        await api.call("POST", "/api/suppliers", admin, {"id": "farm1", "name": "东山农场"})
+        await api.call("POST", "/api/suppliers", admin, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+        await api.call("POST", "/api/communities/c1/residents", admin, {"id": "zhao", "name": "赵敏"})
         await api.call("POST", "/api/products", admin, {
             "id": "hongshu", "supplier_id": "farm1", "name": "红薯", "unit": "斤", "case_size": 10, "moq": 30,
             "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 400}, {"min_qty": 50, "price_cents": 350}]})
@@ -196,7 +197,8 @@ async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess,
         await api.call("POST", "/api/communities", admin, {"id": "c1", "name": "幸福里"})
         for pid, name in (("p1", "仁和药房"), ("p2", "3号楼快递柜")):
             await api.call("POST", "/api/communities/c1/pickup-points", host, {"id": pid, "name": name})
-        await api.call("POST", "/api/suppliers", admin, {"id": "farm2", "name": "西岭果园"})
+        await api.call("POST", "/api/suppliers", admin, {"id": "farm2", "name": "西岭果园", "community_ids": ["c1"]})
+        await api.call("POST", "/api/communities/c1/residents", admin, {"id": "sunny", "name": "孙妮"})
         await api.call("POST", "/api/products", admin, {
             "id": "pingguo", "supplier_id": "farm2", "name": "苹果", "unit": "斤", "case_size": 10, "moq": 10,
             "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 600}]})
