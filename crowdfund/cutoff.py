@@ -30,6 +30,7 @@ from crowdfund.aggregate import (
     aggregate_totals,
     binding_products,
 )
+from crowdfund.remainders import fill_remainders
 from crowdfund.telling import (
     PlacedHold,
     hold_notice,
@@ -222,6 +223,8 @@ async def release_unconfirmed_holds(live: Live, wid: str, now: datetime | None =
     for hold in held:
         if await live.inventory.release(sid, hold.order_id, why="hold_expired") is not None:
             released += 1
+    # Units that just came free go to confirmed, partly held wishes before the open sale sees them.
+    await fill_remainders(live, wid)
     for iid in sorted({hold.item_id for hold in held}):
         await live.stock.publish_now(sid, iid)
     # Told from Redis's word on each hold, not from this run's count, so a rerun after a crash
