@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crowdfund.cutoff import CutoffSummary, run_cutoff
+from crowdfund.telling import ms
 from crowdfund.windows import window_row
 from infra.auth import Principal
 from infra.errors import Conflict, Forbidden
@@ -46,9 +47,13 @@ async def stored_summary(engine: AsyncEngine, wid: str) -> CutoffSummary:
                       supplier_order_lines.c.by_pickup_point)
             .join(supplier_orders, supplier_orders.c.id == supplier_order_lines.c.order_id)
             .where(supplier_orders.c.window_id == wid))).all()
+        late = {r.id: ms(r.deliver_by) for r in await conn.execute(
+            sa.select(supplier_orders.c.id, supplier_orders.c.deliver_by)
+            .join(wish_windows, wish_windows.c.id == supplier_orders.c.window_id)
+            .where(supplier_orders.c.window_id == wid, supplier_orders.c.deliver_by > wish_windows.c.live_at))}
     surplus = {ln.product_id: ln.order_qty - sum(json.loads(ln.by_pickup_point).values()) for ln in lines}
     return CutoffSummary(window_id=wid, supplier_orders=orders, held=held, not_viable=not_viable,
-                         surplus={pid: qty for pid, qty in sorted(surplus.items()) if qty > 0})
+                         surplus={pid: qty for pid, qty in sorted(surplus.items()) if qty > 0}, late_deliveries=late)
 
 
 async def close_now(live: Live, principal: Principal, wid: str) -> Closed:
@@ -73,4 +78,5 @@ async def close_now(live: Live, principal: Principal, wid: str) -> Closed:
         raise Conflict("the cutoff of this window is running; ask again in a moment", code="cutoff_running")
     summary = await stored_summary(live.engine, wid)
     return Closed(window_id=wid, supplier_orders=summary.supplier_orders, held=summary.held,
-                  not_viable=summary.not_viable, surplus=summary.surplus, status=row.status, already_closed=not ran)
+                  not_viable=summary.not_viable, surplus=summary.surplus, late_deliveries=summary.late_deliveries,
+                  status=row.status, already_closed=not ran)

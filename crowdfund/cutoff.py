@@ -64,6 +64,9 @@ class CutoffSummary(msgspec.Struct, kw_only=True):
     held: int
     not_viable: int
     surplus: dict[str, int]  # product id -> units beyond the wishes, sold in the live session
+    # Supplier orders whose delivery deadline falls after the live starts: the host was warned when
+    # the window was made; the cutoff says it again rather than plan a late delivery silently.
+    late_deliveries: dict[str, int] = {}  # supplier order id -> deliver_by, epoch ms
 
 
 async def aggregate_window(conn: AsyncConnection, wid: str, catalog: Catalog) -> Aggregation:
@@ -179,13 +182,17 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> Cutof
         await set_hold_deadline(live, window.session_id, ms(window.hold_release_at))
     told = wish_notices(window, lines, outcomes, catalog_rows)
 
+    late: dict[str, int] = {}
     async with live.engine.begin() as conn:
         for order in result.supplier_orders:
             lead = max(catalog_rows[ln.product_id].lead_time_hours for ln in order.lines)
             oid = f"{wid}-{order.supplier_id}"
+            deliver_by = window.cutoff_at + timedelta(hours=lead)
+            if deliver_by > window.live_at:
+                late[oid] = ms(deliver_by)
             await conn.execute(supplier_orders.insert().values(
                 id=oid, window_id=wid, supplier_id=order.supplier_id, status="pending",
-                deliver_by=window.cutoff_at + timedelta(hours=lead), created_at=now))
+                deliver_by=deliver_by, created_at=now))
             await conn.execute(supplier_order_lines.insert(), [
                 {"order_id": oid, "product_id": ln.product_id, "wished_qty": ln.wished_qty, "order_qty": ln.order_qty,
                  "unit_price_cents": ln.unit_price_cents, "total_cents": ln.total_cents,
@@ -202,7 +209,9 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> Cutof
     await deliver(stored, channels)
     summary = CutoffSummary(window_id=wid, supplier_orders=len(result.supplier_orders), held=sum(
         1 for o in outcomes if o["status"] in ("held", "partly_held")), not_viable=len(result.not_viable),
-        surplus={s.product_id: s.qty for s in result.surplus})
+        surplus={s.product_id: s.qty for s in result.surplus}, late_deliveries=late)
+    if late:
+        log.warning("window %s: supplier orders due after the live starts: %s", wid, late)
     log.info("cutoff done: %s", summary)
     return summary
 

@@ -122,6 +122,13 @@ async def test_a_delivery_after_the_live_is_warned_to_the_host(api: Api) -> None
     assert demand["warnings"] == window["warnings"]
     late = {p["product_id"]: p["arrives_before_live"] for p in demand["products"]}
     assert late == {"hongshu": True, "pingguo": False}
+    # Wished anyway and closed: the cutoff names the supplier order that is due after the live.
+    await _wish(api, window["id"], "li", "pingguo", 10)
+    closed = await api.ok("POST", f"/api/wish-windows/{window['id']}/close", HOST)
+    (due,) = closed["late_deliveries"].values()
+    assert list(closed["late_deliveries"]) == [f"{window['id']}-farm2"] and due > window["live_at"]
+    again = await api.ok("POST", f"/api/wish-windows/{window['id']}/close", HOST)
+    assert again["late_deliveries"] == closed["late_deliveries"] and again["already_closed"]
     # Early enough, nothing to warn about.
     fine = await _window(api, title="下周直播", live_at=now + 5 * DAY, cutoff_at=now + 3 * DAY)
     assert fine["warnings"] == []
@@ -194,7 +201,7 @@ async def test_closing_now_is_for_the_host_and_answers_the_same_summary_twice(ap
         assert status == 403
     first = await api.ok("POST", f"/api/wish-windows/{wid}/close", HOST)
     assert first == {"window_id": wid, "supplier_orders": 1, "held": 2, "not_viable": 0, "surplus": {"hongshu": 5},
-                     "status": "aggregated", "already_closed": False}
+                     "late_deliveries": {}, "status": "aggregated", "already_closed": False}
     second = await api.ok("POST", f"/api/wish-windows/{wid}/close", HOST)
     assert second == {**first, "already_closed": True}
     status, body = await api.call("POST", f"/api/wish-windows/{wid}/wishes", token("li"),
