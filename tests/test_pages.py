@@ -167,9 +167,9 @@ async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerP
 
     page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
     await page.goto(f"{server.url}/wishes/{wid}?token={token('zhao')}")
-    await expect(page.locator("#status")).to_contain_text("截单还有")
+    await expect(page.locator("#status")).to_contain_text("截单：")
     await expect(page.locator("#tiers")).to_contain_text("满50斤 ¥3.50/斤")
-    await page.get_by_label("商品").select_option("hongshu")
+    await page.get_by_label("商品", exact=True).select_option("hongshu")
     await page.get_by_label("数量").fill("5")
     await page.get_by_label("自提点").select_option("p1")
     await page.get_by_role("button", name="加入心愿单").click()
