@@ -19,8 +19,9 @@ import msgspec
 
 MAX_QTY = 10_000
 CN_DIGITS = "零〇一二两三四五六七八九十百千"
-UNITS = ("公斤", "千克", "斤", "克", "kg", "g", "箱", "盒", "个", "份", "袋", "瓶", "只", "条", "把", "颗", "提",
-         "包", "桶", "块", "串", "板", "捆", "罐", "听", "支", "根", "枚", "粒", "件", "盆", "兜", "筐", "打", "瓣", "棵")
+UNITS = ("公斤", "千克", "斤", "克", "kg", "g", "箱", "盒", "个", "份", "袋", "瓶", "只", "条", "把", "颗",
+         "提", "包", "桶", "块", "串", "板", "捆", "罐", "听", "支", "根", "枚", "粒", "件", "盆", "兜",
+         "筐", "打", "瓣", "棵")
 _NUM = rf"(?:\d+(?:\.\d+)?|[{CN_DIGITS}]+|半)"
 _UNIT = "(?:" + "|".join(sorted(map(re.escape, UNITS), key=len, reverse=True)) + ")"
 _MULT = r"(?:\s*[x×*]\s*(?P<mult>\d+))?"
@@ -31,7 +32,8 @@ _PRODUCT_FIRST = re.compile(
 # "两斤红薯", "二斤半 土豆", "10斤红薯": the quantity first, which needs a unit to be unambiguous.
 _QTY_FIRST = re.compile(rf"(?P<qty>{_NUM})\s*(?P<unit>{_UNIT})(?P<half>半)?\s*(?P<product>[^\d\s][^\d]*?){_MULT}")
 _LEAD = re.compile(r"^\s*(\d+)\s*[.、)\]:,\-]?\s*(.*)$")
-_NOTE = re.compile(r"^(?:\d+\s*(?:号楼|号|栋|幢|单元|室|楼|层|门)(?:\d+\s*(?:号|室|单元|楼|层))*\d*|\d+-\d+(?:-\d+)?|[A-Za-z]?\d*座)$")
+_NOTE = re.compile(r"^(?:\d+\s*(?:号楼|号|栋|幢|单元|室|楼|层|门)(?:\d+\s*(?:号|室|单元|楼|层))*\d*"
+                   r"|\d+-\d+(?:-\d+)?|[A-Za-z]?\d*座)$")
 _SEPARATORS = re.compile(r"[+,;、/]|\s和\s")
 # Cf covers the BOM a Windows editor puts before the first line, and zero-width joiners.
 _DECORATION = {"So", "Sk", "Cs", "Co", "Cn", "Me", "Mn", "Cf"}
@@ -123,7 +125,8 @@ def parse_line(raw: str) -> ChainEntry | None:
     name, rest = parts[0], (parts[1] if len(parts) > 1 else "")
     if not name or _PRODUCT_FIRST.search(name) or len(name) > 20:
         return None
-    notes, kept = [], []
+    notes: list[str] = []
+    kept: list[str] = []
     for token in rest.split(" "):
         (notes if _NOTE.match(token) else kept).append(token)
     items: list[ChainItem] = []

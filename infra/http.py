@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from infra.apidoc import Problem, ProblemDetail
 from infra.appkeys import RESOURCES
@@ -72,7 +73,7 @@ def require(request: web.Request, *roles: str) -> Principal:
 
 
 @web.middleware
-async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one place where errors become JSON problem bodies."""
     try:
         return await handler(request)

@@ -100,7 +100,7 @@ class EmbeddedRedis:
             "--maxclients", "20000",
         ]
 
-    async def start(self, timeout: float = 10.0) -> str:
+    async def start(self, ready_within_s: float = 10.0) -> str:
         """Start the server and wait until it answers PING; returns its URL."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.process = await asyncio.create_subprocess_exec(
@@ -112,7 +112,7 @@ class EmbeddedRedis:
         )
         client = aioredis.Redis.from_url(self.url)
         try:
-            deadline = asyncio.get_running_loop().time() + timeout
+            deadline = asyncio.get_running_loop().time() + ready_within_s
             while True:
                 if self.process.returncode is not None:
                     raise RedisServerError(
@@ -126,7 +126,7 @@ class EmbeddedRedis:
                     pass
                 if asyncio.get_running_loop().time() > deadline:
                     await self.stop()
-                    raise RedisServerError(f"{self.binary.name} did not answer within {timeout}s")
+                    raise RedisServerError(f"{self.binary.name} did not answer within {ready_within_s}s")
                 await asyncio.sleep(0.05)
         finally:
             await client.aclose()
@@ -134,8 +134,8 @@ class EmbeddedRedis:
         log.info("embedded %s on %s (data in %s)", self.binary.name, self.url, self.dir)
         return self.url
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """SHUTDOWN (flushing the AOF), falling back to SIGTERM, then SIGKILL."""
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """SHUTDOWN (flushing the AOF), falling back to SIGTERM, then SIGKILL, each given grace_s."""
         proc, self.process = self.process, None
         if proc is None or proc.returncode is not None:
             return
@@ -147,11 +147,11 @@ class EmbeddedRedis:
         finally:
             await client.aclose()
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await asyncio.wait_for(proc.wait(), grace_s)
         except TimeoutError:
             proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), timeout)
+                await asyncio.wait_for(proc.wait(), grace_s)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -61,7 +62,7 @@ class ScriptBatcher:
                 del self._queue[: self._max_batch]
                 try:
                     results = await self._send(batch)
-                except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
+                except BaseException as exc:  # every waiter must hear of it
                     for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(str(exc)))
@@ -106,7 +107,8 @@ class ScriptBatcher:
 
     async def _send_packed(self, packed: bytes, count: int) -> list[Any]:
         pool = self._redis.connection_pool
-        conn = await pool.get_connection()
+        # redis-py leaves ConnectionPool.get_connection unannotated; it returns a connection.
+        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             # One deadline for the whole batch rather than one per reply (math.inf turns off
             # redis-py's own per-read timeout): the replies arrive together.

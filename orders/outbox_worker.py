@@ -16,6 +16,7 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -29,6 +30,20 @@ from inventory import outbox
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def _entries_of(reply: object) -> list[Any]:
+    """The entries of a one-stream XREADGROUP reply: [[stream, entries]] in RESP2, which our clients speak."""
+    if not reply:
+        return []
+    if not isinstance(reply, list):
+        raise TypeError(f"expected a RESP2 stream reply, got {type(reply).__name__}")
+    return list(reply[0][1])
+
+
+def _with_fields(entries: list[Any]) -> list[Entry]:
+    """The entries that still have fields: one deleted (XDEL) while pending comes back as (id, None)."""
+    return [(entry_id, fields) for entry_id, fields in entries if fields]
 
 
 def default_consumer_name() -> str:
@@ -63,9 +78,10 @@ def order_row(entry: outbox.Reserved | outbox.Released | outbox.Confirmed) -> di
 def draw_rows(entry: outbox.BagDrawn) -> tuple[dict[str, object], list[dict[str, object]]]:
     """The audit row of a lucky-bag draw, and the points rows of its winners."""
     drawn_at = _ms_to_datetime(entry.ts)
-    audit = {"bag_id": entry.bag, "session_id": entry.session, "title": entry.title, "seed": entry.seed,
-             "entrants": entry.entrants, "winners": entry.winners, "prize_item_id": entry.prize_item or None,
-             "prize_points": entry.prize_points, "drawn_at": drawn_at}
+    audit: dict[str, object] = {
+        "bag_id": entry.bag, "session_id": entry.session, "title": entry.title, "seed": entry.seed,
+        "entrants": entry.entrants, "winners": entry.winners, "prize_item_id": entry.prize_item or None,
+        "prize_points": entry.prize_points, "drawn_at": drawn_at}
     points: list[dict[str, object]] = [
         {"id": f"bag:{entry.bag}:{user}", "user_id": user, "session_id": entry.session,
          "points": entry.prize_points, "reason": "lucky_bag", "created_at": drawn_at}
@@ -96,7 +112,7 @@ class OutboxWorker:
         self._insert = dialect.insert
 
     async def streams(self) -> list[bytes]:
-        return sorted(await self.redis.smembers(outbox.REGISTRY))
+        return sorted(s.encode() if isinstance(s, str) else s for s in await self.redis.smembers(outbox.REGISTRY))
 
     async def _ensure_group(self, stream: bytes) -> None:
         if stream in self._groups:
@@ -112,17 +128,17 @@ class OutboxWorker:
         """The next entries to write: own pending, then abandoned, then new."""
         await self._ensure_group(stream)
         own = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: "0"}, count=self.batch)
-        entries = [e for e in (own[0][1] if own else []) if e[1]]
+        entries = _with_fields(_entries_of(own))
         if entries:
             return entries
         claimed = await self.redis.xautoclaim(
             stream, outbox.GROUP, self.consumer, self.claim_idle_ms, "0-0", count=self.batch
         )
-        entries = [e for e in claimed[1] if e[1]]
+        entries = _with_fields(claimed[1])
         if entries:
             return entries
         fresh = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: ">"}, count=self.batch)
-        return list(fresh[0][1]) if fresh else []
+        return _with_fields(_entries_of(fresh))
 
     async def write(self, entries: Sequence[Entry]) -> None:
         """Commit the entries to SQL; safe to repeat (every row's key comes from the entry)."""

@@ -13,6 +13,7 @@ import logging
 from redis.exceptions import RedisError
 
 from infra.errors import DomainError
+from infra.resources import as_str
 from stream import keys
 from stream.context import Live
 from stream.lucky import draw_bag
@@ -27,7 +28,10 @@ async def sweep_once(live: Live) -> int:
     due = await live.redis.zrangebyscore(keys.DEADLINES, "-inf", now_ms(), start=0, num=100)
     handled = 0
     for member in due:
-        kind, sid, ident, *rest = member.decode().split("|")
+        # Without WITHSCORES every member is a string; redis-py's type also allows the scored pairs.
+        if not isinstance(member, (bytes, str)):
+            continue
+        kind, sid, ident, *rest = as_str(member).split("|")
         try:
             if kind == "flash":
                 await close_flash(live, sid, ident, int(rest[0]))

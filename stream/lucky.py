@@ -17,6 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from infra.errors import BadRequest
+from infra.resources import as_str
 from infra.types import Title
 from stream import keys
 from stream.context import Live
@@ -98,10 +99,10 @@ async def create_bag(live: Live, state: SessionState, bag: NewLuckyBag) -> Lucky
 
 async def enter_bag(live: Live, sid: str, bid: str, user_id: str, passphrase: str = "") -> str:
     """Enter a resident; returns 'entered' or 'already_entered', or raises BadRequest with the reason."""
-    ok, reason, *detail = await live.scripts.enter_lucky_bag(
+    ok, code, *detail = await live.scripts.enter_lucky_bag(
         live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.conns(sid), keys.present(sid)],
         [user_id, passphrase])
-    reason = reason.decode()
+    reason = as_str(code)
     if ok:
         return reason
     if reason == "unknown_bag":
@@ -120,7 +121,7 @@ async def bags_with_passphrase(live: Live, sid: str, text: str) -> list[str]:
     """Open bags whose passphrase is exactly ``text`` (a comment saying it enters them).
 
     Every resident comment asks this, so all bags are read in one pipelined round trip."""
-    bids = sorted(b.decode() for b in await live.redis.smembers(keys.bags(sid)))
+    bids = sorted(as_str(b) for b in await live.redis.smembers(keys.bags(sid)))
     if not bids:
         return []
     pipe = live.redis.pipeline(transaction=False)
@@ -133,11 +134,11 @@ async def bags_with_passphrase(live: Live, sid: str, text: str) -> list[str]:
 
 async def open_bags(live: Live, sid: str, user_id: str | None) -> list[LuckyBagView]:
     views = []
-    for bid in sorted(b.decode() for b in await live.redis.smembers(keys.bags(sid))):
-        bag = {k.decode(): v.decode() for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
+    for bid in sorted(as_str(b) for b in await live.redis.smembers(keys.bags(sid))):
+        bag = {as_str(k): as_str(v) for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
         if bag.get("status") != "open":
             continue
-        entered = bool(user_id) and bool(await live.redis.hexists(keys.bag_entrants(sid, bid), user_id))
+        entered = bool(user_id and await live.redis.hexists(keys.bag_entrants(sid, bid), user_id))
         views.append(LuckyBagView(id=bid, title=bag["title"], winners=int(bag["winners"]),
                                   draw_at=int(bag["draw_at"]), needs_passphrase=bool(bag["passphrase"]),
                                   min_watch_s=int(bag["min_watch_ms"]) // 1000, entered=entered))
@@ -153,20 +154,20 @@ async def draw_bag(live: Live, sid: str, bid: str) -> list[str] | None:
         raise BagNotFound(f"no lucky bag {bid}")
     if code == -1:
         return None
-    winners = json.loads(winners_json)
+    winners: list[str] = json.loads(winners_json)
     prize_item = await live.redis.hget(keys.bag(sid, bid), "prize_item_id")
     if prize_item:
         # Every process that sees the bag drawn may run this: the request id makes it once per winner.
         for user in winners:
-            await live.inventory.reserve(sid, prize_item.decode(), user, 1, f"bag-{bid}", kind="prize")
+            await live.inventory.reserve(sid, as_str(prize_item), user, 1, f"bag-{bid}", kind="prize")
     return winners
 
 
 async def bag_status(live: Live, sid: str, bid: str) -> BagStatus:
-    bag = {k.decode(): v.decode() for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
+    bag = {as_str(k): as_str(v) for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
     if not bag:
         raise BagNotFound(f"no lucky bag {bid}")
-    entrants = sorted(u.decode() for u in await live.redis.hkeys(keys.bag_entrants(sid, bid)))
+    entrants = sorted(as_str(u) for u in await live.redis.hkeys(keys.bag_entrants(sid, bid)))
     drawn = bag["status"] == "drawn"
     return BagStatus(
         id=bid, title=bag["title"], status=bag["status"], winners=json.loads(bag["result"]) if drawn else [],
@@ -220,6 +221,6 @@ async def packet_status(live: Live, sid: str, pid: str) -> RedPacketStatus:
     meta = await live.redis.hgetall(keys.packet(sid, pid))
     if not meta:
         raise BagNotFound(f"no red packet {pid}")
-    takers = {k.decode(): int(v) for k, v in (await live.redis.hgetall(keys.packet_takers(sid, pid))).items()}
+    takers = {as_str(k): int(v) for k, v in (await live.redis.hgetall(keys.packet_takers(sid, pid))).items()}
     return RedPacketStatus(id=pid, total_points=int(meta[b"total"]), shares=int(meta[b"shares"]),
                            left=await live.redis.llen(keys.packet_shares(sid, pid)), takers=takers)

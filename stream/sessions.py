@@ -19,6 +19,7 @@ from community.api import get_community
 from infra.auth import Principal
 from infra.errors import BadRequest, Forbidden
 from infra.ids import ID_RE
+from infra.resources import as_str
 from infra.tables import live_sessions, session_items
 from infra.types import Cents, Title, Unit
 from inventory import MAX_QTY
@@ -95,7 +96,7 @@ async def load_session(live: Live, sid: str) -> SessionState:
     raw = await live.redis.hgetall(keys.session(sid))
     if not raw:
         raise SessionNotFound(f"no session {sid}")
-    f = {k.decode(): v.decode() for k, v in raw.items()}
+    f = {as_str(k): as_str(v) for k, v in raw.items()}
     return SessionState(id=sid, community_id=f["community_id"], title=f["title"], status=f["status"],
                         pinned_item_id=f.get("pinned") or None, stream_url=f.get("stream_url") or None)
 
@@ -157,7 +158,7 @@ async def add_item(live: Live, sid: str, item: NewItem) -> ItemView:
 
 async def items(live: Live, sid: str) -> list[ItemView]:
     """Every item with its stock as Redis holds it now."""
-    catalog = {k.decode(): json.loads(v) for k, v in (await live.redis.hgetall(keys.catalog(sid))).items()}
+    catalog = {as_str(k): json.loads(v) for k, v in (await live.redis.hgetall(keys.catalog(sid))).items()}
     stock = await live.inventory.snapshot(sid)
     return [
         ItemView(id=iid, title=meta["title"], price_cents=s.price_cents, unit=meta["unit"], left=s.left,

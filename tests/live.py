@@ -73,8 +73,8 @@ class Client:
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == kind]
 
-    async def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, pred: Callable[[dict[str, Any]], bool], within_s: float = 10) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within_s
         seen = 0
         while True:
             for event in self.events[seen:]:
@@ -82,7 +82,7 @@ class Client:
                     return event
             seen = len(self.events)
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no matching event within {timeout}s; last: {self.events[-5:]}")
+                raise AssertionError(f"no matching event within {within_s}s; last: {self.events[-5:]}")
             if self.closed.is_set():
                 raise AssertionError(f"connection closed ({self.close_code}) before a matching event")
             await asyncio.sleep(0.02)

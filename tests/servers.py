@@ -51,7 +51,7 @@ def spawn_linli(args: list[str], env: dict[str, str], log: Path) -> ServerProces
     return ServerProcess(proc, "", log)
 
 
-async def start_linli(args: list[str], env: dict[str, str], log: Path, *, timeout: float = 30,
+async def start_linli(args: list[str], env: dict[str, str], log: Path, *, healthy_within_s: float = 30,
                       expect_healthy: bool = True) -> ServerProcess:
     """Run ``linli <args> --port P`` and wait for /healthz to answer."""
     port = free_port()
@@ -63,7 +63,7 @@ async def start_linli(args: list[str], env: dict[str, str], log: Path, *, timeou
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", log)
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + healthy_within_s
     async with aiohttp.ClientSession() as http:
         while True:
             if proc.poll() is not None:

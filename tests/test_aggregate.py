@@ -36,7 +36,8 @@ def test_exactly_the_moq_is_viable_one_below_is_not() -> None:
     """Wished total equal to the MOQ orders; one unit less is not viable."""
     assert line_of(aggregate(Catalog(products=[product()]), [wish("r1", 30)])).order_qty == 30
     below = aggregate(Catalog(products=[product()]), [wish("r1", 29)])
-    assert below.supplier_orders == [] and [(n.product_id, n.wished_qty, n.moq) for n in below.not_viable] == [("a", 29, 30)]
+    assert below.supplier_orders == []
+    assert [(n.product_id, n.wished_qty, n.moq) for n in below.not_viable] == [("a", 29, 30)]
 
 
 def test_an_exact_case_multiple_has_no_surplus_and_rounding_up_makes_some() -> None:
@@ -131,10 +132,12 @@ def test_the_books_balance_for_any_catalog(cat: list[Product], raw: list[tuple[i
 def test_cli_aggregates_and_refuses_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`linli aggregate CATALOG WISHES` prints the documented JSON; a bad file is exit 2 with a message."""
     cat = tmp_path / "catalog.json"
-    cat.write_text(json.dumps({"products": [{"id": "a", "name": "红薯", "supplier_id": "s", "unit": "斤", "case_size": 10,
-                                            "moq": 5, "capacity": 100, "tiers": [{"min_qty": 0, "price_cents": 400}]}]}))
+    cat.write_text(json.dumps({"products": [{
+        "id": "a", "name": "红薯", "supplier_id": "s", "unit": "斤", "case_size": 10, "moq": 5, "capacity": 100,
+        "tiers": [{"min_qty": 0, "price_cents": 400}]}]}))
     good = tmp_path / "wishes.json"
-    good.write_text(json.dumps({"wishes": [{"resident_id": "r1", "product_id": "a", "qty": 7, "pickup_point_id": "p1"}]}))
+    good.write_text(json.dumps(
+        {"wishes": [{"resident_id": "r1", "product_id": "a", "qty": 7, "pickup_point_id": "p1"}]}))
     out = CliRunner().invoke(aggregate_cmd, [str(cat), str(good)])
     assert out.exit_code == 0
     assert json.loads(out.output) == {
@@ -163,14 +166,16 @@ async def test_the_sql_path_agrees_with_the_pure_function(engine: AsyncEngine, c
         await conn.execute(communities.insert().values(id="c", name="c", created_at=now))
         await conn.execute(live_sessions.insert().values(id="s", community_id="c", title="t", status="draft",
                                                          created_by="h", created_at=now))
+        tomorrow = now + timedelta(days=1)
         await conn.execute(wish_windows.insert().values(id="w", session_id="s", community_id="c", opens_at=now,
-                                                        cutoff_at=now + timedelta(days=1), live_at=now + timedelta(days=1),
-                                                        hold_release_at=now + timedelta(days=1), status="open"))
+                                                        cutoff_at=tomorrow, live_at=tomorrow,
+                                                        hold_release_at=tomorrow, status="open"))
         inserted = []
         for n, (i, qty, pt) in enumerate(raw):
-            line_id = (await conn.execute(wish_lines.insert().values(
+            result = await conn.execute(wish_lines.insert().values(
                 window_id="w", resident_id=f"r{n}", product_id=ids[i % len(ids)], qty=qty, pickup_point_id=f"p{pt}",
-                entered_by=f"r{n}", source="app", status="active", created_at=now, updated_at=now))).inserted_primary_key[0]
+                entered_by=f"r{n}", source="app", status="active", created_at=now, updated_at=now))
+            line_id = result.inserted_primary_key[0]
             inserted.append(wish(str(line_id), qty, ids[i % len(ids)], f"p{pt}"))
         via_sql = await aggregate_window(conn, "w", Catalog(products=cat))
     assert via_sql == aggregate(Catalog(products=cat), inserted)

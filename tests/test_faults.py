@@ -92,7 +92,8 @@ async def test_redis_killed_mid_sale_loses_nothing_acknowledged(tmp_path: Path) 
         await server.stop()
 
 
-async def test_worker_killed_between_commit_and_ack_writes_no_duplicate(inventory: Inventory, engine: AsyncEngine) -> None:
+async def test_worker_killed_between_commit_and_ack_writes_no_duplicate(
+        inventory: Inventory, engine: AsyncEngine) -> None:
     """A worker that committed to SQL but died before XACK: its successor rewrites nothing twice."""
     await inventory.load_stock("w", "i1", add=50, price_cents=1)
     await inventory.open_sale("w", "i1")
@@ -113,7 +114,8 @@ async def test_worker_killed_between_commit_and_ack_writes_no_duplicate(inventor
     assert (await reconcile(inventory, engine, "w")).clean
 
 
-async def test_worker_restarted_under_same_name_finishes_its_own_pending(inventory: Inventory, engine: AsyncEngine) -> None:
+async def test_worker_restarted_under_same_name_finishes_its_own_pending(
+        inventory: Inventory, engine: AsyncEngine) -> None:
     """A restarted worker with the same consumer name picks up what it held, without waiting for idle time."""
     await inventory.load_stock("w2", "i1", add=10, price_cents=1)
     await inventory.open_sale("w2", "i1")
@@ -126,7 +128,8 @@ async def test_worker_restarted_under_same_name_finishes_its_own_pending(invento
     assert await inventory.redis.xlen(keys.outbox("w2")) == 0
 
 
-async def test_release_reaches_sql_as_cancelled_even_before_its_reservation(inventory: Inventory, engine: AsyncEngine) -> None:
+async def test_release_reaches_sql_as_cancelled_even_before_its_reservation(
+        inventory: Inventory, engine: AsyncEngine) -> None:
     """A release entry carries the whole order, so SQL ends right whichever entry lands first."""
     await inventory.load_stock("c", "i1", add=5, price_cents=300)
     await inventory.open_sale("c", "i1")

@@ -54,9 +54,10 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
     http = aiohttp.ClientSession()
     try:
         procs += [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
-        status, _ = await Api(http, procs[1].url).call("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+        web_a = Api(http, procs[1].url)
+        status, _ = await web_a.call("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
         assert status in (201, 409)
-        await Api(http, procs[1].url).call("POST", "/api/communities", ADMIN, {"id": "c2", "name": "望江苑"})
+        await web_a.call("POST", "/api/communities", ADMIN, {"id": "c2", "name": "望江苑"})
         yield Cluster(procs[1], procs[2], http, db_url)
     finally:
         await http.close()

