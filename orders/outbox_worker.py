@@ -128,17 +128,26 @@ class OutboxWorker:
         """The next entries to write: own pending, then abandoned, then new."""
         await self._ensure_group(stream)
         own = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: "0"}, count=self.batch)
-        entries = _with_fields(_entries_of(own))
+        entries = await self._live_entries(stream, _entries_of(own))
         if entries:
             return entries
         claimed = await self.redis.xautoclaim(
             stream, outbox.GROUP, self.consumer, self.claim_idle_ms, "0-0", count=self.batch
         )
-        entries = _with_fields(claimed[1])
+        entries = await self._live_entries(stream, claimed[1])
         if entries:
             return entries
         fresh = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: ">"}, count=self.batch)
         return _with_fields(_entries_of(fresh))
+
+    async def _live_entries(self, stream: bytes, pending: list[Any]) -> list[Entry]:
+        """Pending entries that still have fields; one deleted while pending (a trim, a hand-made
+        XDEL) has nothing to write, so it is acknowledged here rather than read again forever."""
+        gone = [entry_id for entry_id, fields in pending if not fields]
+        if gone:
+            log.warning("outbox %r: %d pending entries were deleted before they were written", stream, len(gone))
+            await self.redis.xack(stream, outbox.GROUP, *gone)
+        return _with_fields(pending)
 
     async def write(self, entries: Sequence[Entry]) -> None:
         """Commit the entries to SQL; safe to repeat (every row's key comes from the entry)."""

@@ -128,6 +128,22 @@ async def test_worker_restarted_under_same_name_finishes_its_own_pending(
     assert await inventory.redis.xlen(keys.outbox("w2")) == 0
 
 
+async def test_a_pending_entry_deleted_before_it_was_written_is_acknowledged_not_reread(
+        inventory: Inventory, engine: AsyncEngine) -> None:
+    """An entry trimmed away while pending is dropped from the pending list; the others are written."""
+    await inventory.load_stock("d", "i1", add=5, price_cents=1)
+    await inventory.open_sale("d", "i1")
+    await asyncio.gather(*(inventory.reserve("d", "i1", f"u{n}", 1, "r") for n in range(3)))
+    stream = keys.outbox("d").encode()
+    worker = OutboxWorker(inventory.redis, engine, consumer="w")
+    held = await worker.read(stream)  # now pending with this consumer
+    await inventory.redis.xdel(stream, held[0][0])
+    again = OutboxWorker(inventory.redis, engine, consumer="w")
+    assert await again.drain_once() == 2
+    assert (await inventory.redis.xpending(stream, outbox.GROUP))["pending"] == 0
+    assert await _count_sql(engine, "d") == 2
+
+
 async def test_release_reaches_sql_as_cancelled_even_before_its_reservation(
         inventory: Inventory, engine: AsyncEngine) -> None:
     """A release entry carries the whole order, so SQL ends right whichever entry lands first."""
