@@ -24,6 +24,9 @@ def _settings(**overrides: object) -> Settings:
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The scheduler logs every run of every job at INFO (the crowdfund sync runs every 5 s); its
+    # warnings and errors are what an operator needs.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _tune_gc() -> None:
