@@ -152,11 +152,13 @@ async def list_residents(engine: AsyncEngine, community_id: str, *, grid_worker_
 
 
 async def residents_of(engine: AsyncEngine, community_id: str) -> list[dict[str, str | None]]:
-    """Residents with the fields needed to match chain names (never sent to suppliers)."""
+    """Residents with the fields needed to match chain names and households (never sent to suppliers)."""
     async with engine.connect() as conn:
-        rows = await conn.execute(sa.select(residents.c.id, residents.c.name, residents.c.grid_worker_id)
+        rows = await conn.execute(sa.select(residents.c.id, residents.c.name, residents.c.building, residents.c.room,
+                                            residents.c.grid_worker_id)
                                   .where(residents.c.community_id == community_id).order_by(residents.c.id))
-        return [{"id": r.id, "name": r.name, "grid_worker_id": r.grid_worker_id} for r in rows]
+        return [{"id": r.id, "name": r.name, "building": r.building, "room": r.room,
+                 "grid_worker_id": r.grid_worker_id} for r in rows]
 
 
 async def grid_worker_of(engine: AsyncEngine, resident_id: str) -> tuple[str, str | None]:

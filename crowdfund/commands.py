@@ -1,8 +1,9 @@
-"""`linli chain parse` and `linli aggregate`: the crowdfunding tools an organizer runs by hand."""
+"""`linli chain parse`, `linli chain score` and `linli aggregate`: the crowdfunding tools run by hand."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
@@ -10,6 +11,7 @@ import msgspec
 
 from crowdfund.aggregate import AggregationError, Catalog, Product, Wish, aggregate
 from crowdfund.chain import chain_to_json, parse_chain
+from crowdfund.chain_corpus import CorpusError, describe, score_corpus, summary
 
 
 class Wishes(msgspec.Struct, kw_only=True):
@@ -30,6 +32,26 @@ def chain_parse(file: BinaryIO) -> None:
     except UnicodeDecodeError as exc:
         raise click.UsageError("the chain is not UTF-8 text; save it as UTF-8 and try again") from exc
     sys.stdout.buffer.write(chain_to_json(parse_chain(text)) + b"\n")
+
+
+@chain.command("score")
+@click.argument("corpus_dir", metavar="CORPUS_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--show", type=click.Choice(["none", "misses", "all"]), default="misses", show_default=True,
+              help="which lines to list: none, those refused or wrong, or every line")
+def chain_score(corpus_dir: Path, show: str) -> None:
+    """Read every chain in CORPUS_DIR (NAME.txt beside NAME.expect) and print the share of lines read
+    right, refused and wrong; exits 1 when any line is read wrong (docs/chains.md describes the format)."""
+    try:
+        scores = score_corpus(corpus_dir)
+    except (CorpusError, ValueError, UnicodeDecodeError) as exc:
+        raise click.UsageError(f"cannot score {corpus_dir}: {exc}") from exc
+    for score in scores:
+        if show == "all" or (show == "misses" and score.outcome != "right"):
+            click.echo(describe(score))
+    for line in summary(scores):
+        click.echo(line)
+    if any(s.outcome == "wrong" for s in scores):
+        sys.exit(1)
 
 
 AGGREGATE_HELP = """Aggregate wishes into supplier orders (MOQ, whole cases, capacity, price tiers) and print JSON.

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from crowdfund.chain import parse_chain, parse_line
+from crowdfund.chain import ChainEntry, parse_chain, parse_line
 from crowdfund.commands import chain
 
 # (line, number, name, [(product, qty, unit)], note)
@@ -85,6 +85,10 @@ REFUSED = [
     "59. 胡 红薯 很多",
     "谢谢大家！",
     "60. 郝 猪肉二两",
+    "61. 赵姐 不要香菜",
+    "62. 郑 盒装2",
+    "63. 请问几点到？",
+    "64. 王 吴 红薯10斤",
 ]
 
 
@@ -128,7 +132,7 @@ def test_cli_prints_the_json_shape(tmp_path) -> None:  # type: ignore[no-untyped
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data == {"entries": [{"line": 3, "name": "王玉香", "items": [{"product": "红薯", "qty": 10, "unit": "斤"}],
-                                 "note": "3号楼"}], "unparsed": ["乱七八糟"]}
+                                 "note": "3号楼", "row": 1, "building": "3"}], "unparsed": ["乱七八糟"]}
     path = tmp_path / "chain.txt"
     path.write_text("5、老马 红薯 十斤\n", encoding="utf-8")
     assert json.loads(runner.invoke(chain, ["parse", str(path)]).output)["entries"][0]["name"] == "老马"
@@ -140,3 +144,165 @@ def test_cli_refuses_a_file_that_is_not_utf8(tmp_path) -> None:  # type: ignore[
     path.write_bytes("3. 王玉香 红薯10斤".encode("gbk"))
     out = CliRunner().invoke(chain, ["parse", str(path)])
     assert out.exit_code == 2 and "UTF-8" in out.output
+
+
+def _read(entry: ChainEntry) -> tuple[object, ...]:
+    return (entry.kind, entry.line, entry.name, entry.building, entry.room,
+            [(i.product, i.qty, i.unit) for i in entry.items])
+
+
+def test_a_one_product_chain_reads_households_and_bare_quantities() -> None:
+    """The header names the product; lines give a household or a name and how many, or nothing (one)."""
+    parsed = parse_chain("\n".join([
+        "#接龙", "周六 现做豆腐脑 一份两碗 12元", "例 3-1205 两份", "",
+        "1. 3-1205 两份", "2. 阿梅 6-702 1份", "3. 6-702老周 2份", "4. 9号楼阿姨 一份", "5. 3号1205 x2",
+        "6. 2-1103", "7. 14栋302 王奶奶 *2份", "8. 刘姐 3份 谢谢团长", "9. 不知道",
+    ]))
+    assert parsed.header is not None and parsed.header.product == "豆腐脑" and parsed.header.price == 1200
+    assert [_read(e) for e in parsed.entries] == [
+        ("order", 1, "", "3", "1205", [("豆腐脑", 2, "份")]),
+        ("order", 2, "阿梅", "6", "702", [("豆腐脑", 1, "份")]),
+        ("order", 3, "老周", "6", "702", [("豆腐脑", 2, "份")]),
+        ("order", 4, "阿姨", "9", "", [("豆腐脑", 1, "份")]),
+        ("order", 5, "", "3", "1205", [("豆腐脑", 2, "")]),
+        ("order", 6, "", "2", "1103", [("豆腐脑", 1, "")]),
+        ("order", 7, "王奶奶", "14", "302", [("豆腐脑", 2, "份")]),
+        ("order", 8, "刘姐", "", "", [("豆腐脑", 3, "份")]),
+    ]
+    assert all(i.from_header for e in parsed.entries for i in e.items)
+    assert parsed.unparsed == ["#接龙", "周六 现做豆腐脑 一份两碗 12元", "例 3-1205 两份", "9. 不知道"]
+
+
+def test_menu_and_example_lines_are_never_orders() -> None:
+    """A numbered menu in the header, and the example, are not orders: the orders restart at 1."""
+    parsed = parse_chain("\n".join([
+        "【邻里食堂】明天（周三）午餐接龙", "今日菜单：", "   1. 红烧肉", "   2. 番茄炒蛋", "米饭管够，15元一份",
+        "例：1. 3-502 张阿姨 午餐1份", "1. 3-502 张阿姨 午餐1份", "2. 5-1201 李叔 2份", "3. 8-602 3份午餐",
+    ]))
+    assert [(e.line, e.name, e.items[0].product, e.items[0].qty) for e in parsed.entries] == [
+        (1, "张阿姨", "午餐", 1), (2, "李叔", "午餐", 2), (3, "", "午餐", 3)]
+    assert "   1. 红烧肉".strip() in parsed.unparsed and "例：1. 3-502 张阿姨 午餐1份" in parsed.unparsed
+
+
+def test_names_come_out_clean_of_buildings_estates_and_emoji() -> None:
+    """Buildings before or glued to a name, estates and emoji go to the note or away; the name is clean."""
+    lines = {"1. 17栋 孟奶奶 苹果5斤": ("孟奶奶", "17", "17栋"), "2. 6号楼刘阿姨 橙子3斤": ("刘阿姨", "6", "6号楼"),
+             "3. 锦园-王大爷 葡萄2斤": ("王大爷", "", "锦园"), "4. 东苑 老杨 苹果10斤": ("老杨", "", "东苑"),
+             "5. 🍀开心果🍀 梨2.5斤": ("开心果", "", ""), "6. 李桂兰💐 香蕉两斤": ("李桂兰", "", ""),
+             "7. (9号楼)何 五花肉3斤": ("何", "9", "9号楼")}
+    for raw, (name, building, note) in lines.items():
+        entry = parse_line(raw)
+        assert entry is not None, raw
+        assert (entry.name, entry.building, entry.note) == (name, building, note), raw
+
+
+def test_quantity_forms_and_several_items_without_a_separator() -> None:
+    """三斤半, 2.5斤, 梨 8 斤, 各一斤, 3份午餐, ✖️2, glued items and a price naming the product."""
+    cases = {
+        "1. 王芳 苹果 三斤半": [("苹果", 3.5, "斤", 0)],
+        "2. 冯 梨 8 斤": [("梨", 8, "斤", 0)],
+        "3. 赵 苹果、梨各一斤": [("苹果", 1, "斤", 0), ("梨", 1, "斤", 0)],
+        "4. 钱 4个包子 2杯豆浆": [("包子", 4, "个", 0), ("豆浆", 2, "杯", 0)],
+        "5. 陈 豆浆✖️2 油条✖️2": [("豆浆", 2, "", 0), ("油条", 2, "", 0)],
+        "6. 张 土豆5斤西红柿3斤黄瓜2斤": [("土豆", 5, "斤", 0), ("西红柿", 3, "斤", 0), ("黄瓜", 2, "斤", 0)],
+        "7. 张 梨3.5元一斤的要六斤": [("梨", 6, "斤", 350)],
+        "8. 钱 基围虾1斤和扇贝2斤": [("基围虾", 1, "斤", 0), ("扇贝", 2, "斤", 0)],
+        "9. 吴 要玉米面五斤": [("玉米面", 5, "斤", 0)],
+        "10. 蒋 鸡蛋一板半": [("鸡蛋", 1.5, "板", 0)],
+        "11. 钱 草鱼5斤切块": [("草鱼", 5, "斤", 0)],
+        "12. 王 加多宝2箱": [("加多宝", 2, "箱", 0)],
+        "13. 李 有机大米5斤": [("有机大米", 5, "斤", 0)],
+    }
+    for raw, items in cases.items():
+        entry = parse_line(raw)
+        assert entry is not None, raw
+        assert [(i.product, i.qty, i.unit, i.price) for i in entry.items] == items, raw
+
+
+def test_edits_are_entries_with_their_kind() -> None:
+    """再来 / 再加 add, 改为 replaces, 不要了 / 撤回 / 取消 withdraw; "再来3斤" means the chain's product."""
+    parsed = parse_chain("\n".join([
+        "周六 苹果接龙 5元一斤", "1. 孟奶奶 苹果5斤", "2. 刘姐 苹果3斤", "3. 老周 苹果10斤",
+        "4. 赵大爷 苹果10斤 改为8斤",
+        "5. 孟奶奶 再来3斤", "@孟奶奶 苹果 再加2斤", "刘姐：改为6斤", "王芳 不要了", "老周 撤回", "8-602 苹果改成4斤",
+        "李桂兰撤回了一条消息", "老王 苹果5斤 不要了", "6. 赵姐 1份 不要香菜",
+    ]))
+    edits = [_read(e) for e in parsed.entries if e.kind != "order"]
+    assert edits == [
+        ("replace", 4, "赵大爷", "", "", [("苹果", 8, "斤")]),
+        ("add", 5, "孟奶奶", "", "", [("苹果", 3, "斤")]),
+        ("add", 0, "孟奶奶", "", "", [("苹果", 2, "斤")]),
+        ("replace", 0, "刘姐", "", "", [("苹果", 6, "斤")]),
+        ("withdraw", 0, "王芳", "", "", []),
+        ("withdraw", 0, "老周", "", "", []),
+        ("replace", 0, "", "8", "602", [("苹果", 4, "斤")]),
+        ("withdraw", 0, "老王", "", "", [("苹果", 0, "")]),
+    ]
+    assert "李桂兰撤回了一条消息" in parsed.unparsed  # a recalled message is not a withdrawal
+    remark = parsed.entries[-1]
+    assert (remark.kind, remark.items[0].qty) == ("order", 1) and "不要香菜" in remark.note
+
+
+def test_an_edit_without_a_product_takes_the_one_that_person_ordered() -> None:
+    """In a chain of several products, "再来2斤" means the one product that person ordered before."""
+    parsed = parse_chain("苹果 5元/斤 梨 3元/斤\n1. 孟奶奶 梨5斤\n2. 刘姐 苹果3斤 梨1斤\n"
+                         "孟奶奶 再来2斤\n刘姐 再来1斤\n")
+    assert [_read(e) for e in parsed.entries if e.kind == "add"] == [
+        ("add", 0, "孟奶奶", "", "", [("梨", 2, "斤")]), ("add", 0, "刘姐", "", "", [("", 1, "斤")])]
+
+
+def test_questions_are_not_orders_but_say_what_they_ask_for() -> None:
+    """Questions are listed apart from the entries, with what they ask for when they give a quantity."""
+    parsed = parse_chain("\n".join([
+        "周五 山东大樱桃 一盒2斤 58元", "1. 孟奶奶 2盒", "有香油吗？要一瓶", "请问几点到货？", "5. 王芳 有小盒的吗？",
+        "@团长 榴莲有没有？要一个", "6. 李阿姨 1盒 能送到家吗", "多少钱一盒？",
+    ]))
+    assert [(q.line, q.name, [(i.product, i.qty, i.unit) for i in q.items]) for q in parsed.questions] == [
+        (0, "", [("香油", 1, "瓶")]), (0, "", []), (5, "王芳", []), (0, "", [("榴莲", 1, "个")]), (0, "", [])]
+    assert [(e.name, e.items[0].qty) for e in parsed.entries] == [("孟奶奶", 2), ("李阿姨", 1)]
+
+
+def test_a_pickup_point_named_on_a_line() -> None:
+    """自提：X, X自提, 放X (a place), or a place word alone set the line's pickup; 放门口 does not."""
+    cases = {"1. 王芳 红薯2斤 自提：康宁大药房": "康宁大药房", "2. 李 红薯1斤 物业前台自提": "物业前台",
+             "3. 刘 红薯1斤 放3号楼快递柜": "3号楼快递柜", "4. 郑 红薯1斤 快递柜": "快递柜",
+             "5. 赵 红薯1斤 请放门口": ""}
+    for raw, pickup in cases.items():
+        entry = parse_line(raw)
+        assert entry is not None and entry.pickup == pickup, raw
+
+
+def test_a_name_line_followed_by_item_lines_is_one_entry() -> None:
+    """Item lines under a name line belong to it; the entry spans those rows."""
+    parsed = parse_chain("品种：苹果 香蕉\n1. 孟奶奶\n苹果3斤\n香蕉1把\n2. 刘姐 苹果5斤\n3. 吴 香蕉\n")
+    first = parsed.entries[0]
+    assert (first.name, first.row, first.end_row) == ("孟奶奶", 2, 4)
+    assert [(i.product, i.qty) for i in first.items] == [("苹果", 3), ("香蕉", 1)]
+    assert [(i.product, i.qty, i.unit) for i in parsed.entries[2].items] == [("香蕉", 1, "")]
+
+
+def test_an_earlier_copy_of_the_chain_adds_nothing() -> None:
+    """Chains copied again as they grew are read once, from the last copy; nothing is doubled."""
+    copy = ["#接龙", "周日 手工水饺 一斤一袋 20元", "1. 孟奶奶 2袋", "2. 刘姐 1袋"]
+    parsed = parse_chain("\n".join([*copy, *copy, "3. 王芳 1袋"]))
+    assert [(e.line, e.name, e.items[0].qty) for e in parsed.entries] == [
+        (1, "孟奶奶", 2), (2, "刘姐", 1), (3, "王芳", 1)]
+    assert parsed.unparsed == ["#接龙", "周日 手工水饺 一斤一袋 20元", "#接龙", "周日 手工水饺 一斤一袋 20元"]
+
+
+def test_ambiguous_lines_are_refused_not_guessed() -> None:
+    """When a word could be a name or a product, or a product line names no product it knows, ask."""
+    text = "#接龙\n周六 现做豆腐脑 一份两碗 12元\n1. 3-1205 豆浆 2杯\n2. 红烧肉\n3. 苹果 5斤\n"
+    parsed = parse_chain(text, products=["豆腐脑", "苹果"])  # what the catalog sells
+    assert parsed.entries == []
+    assert parsed.unparsed[-3:] == ["1. 3-1205 豆浆 2杯", "2. 红烧肉", "3. 苹果 5斤"]
+    # Without the catalog "苹果" could be a nickname (开心果, 向日葵 are): read as a name, which then
+    # matches no resident and is listed by the import, never imported.
+    assert [e.name for e in parse_chain(text).entries] == ["苹果"]
+
+
+def test_content_key_ignores_the_chain_number() -> None:
+    """The same line renumbered has the same content key (what a re-paste after renumbering needs)."""
+    a, b = parse_line("3. 王玉香 红薯10斤 3号楼"), parse_line("7. 王玉香 红薯10斤 3号楼")
+    assert a is not None and b is not None
+    assert a.key() != b.key() and a.content_key() == b.content_key()
