@@ -189,10 +189,16 @@ $("comment-form").onsubmit = (ev) => {
   if (text) { send({ type: "comment", text }); $("comment-text").value = ""; }
 };
 largeTextToggle($("big-text"));
+// A countdown as people read one: 45 秒 under a minute, else 5:07 or 1:05:07.
+function clock(secs) {
+  if (secs < 60) return `${secs} ${t("秒")}`;
+  const h = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60), s = String(secs % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
 setInterval(() => {  // countdowns
   const id = $("pinned").dataset.item; const i = state.items.get(id);
   const secs = i && i.on_sale && i.ends_at ? Math.max(0, Math.ceil((i.ends_at - Date.now()) / 1000)) : 0;
-  $("pinned-countdown").textContent = secs ? `${t("还剩")} ${secs} ${t("秒")}` : "";
+  $("pinned-countdown").textContent = secs ? `${t("还剩")} ${clock(secs)}` : "";
   if (i && i.on_sale && i.ends_at && i.ends_at <= Date.now()) { i.on_sale = false; renderItems(); }
   if (state.bags.size) renderBags();
 }, 1000);
