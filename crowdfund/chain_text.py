@@ -35,7 +35,7 @@ _QTY_FIRST = re.compile(rf"(?P<num>{NUM})(?P<unit>{UNIT})(?P<half>半)?(?P<produ
 # "红薯10斤", "馒头x4", "五常大米10斤x2", "鸡蛋2" (a bare number only at the end): the product first.
 _PRODUCT_FIRST = re.compile(
     rf"(?P<product>[^\d\s]+?)(?:{TIMES}(?P<xnum>\d+)(?P<xunit>{UNIT})?"
-    rf"|(?P<num>{NUM})(?:(?P<unit>{UNIT})(?P<half>半)?|(?={TIMES}|$))(?:{TIMES}(?P<mult>\d+))?)")
+    rf"|(?P<num>{NUM})(?:(?P<unit>{UNIT})(?P<half>半)?|(?<=\d)(?={TIMES}|$))(?:{TIMES}(?P<mult>\d+))?)")
 _PRICE = re.compile(rf"[¥￥]\s*(?P<a>\d+(?:\.\d+)?)(?:元)?(?:\s*[/每一]\s*{UNIT})?的?"
                     rf"|(?P<b>\d+(?:\.\d+)?)\s*(?:元|块钱|块(?=[/每一的]))(?:\s*[/每一]\s*{UNIT})?的?"
                     rf"|(?<![\d.])(?P<c>\d+(?:\.\d+)?)\s*/\s*(?:斤|公斤|kg|个|份|只|条|盒|袋|瓶|箱)(?![\d\w])")
@@ -43,7 +43,8 @@ _LEADING_FILLER = re.compile(r"^(?:我要|我想要|想要|要|订|买|拿|来)(
 _TRAILING_FILLER = re.compile(r"(?:的要|要|的|来|共|一共)$")
 # An edit word, a question or a greeting is never part of a product's name.
 _NOT_PRODUCT = re.compile(r"^(?:改为|改成|换成|再来|再加|再要|不要|撤回|取消|追加|谢谢|请问|多少)|[吗么?]|^有(?!机)"
-                          r"|周[一二三四五六日天]|今天|明天|后天|早上|上午|中午|下午|晚上")
+                          r"|周[一二三四五六日天]|今天|明天|后天|早上|上午|中午|下午|晚上|每天|每周|每月|每日|天天"
+                          r"|^[各共周]$")
 _WORD = r"[^\d\s、,，和及+;；/]+"
 _EACH = re.compile(rf"(?<![^\s、,，和及+;；/])(?P<products>(?:{_WORD}[、,，和及\s]+)*{_WORD})"
                    rf"各\s*(?P<qty>{NUM}{UNIT}半?)")

@@ -306,3 +306,13 @@ def test_content_key_ignores_the_chain_number() -> None:
     a, b = parse_line("3. 王玉香 红薯10斤 3号楼"), parse_line("7. 王玉香 红薯10斤 3号楼")
     assert a is not None and b is not None
     assert a.key() != b.key() and a.content_key() == b.content_key()
+
+
+def test_time_frequency_and_shipping_words_are_never_products() -> None:
+    """"周一2份", "每天1份" and "周一 周四 各1份" are refused, not read as products 周一, 每天, 周; a shipping
+    word beside the header's product ("顺丰冷链") is not the product."""
+    parsed = parse_chain("#接龙\n周一到周五 工作日午餐 18元/份\n1. 3-1205 王 周一2份\n2. 老周 每天1份\n"
+                         "3. 孟奶奶 周一 周四 各1份\n4. 刘姐 2份\n")
+    assert [(e.line, e.items[0].product, e.items[0].qty) for e in parsed.entries] == [(4, "工作日午餐", 2)]
+    header = parse_chain("#接龙\n妃子笑荔枝 顺丰冷链 5斤/箱 68元\n1. 孟奶奶 2箱\n").header
+    assert header is not None and header.product == "妃子笑荔枝"
