@@ -171,6 +171,17 @@ async def get_demand(request: web.Request) -> web.Response:
     return json_response(await demand.demand(_engine(request), row))
 
 
+@endpoint(response=supplier_view.SupplierOrders, roles=("host",))
+async def get_window_supplier_orders(request: web.Request) -> web.Response:
+    """The supplier orders a window's cutoff made, every supplier's, for the host of its community."""
+    principal = require(request, "host")
+    row = await windows.window_row(_engine(request), request.match_info["wid"])
+    if not principal.can_act_in(row.community_id):
+        raise Forbidden("that wish window belongs to another community")
+    return json_response(supplier_view.SupplierOrders(
+        orders=await supplier_view.orders_for(_engine(request), None, window_id=row.id)))
+
+
 @endpoint(request=ChainImport, response=ChainResult, roles=("grid", "host"))
 async def post_chain(request: web.Request) -> web.Response:
     """Import a pasted 接龙 chain: grid workers and hosts."""
@@ -239,6 +250,7 @@ routes = [
     web.patch("/api/wish-windows/{wid}/wishes/{lid}", patch_wish),
     web.delete("/api/wish-windows/{wid}/wishes/{lid}", delete_wish),
     web.get("/api/wish-windows/{wid}/demand", get_demand),
+    web.get("/api/wish-windows/{wid}/supplier-orders", get_window_supplier_orders),
     web.post("/api/wish-windows/{wid}/chain", post_chain),
     web.post("/api/wish-windows/{wid}/close", post_close),
     web.get("/api/supplier/orders", get_supplier_orders),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crowdfund.shortfall import LineShortfall
 from crowdfund.windows import dt_to_ms
 from infra.errors import Conflict, NotFound
-from infra.tables import pickup_points, products, supplier_order_lines, supplier_orders
+from infra.tables import pickup_points, products, supplier_order_lines, supplier_orders, suppliers
 
 NEXT_STATUS = {"confirm": ("pending", "confirmed"), "ship": ("confirmed", "shipped")}
 
@@ -57,6 +57,8 @@ class SupplierOrderView(msgspec.Struct, kw_only=True):
     total_cents: int
     lines: list[SupplierOrderLine]
     picking_lists: list[PickingList]
+    supplier_id: str = ""
+    supplier_name: str = ""
 
 
 class SupplierOrders(msgspec.Struct, kw_only=True):
@@ -70,9 +72,16 @@ class OrderStep(msgspec.Struct, kw_only=True):
     shortfall: list[LineShortfall] = []  # confirm: what the lines confirmed in part took from the live session
 
 
-async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None = None) -> list[SupplierOrderView]:
-    """The supplier's orders with lines, totals and a picking list per pickup point."""
-    query = sa.select(supplier_orders).where(supplier_orders.c.supplier_id == supplier_id)
+async def orders_for(engine: AsyncEngine, supplier_id: str | None, order_id: str | None = None, *,
+                     window_id: str | None = None) -> list[SupplierOrderView]:
+    """Supplier orders with lines, totals and a picking list per pickup point: one supplier's, or
+    (for the host) every supplier's order of one window. Aggregates only: never a resident."""
+    query = sa.select(supplier_orders, suppliers.c.name.label("supplier_name")).join(
+        suppliers, suppliers.c.id == supplier_orders.c.supplier_id)
+    if supplier_id is not None:
+        query = query.where(supplier_orders.c.supplier_id == supplier_id)
+    if window_id is not None:
+        query = query.where(supplier_orders.c.window_id == window_id)
     if order_id:
         query = query.where(supplier_orders.c.id == order_id)
     async with engine.connect() as conn:
@@ -105,6 +114,7 @@ async def orders_for(engine: AsyncEngine, supplier_id: str, order_id: str | None
                 by_pickup_point=split))
         out.append(SupplierOrderView(
             id=head.id, status=head.status, deliver_by=dt_to_ms(head.deliver_by),
+            supplier_id=head.supplier_id, supplier_name=head.supplier_name,
             total_cents=sum(ln.total_cents for ln in rendered), lines=rendered,
             picking_lists=[
                 PickingList(pickup_point_id=pid, name=points[pid].name if pid in points else pid,

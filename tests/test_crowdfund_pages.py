@@ -186,6 +186,9 @@ async def test_the_host_opens_a_window_and_closes_it_from_the_console(server: Se
         await expect(page.locator("#cutoff-summary")).to_contain_text("下了 1 张供应商订单，为 2 条心愿预留")
         await expect(page.locator("#holds tr")).to_have_count(2, timeout=10_000)
         await expect(page.locator("#holds tr").first.locator("td")).to_have_text(["王玉香", "红薯", "20斤", "待确认"])
+        # The supplier order the cutoff made, with its supplier's name.
+        await expect(page.locator("#supplier-orders tr")).to_have_count(1)
+        await expect(page.locator("#supplier-orders tr td").first).to_have_text("东山农场")
         await screenshot(page, "host-window-after-cutoff-laptop")
 
 

@@ -204,6 +204,13 @@ async def test_closing_now_is_for_the_host_and_answers_the_same_summary_twice(ap
                      "late_deliveries": {}, "status": "aggregated", "already_closed": False}
     second = await api.ok("POST", f"/api/wish-windows/{wid}/close", HOST)
     assert second == {**first, "already_closed": True}
+    # The host sees the supplier orders it made (aggregates only); nobody else of those reads them here.
+    (order,) = (await api.ok("GET", f"/api/wish-windows/{wid}/supplier-orders", HOST))["orders"]
+    assert (order["supplier_id"], order["supplier_name"], order["lines"][0]["order_qty"]) == ("farm1", "东山农场", 40)
+    assert '"li"' not in json.dumps(order) and "zhao" not in json.dumps(order)
+    for tok in (GRID, token("li"), FARM, token("host2", "host", "c2")):
+        status, _ = await api.call("GET", f"/api/wish-windows/{wid}/supplier-orders", tok)
+        assert status == 403
     status, body = await api.call("POST", f"/api/wish-windows/{wid}/wishes", token("li"),
                                   {"product_id": "hongshu", "qty": 1, "pickup_point_id": "c1-p1"})
     assert (status, body["error"]["code"]) == (409, "window_closed")

@@ -100,7 +100,7 @@ export function windowPanel(status) {
       $("cutoff-summary").textContent = fmt(["下了 {orders} 张供应商订单，为 {held} 条心愿预留，{nv} 个商品没成团", ""],
         { orders: summary.supplier_orders, held: summary.held, nv: summary.not_viable });
     }
-    const orders = state.win.supplier_orders || [];
+    const orders = (await api("GET", `/api/wish-windows/${state.win.id}/supplier-orders`)).orders;
     $("supplier-orders").replaceChildren(...orders.flatMap((o) => o.lines.map((ln) => {
       const tr = el("tr", undefined, "line");
       for (const v of [o.supplier_name || o.supplier_id, ln.product_name, `${ln.wished_qty}${ln.unit}`, `${ln.order_qty}${ln.unit}`,
