@@ -27,10 +27,10 @@ class Residents(msgspec.Struct, kw_only=True):
     residents: list[people.ListedResident]
 
 
-@endpoint(request=NewCommunity, response=CommunityView, status=201, roles=("admin",))
+@endpoint(request=NewCommunity, response=CommunityView, status=201, roles=("operator",))
 async def post_community(request: web.Request) -> web.Response:
-    """Register a community (admin only)."""
-    require(request, "admin")
+    """Register a community (platform operators only)."""
+    require(request, "operator")
     body = await read_body(request, NewCommunity)
     if not body.name.strip():
         raise BadRequest("name must not be blank")

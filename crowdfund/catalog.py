@@ -1,6 +1,6 @@
 """The catalog: suppliers and their products (unit, case size, MOQ, capacity, price tiers).
 
-A supplier serves the communities an admin names for it, and its products are offered there
+A supplier serves the communities an operator names for it, and its products are offered there
 only. A retired product is offered nowhere any more; its rows stay, so past windows, wishes and
 supplier orders still name it.
 """
@@ -171,7 +171,7 @@ async def add_product(engine: AsyncEngine, p: NewProduct) -> ProductView:
 
 
 def _may_change(principal: Principal, supplier_id: str) -> None:
-    if principal.role != "admin" and not (principal.role == "supplier" and principal.user_id == supplier_id):
+    if principal.role != "operator" and not (principal.role == "supplier" and principal.user_id == supplier_id):
         raise Forbidden("suppliers change their own products only")
 
 
@@ -241,11 +241,11 @@ async def products_by_id(engine: AsyncEngine, ids: set[str]) -> dict[str, Produc
 
 
 async def products_for(engine: AsyncEngine, principal: Principal, community_id: str | None = None) -> list[ProductView]:
-    """The catalog as the caller sees it: a supplier its own products (retired ones too), an admin every
-    product (or a community's offer), everyone else what their community is offered."""
+    """The catalog as the caller sees it: a supplier its own products (retired ones too), an operator every
+    product (or a community's offer), everyone else (a community's admin too) what their community is offered."""
     if principal.role == "supplier":
         return await _select(engine, products.c.supplier_id == principal.user_id)
-    if principal.role == "admin":
+    if principal.role == "operator":
         return await offered_in(engine, community_id) if community_id else await all_products(engine)
     return await offered_in(engine, principal.community_id) if principal.community_id else []
 

@@ -36,25 +36,25 @@ def _engine(request: web.Request):  # type: ignore[no-untyped-def]
     return request.app[RESOURCES].engine
 
 
-@endpoint(request=catalog.NewSupplier, response=catalog.SupplierView, status=201, roles=("admin",))
+@endpoint(request=catalog.NewSupplier, response=catalog.SupplierView, status=201, roles=("operator",))
 async def post_supplier(request: web.Request) -> web.Response:
     """Register a supplier; its id is the user id of its token."""
-    require(request, "admin")
+    require(request, "operator")
     body = await read_body(request, catalog.NewSupplier)
     return json_response(await catalog.add_supplier(_engine(request), body), 201)
 
 
-@endpoint(request=catalog.SupplierCommunities, response=catalog.SupplierView, roles=("admin",))
+@endpoint(request=catalog.SupplierCommunities, response=catalog.SupplierView, roles=("operator",))
 async def put_supplier_communities(request: web.Request) -> web.Response:
     """Name the communities a supplier serves; its products are offered there only."""
-    require(request, "admin")
+    require(request, "operator")
     body = await read_body(request, catalog.SupplierCommunities)
     return json_response(await catalog.set_supplier_communities(_engine(request), request.match_info["sup"], body))
 
 
-@endpoint(request=catalog.NewProduct, response=catalog.ProductView, status=201, roles=("supplier", "admin"))
+@endpoint(request=catalog.NewProduct, response=catalog.ProductView, status=201, roles=("supplier", "operator"))
 async def post_product(request: web.Request) -> web.Response:
-    """Admins add any product; a supplier adds its own."""
+    """Operators add any product; a supplier adds its own."""
     principal = require(request, "supplier")
     product = await read_body(request, catalog.NewProduct)
     if principal.role == "supplier" and product.supplier_id != principal.user_id:
@@ -65,21 +65,21 @@ async def post_product(request: web.Request) -> web.Response:
 @endpoint(response=Products)
 async def get_products(request: web.Request) -> web.Response:
     """The catalog as the caller sees it: what their community is offered; a supplier its own products;
-    an admin everything, or one community's offer with ?community_id=."""
+    an operator everything, or one community's offer with ?community_id=."""
     principal = authenticate(request)
     return json_response(Products(products=await catalog.products_for(
         _engine(request), principal, request.query.get("community_id"))))
 
 
-@endpoint(request=catalog.ProductEdit, response=catalog.ProductView, roles=("supplier", "admin"))
+@endpoint(request=catalog.ProductEdit, response=catalog.ProductView, roles=("supplier", "operator"))
 async def patch_product(request: web.Request) -> web.Response:
-    """Change a product: its own supplier, or an admin. Id, supplier and unit stay."""
+    """Change a product: its own supplier, or an operator. Id, supplier and unit stay."""
     principal = require(request, "supplier")
     body = await read_body(request, catalog.ProductEdit)
     return json_response(await catalog.edit_product(_engine(request), principal, request.match_info["pid"], body))
 
 
-@endpoint(response=catalog.ProductView, roles=("supplier", "admin"))
+@endpoint(response=catalog.ProductView, roles=("supplier", "operator"))
 async def post_retire_product(request: web.Request) -> web.Response:
     """Retire a product: offered no more, its history kept."""
     principal = require(request, "supplier")

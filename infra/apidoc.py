@@ -34,7 +34,7 @@ class Endpoint:
     request: Any = None  # the body's type (a Struct), None when there is no body
     response: Any = None  # the answer's type, a tuple of types when it is one of several, None when not JSON
     status: int = 200
-    roles: tuple[str, ...] | None = ()  # None: no token needed; (): anyone signed in; admin always passes
+    roles: tuple[str, ...] | None = ()  # None: no token needed; (): anyone signed in; see Principal.holds
     content_type: str = "application/json"
 
 

@@ -5,7 +5,8 @@ DomainError            carries a machine code and an HTTP status
 ├── Unauthorized       401 no token, or one we cannot verify
 ├── Forbidden          403 a valid token without the right role or community
 ├── NotFound           404
-└── Conflict           409
+├── Conflict           409
+└── Unavailable        503 a store (Redis, SQL) did not answer; try again
 
 Each domain package's errors.py derives from these; the app turns any DomainError
 into one JSON problem body (HTTP) or one ``error`` frame (websocket), in one place each.
@@ -46,3 +47,8 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
+
+
+class Unavailable(DomainError):
+    code = "unavailable"
+    status = 503

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
 
 from infra.apidoc import Problem, ProblemDetail
 from infra.appkeys import RESOURCES
-from infra.auth import AuthError, Principal, verify_token
-from infra.errors import BadRequest, DomainError, Forbidden, Unauthorized
+from infra.auth import AuthError, Principal, TokenRevoked, verify_token
+from infra.errors import BadRequest, DomainError, Forbidden, Unauthorized, Unavailable
+from infra.revocation import check_not_revoked
 from infra.types import readable
 
 log = logging.getLogger(__name__)
@@ -43,31 +45,75 @@ async def read_body(request: web.Request, kind: type[T]) -> T:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
+# Where auth_middleware leaves the verified caller (or why there is none) for ``authenticate``.
+# Newer aiohttp wants a typed request key (and warns about a string); the floor (3.11) has none.
+_REQUEST_KEY = getattr(web, "RequestKey", None)
+PRINCIPAL_KEY: Any = _REQUEST_KEY("linli.principal", object) if _REQUEST_KEY else "linli.principal"
+# Tokens never travel in URLs: they end up in access logs, proxies' logs, browser history and
+# Referer headers. Refused on the API and the websocket (pages take one once, see common.js).
+URL_TOKEN_PATHS = ("/api/", "/ws/")
+
+
 def bearer_token(request: web.Request) -> str | None:
+    """The token of the Authorization header; None when there is none."""
     header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Authorization must be 'Bearer <token>'")
-        return token.strip()
-    return request.query.get("token")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+async def _verified(request: web.Request) -> Principal | DomainError:
+    try:
+        token = bearer_token(request)
+        if token is None:
+            return Unauthorized("a bearer token is required")
+        principal = verify_token(request.app[RESOURCES].secret, token)
+        await check_not_revoked(request.app[RESOURCES].redis, principal)
+        return principal
+    except DomainError as exc:
+        return exc
+    except TokenRevoked as exc:
+        return Unauthorized(f"{exc}: sign in again", code="token_revoked")
+    except AuthError as exc:
+        return Unauthorized(str(exc))
+    except RedisError as exc:
+        log.warning("could not check token revocations: %r", exc)
+        return Unavailable("cannot check the token right now; try again shortly")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Verify the bearer token once per request, revocations included (one Redis round trip), so
+    handlers ask ``authenticate`` synchronously; refuse a token in the URL of the API."""
+    if "token" in request.query and request.path.startswith(URL_TOKEN_PATHS):
+        raise Unauthorized("tokens are not accepted in URLs: send 'Authorization: Bearer <token>' "
+                           "(a browser's websocket takes a ticket from POST /api/ws-tickets)", code="token_in_url")
+    if "Authorization" in request.headers:
+        request[PRINCIPAL_KEY] = await _verified(request)
+    return await handler(request)
 
 
 def authenticate(request: web.Request) -> Principal:
-    """The verified caller; 401 when the token is missing or bad."""
-    token = bearer_token(request)
-    if not token:
+    """The verified caller; 401 when the token is missing, bad or revoked."""
+    found = request.get(PRINCIPAL_KEY)
+    if found is None:
+        if "Authorization" in request.headers:
+            raise RuntimeError("auth_middleware is not installed: tokens would go unchecked")
         raise Unauthorized("a bearer token is required")
-    try:
-        return verify_token(request.app[RESOURCES].secret, token)
-    except AuthError as exc:
-        raise Unauthorized(str(exc)) from exc
+    if isinstance(found, DomainError):
+        # A fresh error each time: a handler may ask more than once.
+        raise type(found)(found.message, code=found.code)
+    return cast(Principal, found)
 
 
 def require(request: web.Request, *roles: str) -> Principal:
-    """The caller, who must hold one of ``roles`` (admin always passes)."""
+    """The caller, who must hold one of ``roles`` (an operator always does; a community's admin for a
+    community role, see ``Principal.holds``); the route still checks the community."""
     principal = authenticate(request)
-    if roles and principal.role not in roles and principal.role != "admin":
+    if not principal.holds(*roles):
         raise Forbidden(f"this needs the role {' or '.join(roles)}")
     return principal
 

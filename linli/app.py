@@ -10,10 +10,11 @@ from aiohttp import web
 from community import api as community
 from crowdfund import api as crowdfund
 from infra.appkeys import RESOURCES
-from infra.http import authenticate, json_response, problem_middleware
+from infra.errors import Forbidden, NotFound
+from infra.http import auth_middleware, authenticate, json_response, problem_middleware
 from infra.resources import open_resources
 from infra.settings import Settings
-from linli import health, openapi
+from linli import health, openapi, tokens
 from linli.scheduler import running_scheduler
 from orders import api as orders
 from stream import api as stream
@@ -21,13 +22,19 @@ from stream import api as stream
 STATIC = Path(__file__).parent / "static"
 
 
-async def index_page(request: web.Request) -> web.FileResponse:
-    """Signing in: paste a token, or (in demo mode) choose who to be."""
-    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+DEMO_OFF, DEMO_ON = '<meta name="linli-demo" content="off">', '<meta name="linli-demo" content="on">'
+
+
+async def index_page(request: web.Request) -> web.StreamResponse:
+    """Signing in: paste a token, or (in demo mode, which the page is told) choose who to be."""
+    if not request.app[RESOURCES].settings.demo:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    page = (STATIC / "index.html").read_text(encoding="utf-8").replace(DEMO_OFF, DEMO_ON)
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
 async def live_page(request: web.Request) -> web.FileResponse:
-    """The resident's live room at a shareable URL: /live/{sid} (sign in with ?token= once)."""
+    """The resident's live room at a shareable URL: /live/{sid} (the link carries no token)."""
     return web.FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache"})
 
 
@@ -42,7 +49,7 @@ async def supplier_page(request: web.Request) -> web.FileResponse:
 
 
 async def host_page(request: web.Request) -> web.FileResponse:
-    """The host console: /host (sign in with ?token= once)."""
+    """The host console: /host."""
     return web.FileResponse(STATIC / "host.html", headers={"Cache-Control": "no-cache"})
 
 
@@ -60,7 +67,7 @@ async def whoami(request: web.Request) -> web.Response:
 def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = False,
                run_migrations: bool = False) -> web.Application:
     """The web application; with worker/scheduler it also runs those in-process (``linli serve``)."""
-    app = web.Application(middlewares=[problem_middleware], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[problem_middleware, auth_middleware], client_max_size=256 * 1024)
 
     async def resources_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_resources(settings, run_migrations=run_migrations) as res:
@@ -85,11 +92,13 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         yield
 
     async def demo_people(request: web.Request) -> web.Response:
-        """Who to be in the demo (nobody unless `linli serve --demo`): the front page asks every time."""
+        """Who to be in the demo, with their tokens: only with `linli serve --demo`, only to this machine."""
         if not settings.demo:
-            return json_response({"session_id": "", "people": []})
-        from linli.demo import demo_people
+            raise NotFound("the demo is off (linli serve --demo)")
+        from linli.demo import demo_people, is_local_client
 
+        if not is_local_client(request):
+            raise Forbidden("the demo's people are offered on the machine running it only", code="demo_local_only")
         return json_response(await demo_people(request.app[RESOURCES]))
 
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -110,8 +119,8 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         app.cleanup_ctx.append(worker_ctx)
     if scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
-    app.add_routes([*health.routes, *openapi.routes, web.get("/api/me", whoami), *community.routes, *stream.routes,
-                    *orders.routes,
+    app.add_routes([*health.routes, *openapi.routes, web.get("/api/me", whoami), *tokens.routes, *community.routes,
+                    *stream.routes, *orders.routes,
                     *crowdfund.routes, web.get("/", index_page), web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
                     web.get("/host", host_page), web.get("/grid", grid_page),

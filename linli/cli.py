@@ -9,12 +9,24 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import click
+import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
 
-from infra.auth import DEFAULT_TTL_S, ROLES, AuthError, issue_token, load_secret
+from infra.auth import (
+    MAX_TTL_S,
+    PRIVILEGED_ROLES,
+    PRIVILEGED_TTL_S,
+    ROLES,
+    AuthError,
+    issue_token,
+    load_secret,
+    verify_token,
+)
 from infra.db import migrate_sync
-from infra.resources import Resources, open_resources
+from infra.resources import Resources, open_resources, redis_client
 from infra.settings import Settings
+from linli.accesslog import RedactingAccessLogger
 from linli.app import create_app
 
 
@@ -81,6 +93,7 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
     _use_uvloop()
     _tune_gc()
     web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=5,
+                access_log_class=RedactingAccessLogger,
                 print=lambda *_: click.echo(f"linli serving on http://{settings.host}:{settings.port}"))
 
 
@@ -92,7 +105,8 @@ def web_cmd() -> None:
     _need_shared_redis(settings, "web")
     _use_uvloop()
     _tune_gc()
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5,
+                access_log_class=RedactingAccessLogger)
 
 
 @main.command()
@@ -136,20 +150,100 @@ def migrate() -> None:
     click.echo("schema is up to date")
 
 
-@main.command()
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--user", "users", required=True, multiple=True, help="User id; repeat for several tokens.")
+@main.group(invoke_without_command=True)
+@click.option("--role", type=click.Choice(ROLES), help="resident, host, grid, pickup, supplier; admin (of one "
+              "community, needs --community) or operator (of the platform, no community).")
+@click.option("--user", "users", multiple=True, help="User id; repeat for several tokens.")
 @click.option("--community", default=None, help="Community the token acts in.")
-@click.option("--ttl", type=int, default=DEFAULT_TTL_S, show_default=True, help="Seconds until expiry.")
-def token(role: str, users: tuple[str, ...], community: str | None, ttl: int) -> None:
-    """Print one signed bearer token per --user, one per line, in order."""
+@click.option("--ttl", type=click.IntRange(1, MAX_TTL_S), default=None,
+              help=f"Seconds until expiry (default 7 days; {PRIVILEGED_TTL_S // 3600} hours for "
+                   f"{', '.join(PRIVILEGED_ROLES)}).")
+@click.pass_context
+def token(ctx: click.Context, role: str | None, users: tuple[str, ...], community: str | None,
+          ttl: int | None) -> None:
+    """Print one signed bearer token per --user, one per line, in order (each token's id on stderr);
+    `linli token revoke` denies tokens."""
+    if ctx.invoked_subcommand:
+        if role or users or community or ttl:
+            raise click.UsageError(f"options of `linli token` do not go with `{ctx.invoked_subcommand}`")
+        return
+    if not role or not users:
+        raise click.UsageError("give --role and at least one --user")
     settings = _settings()
     try:
         secret = load_secret(settings.data_dir, settings.secret)
         for user in users:
-            click.echo(issue_token(secret, user_id=user, role=role, community_id=community, ttl_s=ttl))
+            issued = issue_token(secret, user_id=user, role=role, community_id=community, ttl_s=ttl)
+            click.echo(issued)
+            claims = verify_token(secret, issued)
+            click.echo(f"token of {user}: jti {claims.token_id}, expires {_utc(claims.expires_at)}", err=True)
     except AuthError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _utc(epoch_s: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch_s, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@token.command("revoke")
+@click.option("--jti", default=None, help="Deny one token (its id: printed by `linli token`, claim jti).")
+@click.option("--user", default=None, help="Deny every token of this user issued until now.")
+def token_revoke(jti: str | None, user: str | None) -> None:
+    """Deny tokens in Redis: every web process refuses them from the next request on."""
+    from infra.revocation import revoke_token, revoke_user
+
+    if (jti is None) == (user is None):
+        raise click.UsageError("give one of --jti and --user")
+    settings = _settings()
+
+    async def body(redis: aioredis.Redis) -> str:
+        if jti is not None:
+            await revoke_token(redis, jti)
+            return f"revoked token {jti}"
+        assert user is not None
+        until = await revoke_user(redis, user)
+        return f"revoked every token of {user} issued until {_utc(until)}"
+
+    try:
+        click.echo(asyncio.run(_with_redis(settings, body)))
+    except AuthError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+async def _with_redis(settings: Settings, body: Callable[[aioredis.Redis], Awaitable[str]]) -> str:
+    """Run ``body`` against the Redis the web processes use: REDIS_URL, else the embedded server of
+    the data folder (the running one when `linli serve` is up, else started for the moment)."""
+    from infra.redis_server import EmbeddedRedis
+
+    port_file = settings.data_dir / "redis" / "port"
+    url = settings.redis_url or (f"redis://127.0.0.1:{port_file.read_text().strip()}/0" if port_file.exists() else "")
+    client = await _answering(url) if url else None
+    if client is None and settings.redis_url:
+        raise click.ClickException("Redis at REDIS_URL does not answer")
+    if client is not None:
+        try:
+            return await body(client)
+        finally:
+            await client.aclose()
+    embedded = EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync)
+    client = redis_client(await embedded.start())
+    try:
+        return await body(client)
+    finally:
+        await client.aclose()
+        await embedded.stop()
+
+
+async def _answering(url: str) -> aioredis.Redis | None:
+    client = redis_client(url)
+    try:
+        await client.ping()
+    except (OSError, ValueError, RedisError):
+        await client.aclose()
+        return None
+    return client
 
 
 @main.group()

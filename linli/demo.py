@@ -9,6 +9,7 @@ buildings and rooms in a grid worker's grid. Everything is made once and kept ac
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from aiohttp import web
 
 from community.api import CommunityExists, NewPickupPoint, NewResident, add_pickup_point, add_resident, create_community
 from crowdfund import api as crowdfund
@@ -79,6 +81,33 @@ def _principal(user: str, role: str) -> Principal:
 async def _week(res: Resources) -> dict[str, str]:
     raw = await res.redis.get(DEMO_KEY)
     return json.loads(raw) if raw else {}
+
+
+# Headers a reverse proxy adds: behind one, every visitor would look local.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def is_local_client(request: web.Request) -> bool:
+    """A request from this machine itself, not relayed by a proxy: the chooser hands out host tokens."""
+    if any(header in request.headers for header in PROXY_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _local_base(res: Resources) -> str:
+    """The address of the front page on this machine (the chooser answers nobody else)."""
+    host = res.settings.host
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = host == "localhost"
+    return f"http://{host if local else '127.0.0.1'}:{res.settings.port}"
 
 
 async def demo_people(res: Resources) -> dict[str, Any]:
@@ -175,9 +204,11 @@ async def seed_demo(res: Resources, live: stream.Live) -> list[str]:
         await _wish(res, window.id, user, None, qty, point, free_text=text)
         week = {"today": today, "earlier_window": earlier, "next_session": nxt.id, "next_window": window.id}
         await res.redis.set(DEMO_KEY, json.dumps(week))
-    base = f"http://{res.settings.host}:{res.settings.port}"
+    # Links to the chooser only: a token printed here would sit in every copy of the log.
+    base = _local_base(res)
     lines = [f"demo community {COMMUNITY[0]} ({COMMUNITY[1]}): live session {week['today']} today, "
-             f"wish window {week['next_window']} open for the next live; choose who to be at {base}/"]
+             f"wish window {week['next_window']} open for the next live; choose who to be at {base}/ "
+             "(on this machine only)"]
     for person in (await demo_people(res))["people"]:
-        lines.append(f"  {person['role']} {person['user_id']}: {base}{person['url']} (token {person['token']})")
+        lines.append(f"  {person['role']} {person['user_id']}: {base}/?as={person['user_id']}")
     return lines

@@ -103,7 +103,8 @@ def build(app: web.Application) -> dict[str, Any]:
             op["security"] = []
         elif e.roles:
             op["x-roles"] = list(e.roles)
-            op["description"] = f"Needs the role {' or '.join(e.roles)} (admin always passes)."
+            op["description"] = (f"Needs the role {' or '.join(e.roles)}; an operator always passes, a community's "
+                                  "admin passes community roles in its own community.")
         paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",

@@ -36,8 +36,8 @@ async def _open(url: str, count: int, first: int, secret: str, community: str) -
         wave = []
         for n in range(first + start, first + min(count, start + CONNECT_AT_ONCE)):
             tok = issue_token(secret, user_id=f"b{n}", role="resident", community_id=community, ttl_s=3600)
-            wave.append(connect(f"{url}?token={tok}", max_size=2**22, open_timeout=60, ping_interval=None,
-                                compression=None))
+            wave.append(connect(url, additional_headers={"Authorization": f"Bearer {tok}"}, max_size=2**22,
+                                open_timeout=60, ping_interval=None, compression=None))
         for ws in await asyncio.gather(*wave):
             await ws.recv()  # the snapshot
             conns.append(ws)

@@ -59,11 +59,11 @@ def _pick_users(environment: Environment, **_: Any) -> None:
 
 
 def token(opts: Any, user: str, role: str) -> str:
-    """A token for ``user`` in the run's community (an admin's has none), minted from LINLI_SECRET."""
+    """A token for ``user`` in the run's community (an operator's has none), minted from LINLI_SECRET."""
     secret = os.environ.get("LINLI_SECRET")
     if not secret:
         raise RuntimeError("set LINLI_SECRET to the server's secret: tokens are minted locally")
-    community = None if role == "admin" else opts.community
+    community = None if role == "operator" else opts.community
     return issue_token(secret, user_id=user, role=role, community_id=community, ttl_s=TOKEN_TTL_S)
 
 
@@ -94,9 +94,9 @@ def _ok(base: str, method: str, path: str, bearer: str, body: Any = None) -> Any
 
 def prepare_session(base: str, opts: Any) -> dict[str, Any]:
     """Reuse --session-id, or create the community (409 is fine), a session and its items, live."""
-    host, admin = token(opts, "loadtest-host", "host"), token(opts, "loadtest-admin", "admin")
+    host, operator = token(opts, "loadtest-host", "host"), token(opts, "loadtest-operator", "operator")
     if not opts.session_id:
-        status, body = _call(base, "POST", "/api/communities", admin, {"id": opts.community, "name": "压测小区"})
+        status, body = _call(base, "POST", "/api/communities", operator, {"id": opts.community, "name": "压测小区"})
         if status not in (201, 409):
             raise RuntimeError(f"creating the community answered {status}: {body}")
         sid = _ok(base, "POST", "/api/sessions", host, {"title": "压测直播", "community_id": opts.community})["id"]

@@ -14,7 +14,7 @@ from infra.ids import ID_RE
 from infra.tables import live_sessions, orders
 
 # Who sees every order of a session; everyone else of the community sees their own.
-ALL_ORDERS_ROLES = ("host", "admin")
+ALL_ORDERS_ROLES = ("host", "admin", "operator")
 
 
 class OrderRow(msgspec.Struct, kw_only=True):

@@ -44,6 +44,11 @@ def stock_gate(sid: str, iid: str) -> str:
     return f"{tag(sid)}:stock_gate:{iid}"
 
 
+def ws_ticket(sid: str, ticket: str) -> str:
+    """JSON of who a single-use websocket ticket for the session was given to (stream.tickets)."""
+    return f"{tag(sid)}:ticket:{ticket}"
+
+
 def viewers(sid: str) -> str:
     return f"{tag(sid)}:viewers"
 

@@ -38,6 +38,7 @@ from stream.protocol import (
     encoder,
 )
 from stream.sessions import SessionState, check_member, items, load_session, now_ms
+from stream.tickets import redeem_ticket
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,11 @@ async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snaps
 
 
 async def live_room(request: web.Request) -> web.StreamResponse:
-    """GET /ws/sessions/{sid}: the token in the Authorization header or ?token=."""
-    live = request.app[LIVE]
-    principal = authenticate(request)
-    state = await load_session(live, request.match_info["sid"])
+    """GET /ws/sessions/{sid}: a single-use ?ticket= (browsers) or the Authorization header (other clients)."""
+    live, sid, ticket = request.app[LIVE], request.match_info["sid"], request.query.get("ticket")
+    # Who first, then which session: a stranger learns nothing of which sessions exist.
+    principal = await redeem_ticket(live, sid, ticket) if ticket is not None else authenticate(request)
+    state = await load_session(live, sid)
     check_member(principal, state)
 
     # No per-message deflate: it would compress every event once per viewer, undoing "encode once".

@@ -10,7 +10,7 @@ from aiohttp import web
 from infra.apidoc import endpoint
 from infra.http import authenticate, json_response, read_body, require
 from infra.types import Cents, Id, Title
-from stream import lucky, sessions
+from stream import lucky, sessions, tickets
 from stream.context import LIVE
 from stream.protocol import FlashStarted, ItemView, LuckyBagView
 from stream.room import live_room
@@ -146,4 +146,5 @@ routes = [
     web.post("/api/sessions/{sid}/red-packets", create_red_packet),
     web.get("/api/sessions/{sid}/red-packets/{pid}", get_red_packet),
     web.get("/ws/sessions/{sid}", live_room),
+    *tickets.routes,
 ]

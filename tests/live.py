@@ -21,6 +21,11 @@ def token(user: str, role: str = "resident", community: str | None = "c1") -> st
     return issue_token(SECRET, user_id=user, role=role, community_id=community, ttl_s=3600)
 
 
+def bearer(tok: str) -> dict[str, str]:
+    """The header that carries a token (never the URL)."""
+    return {"Authorization": f"Bearer {tok}"}
+
+
 class Api:
     """A tiny JSON client of one web process."""
 
@@ -51,7 +56,8 @@ class Client:
 
     @classmethod
     async def join(cls, ws_base: str, sid: str, tok: str) -> Client:
-        ws = await connect(f"{ws_base}/ws/sessions/{sid}?token={tok}", max_size=2**20, open_timeout=20)
+        ws = await connect(f"{ws_base}/ws/sessions/{sid}", additional_headers=bearer(tok), max_size=2**20,
+                           open_timeout=20)
         client = cls(ws)
         client.reader = asyncio.create_task(client._read())
         await client.wait_for(lambda e: e["type"] == "snapshot")

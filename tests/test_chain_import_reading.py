@@ -15,7 +15,7 @@ from infra.settings import Settings
 from linli.app import create_app
 from tests.live import SECRET, Api, token
 
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
 GRID = token("grid1", "grid")
 FARM = token("farm1", "supplier", None)
@@ -37,10 +37,10 @@ async def api(redis, engine, tmp_path: Path, redis_url: str, database_url: str) 
 
 
 async def _window(api: Api) -> str:
-    await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
     for pid, name in (("p1", "仁和药房"), ("p2", "3号楼快递柜")):
         await api.ok("POST", "/api/communities/c1/pickup-points", HOST, {"id": pid, "name": name})
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
     for product in PRODUCTS:
         await api.ok("POST", "/api/products", FARM, {
             **product, "supplier_id": "farm1", "moq": 1, "capacity": 1000,

@@ -14,9 +14,9 @@ from websockets.asyncio.client import connect
 
 from infra.settings import Settings
 from linli.app import create_app
-from tests.live import SECRET, Api, token
+from tests.live import SECRET, Api, bearer, token
 
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
 GRID = token("grid1", "grid")
 FARM = token("farm1", "supplier", None)
@@ -40,13 +40,13 @@ async def api(redis, engine, tmp_path: Path, redis_url: str, database_url: str) 
 
 async def _setup(api: Api) -> tuple[str, str]:
     """A community with two pickup points, a supplier with two products, a session and its open window."""
-    await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
     for pid, name in (("p1", "仁和药房"), ("p2", "3号楼快递柜")):
         await api.ok("POST", "/api/communities/c1/pickup-points", HOST,
                      {"id": pid, "name": name, "address": "幸福路1号"})
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
     await api.ok("POST", "/api/products", FARM, SWEET_POTATO)
-    await api.ok("POST", "/api/products", ADMIN, DUCK_EGGS)
+    await api.ok("POST", "/api/products", OPERATOR, DUCK_EGGS)
     await api.ok("POST", "/api/communities/c1/residents", GRID,
                  {"id": "wang", "name": "王玉香", "phone": "13800000001"})
     for rid, name in (("li", "李爱荣"), ("zhao", "赵敏")):
@@ -113,7 +113,7 @@ async def test_wishes_become_supplier_orders_and_holds(api: Api) -> None:
     assert item["title"] == "红薯" and item["left"] == 5 and item["price_cents"] == 400
 
     # The wisher sees her hold in the live room and keeps it with one tap.
-    async with connect(f"{api.ws_base}/ws/sessions/{sid}?token={a}") as ws:  # type: ignore[attr-defined]
+    async with connect(f"{api.ws_base}/ws/sessions/{sid}", additional_headers=bearer(a)) as ws:  # type: ignore[attr-defined]
         snapshot = json.loads(await ws.recv())
         (hold,) = snapshot["holds"]
         assert hold["qty"] == 12 and hold["status"] == "reserved"

@@ -18,7 +18,7 @@ from tests.live import Api, token
 from tests.servers import ServerProcess
 from tests.test_pages import PHONE, NewPage, Screenshot, browser, new_page, screenshot, server  # noqa: F401
 
-ADMIN, HOST = token("root", "admin", None), token("host1", "host")
+OPERATOR, HOST = token("root", "operator", None), token("host1", "host")
 DAY = 86_400_000
 LAPTOP = {"width": 1280, "height": 900}
 RESIDENTS = [("wang", "王玉香", "3号楼", "1205"), ("li", "李建国", "3号楼", "802"), ("zhao", "赵秀英", "5号楼", "301")]
@@ -31,15 +31,15 @@ EGGS = {"id": "jidan", "supplier_id": "farm1", "name": "土鸡蛋", "aliases": [
 
 async def community(api: Api, cid: str, grid: str) -> None:
     """A community with a pickup point, three residents in one grid and a supplier with two products."""
-    await api.ok("POST", "/api/communities", ADMIN, {"id": cid, "name": "幸福里"})
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": cid, "name": "幸福里"})
     host = token("host1", "host", cid)
     await api.ok("POST", f"/api/communities/{cid}/pickup-points", host, {"id": f"{cid}-p1", "name": "仁和药房"})
     for rid, name, building, room in RESIDENTS:
         await api.ok("POST", f"/api/communities/{cid}/residents", token(grid, "grid", cid),
                      {"id": f"{cid}-{rid}", "name": name, "building": building, "room": room})
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": f"{cid}-farm", "name": "东山农场", "community_ids": [cid]})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": f"{cid}-farm", "name": "东山农场", "community_ids": [cid]})
     for product in (SWEET_POTATO, EGGS):
-        await api.ok("POST", "/api/products", ADMIN,
+        await api.ok("POST", "/api/products", OPERATOR,
                      {**product, "id": f"{cid}-{product['id']}", "supplier_id": f"{cid}-farm"})
 
 

@@ -20,7 +20,8 @@ from tests.servers import linli_env
 async def _snapshot(base: str, sid: str, tok: str) -> dict[str, Any]:
     for _ in range(50):
         try:
-            async with connect(f"{base.replace('http://', 'ws://')}/ws/sessions/{sid}?token={tok}") as ws:
+            async with connect(f"{base.replace('http://', 'ws://')}/ws/sessions/{sid}",
+                               additional_headers={"Authorization": f"Bearer {tok}"}) as ws:
                 return dict(json.loads(await ws.recv()))
         except OSError:
             await asyncio.sleep(0.1)
@@ -41,6 +42,9 @@ async def test_serve_demo_shows_the_whole_week(tmp_path: Path) -> None:
             assert line, "serve --demo exited early"
             lines.append(line)
         base = re.search(r"(http://[\d.:]+)/", lines[0]).group(1)  # type: ignore[union-attr]
+        # The log gets links to the chooser, one per person, never a token.
+        assert not any("eyJ" in line or "token" in line for line in lines)
+        assert f"{base}/?as=wang-ayi" in "".join(lines) and f"{base}/?as=demo-host" in "".join(lines)
         async with aiohttp.ClientSession() as http:
             for _ in range(100):  # the lines are printed just before the server starts listening
                 try:
@@ -56,6 +60,9 @@ async def test_serve_demo_shows_the_whole_week(tmp_path: Path) -> None:
                     return await resp.json()
 
             people = {p["user_id"]: p for p in demo["people"]}
+            # Relayed by a proxy on this machine, anyone could be asking: no tokens then.
+            async with http.get(base + "/api/demo", headers={"X-Forwarded-For": "203.0.113.9"}) as resp:
+                assert resp.status == 403 and (await resp.json())["error"]["code"] == "demo_local_only"
             assert [p["role"] for p in demo["people"]] == ["resident"] * 3 + ["host", "grid", "supplier", "supplier"]
             for p in demo["people"]:
                 assert all("token" not in link["url"] for link in p["links"])
@@ -92,3 +99,19 @@ async def test_serve_demo_shows_the_whole_week(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(15)
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+def test_the_demo_people_go_to_this_machine_only() -> None:
+    """Loopback callers (IPv4, IPv6, IPv4-mapped) get the demo's people; any other address, a request
+    relayed by a proxy, or one with no address does not."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from linli.demo import is_local_client
+
+    def asking(remote: str | None, **headers: str) -> bool:
+        return is_local_client(make_mocked_request("GET", "/api/demo", headers=headers).clone(remote=remote))
+
+    assert asking("127.0.0.1") and asking("::1") and asking("::ffff:127.0.0.1")
+    assert not asking("192.0.2.7") and not asking("fd00::2") and not asking(None) and not asking("unix")
+    assert not asking("127.0.0.1", **{"X-Forwarded-For": "198.51.100.4"})
+    assert not asking("127.0.0.1", Forwarded="for=198.51.100.4")

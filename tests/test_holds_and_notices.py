@@ -23,7 +23,7 @@ from linli.app import create_app
 from stream.api import LIVE, Live
 from tests.live import SECRET, Api, Client, token
 
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
 GRID = token("grid1", "grid")
 FARM = token("farm1", "supplier", None)
@@ -55,13 +55,13 @@ async def api(redis, engine, tmp_path: Path, redis_url: str, database_url: str) 
 
 async def _setup(api: Served, *products: dict[str, Any]) -> tuple[str, str]:
     """A community with residents li, zhao and ma, a supplier's products, a session and its open window."""
-    await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
     await api.ok("POST", "/api/communities/c1/pickup-points", HOST, {"id": "p1", "name": "仁和药房"})
     for rid, name in (("li", "李爱荣"), ("zhao", "赵桂兰"), ("ma", "马建国")):
         await api.ok("POST", "/api/communities/c1/residents", GRID, {"id": rid, "name": name})
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
     for product in products:
-        await api.ok("POST", "/api/products", ADMIN, product)
+        await api.ok("POST", "/api/products", OPERATOR, product)
     session = await api.ok("POST", "/api/sessions", HOST, {"title": "周六助农直播", "community_id": "c1"})
     now = int(time.time() * 1000)
     window = await api.ok("POST", "/api/wish-windows", HOST, {

@@ -15,7 +15,7 @@ from infra.settings import Settings
 from linli.app import create_app
 from tests.live import SECRET, Api, token
 
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
 GRID = token("grid1", "grid")
 FARM = token("farm1", "supplier", None)
@@ -45,7 +45,7 @@ async def _expect(api: Api, method: str, path: str, tok: str, cases: list[tuple[
 
 async def _live_session(api: Api) -> tuple[str, str]:
     """Community c1 with a live session holding one item: (session id, item id)."""
-    await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
     sid = (await api.ok("POST", "/api/sessions", HOST, {"title": "周六直播", "community_id": "c1"}))["id"]
     item = {"title": "红薯", "price_cents": 350, "stock": 50}
     iid = (await api.ok("POST", f"/api/sessions/{sid}/items", HOST, item))["id"]
@@ -130,7 +130,7 @@ async def test_flash_bag_and_packet_fields_take_their_boundaries(api: Api) -> No
 
 async def test_community_catalog_and_wish_fields_take_their_boundaries(api: Api) -> None:
     """Ids by the id rule, names 1-200 (people and places 1-100), products and wishes by their ranges."""
-    ids = await _expect(api, "POST", "/api/communities", ADMIN, [
+    ids = await _expect(api, "POST", "/api/communities", OPERATOR, [
         ({"id": "c" * 64, "name": "x" * 200}, 201),
         ({"id": "c" * 65, "name": "幸福里"}, 400),
         ({"id": "a{b}", "name": "幸福里"}, 400),
@@ -148,7 +148,7 @@ async def test_community_catalog_and_wish_fields_take_their_boundaries(api: Api)
         ({"id": "wang", "name": ""}, 400),
         ({"id": "wang", "name": "王" * 100}, 201),
     ])
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
     products = await _expect(api, "POST", "/api/products", FARM, [
         ({**PRODUCT, "case_size": 0}, 400),
         ({**PRODUCT, "moq": 0}, 400),

@@ -22,7 +22,7 @@ from tests.live import SECRET, Api, Client, token
 from tests.servers import ServerProcess, linli_env, spawn_linli, start_linli
 
 HOST = token("host1", "host")
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 
 
 class Cluster:
@@ -55,9 +55,9 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
     try:
         procs += [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
         web_a = Api(http, procs[1].url)
-        status, _ = await web_a.call("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+        status, _ = await web_a.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
         assert status in (201, 409)
-        await web_a.call("POST", "/api/communities", ADMIN, {"id": "c2", "name": "望江苑"})
+        await web_a.call("POST", "/api/communities", OPERATOR, {"id": "c2", "name": "望江苑"})
         yield Cluster(procs[1], procs[2], http, db_url)
     finally:
         await http.close()
@@ -223,7 +223,7 @@ async def test_roles_and_communities_are_enforced(cluster: Cluster) -> None:
     assert bad.value.response.status_code == 401
     status, body_out = await cluster.a.call("GET", f"/api/sessions/{sid}", "garbage.token.here")
     assert status == 401 and body_out["error"]["code"] == "unauthorized"
-    status, _ = await cluster.a.call("POST", "/api/communities", ADMIN, {"id": "c1", "name": "again"})
+    status, _ = await cluster.a.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "again"})
     assert status == 409
 
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
-from tests.live import SECRET, Api, token
+from tests.live import SECRET, Api, bearer, token
 from tests.servers import ServerProcess, linli_env, start_linli
 
 README_SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
@@ -99,7 +99,7 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
     host = token("host1", "host")
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
-        status, _ = await api.call("POST", "/api/communities", token("root", "admin", None),
+        status, _ = await api.call("POST", "/api/communities", token("root", "operator", None),
                                    {"id": "c1", "name": "幸福里"})
         assert status in (201, 409)
         sid = (await api.ok("POST", "/api/sessions", host, {"title": "周六助农直播", "community_id": "c1"}))["id"]
@@ -147,19 +147,45 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
         assert winners[0] == winners[1] and winners[0] in ("中奖名单：wang", "中奖名单：li")
 
 
+async def test_an_old_link_with_a_token_leaves_no_token_in_the_address_bar_or_a_socket_url(
+        server: ServerProcess, new_page: NewPage) -> None:
+    """/live/<sid>?token=... (an old link): the page keeps the token, takes it out of the address bar at once
+    (other parameters stay), and joins the room with single-use tickets, on every reconnection too."""
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        await api.call("POST", "/api/communities", token("root", "operator", None), {"id": "c1", "name": "幸福里"})
+        session = {"title": "旧链接", "community_id": "c1"}
+        sid = (await api.ok("POST", "/api/sessions", token("host1", "host"), session))["id"]
+    tok = token("oldlink")
+    page = await new_page(viewport=PHONE, locale="zh-CN")
+    sockets: list[str] = []
+    requests: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.on("request", lambda request: requests.append(request.url))
+    await page.goto(f"{server.url}/live/{sid}?token={tok}&from=chat")
+    await expect(page.locator("#conn")).to_have_text("已连接")
+    assert page.url == f"{server.url}/live/{sid}?from=chat"
+    assert await page.evaluate("localStorage.getItem('linli-token')") == tok
+    await page.reload()
+    await expect(page.locator("#conn")).to_have_text("已连接")
+    assert page.url == f"{server.url}/live/{sid}?from=chat"
+    assert len(sockets) == 2 and all("?ticket=" in url and tok not in url for url in sockets)
+    assert all(tok not in url for url in requests[1:]), requests
+
+
 async def test_a_resident_adds_a_wish_and_sees_it_after_a_reload(server: ServerProcess, new_page: NewPage,
                                                                  screenshot: Screenshot) -> None:
     """The wish list: choose a product, a quantity and a pickup point; the wish is still there after a reload."""
     import time
 
-    host, admin = token("host1", "host"), token("root", "admin", None)
+    host, operator = token("host1", "host"), token("root", "operator", None)
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
-        await api.call("POST", "/api/communities", admin, {"id": "c1", "name": "幸福里"})
+        await api.call("POST", "/api/communities", operator, {"id": "c1", "name": "幸福里"})
         await api.call("POST", "/api/communities/c1/pickup-points", host, {"id": "p1", "name": "仁和药房"})
-        await api.call("POST", "/api/suppliers", admin, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
-        await api.call("POST", "/api/communities/c1/residents", admin, {"id": "zhao", "name": "赵敏"})
-        await api.call("POST", "/api/products", admin, {
+        await api.call("POST", "/api/suppliers", operator, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+        await api.call("POST", "/api/communities/c1/residents", operator, {"id": "zhao", "name": "赵敏"})
+        await api.call("POST", "/api/products", operator, {
             "id": "hongshu", "supplier_id": "farm1", "name": "红薯", "unit": "斤", "case_size": 10, "moq": 30,
             "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 400}, {"min_qty": 50, "price_cents": 350}]})
         sid = (await api.ok("POST", "/api/sessions", host, {"title": "周日直播", "community_id": "c1"}))["id"]
@@ -193,15 +219,15 @@ async def test_a_supplier_sees_the_totals_and_no_resident(server: ServerProcess,
     """The supplier board shows the aggregated totals per product and pickup point, never a resident."""
     import time
 
-    host, admin, grid = token("host1", "host"), token("root", "admin", None), token("grid1", "grid")
+    host, operator, grid = token("host1", "host"), token("root", "operator", None), token("grid1", "grid")
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
-        await api.call("POST", "/api/communities", admin, {"id": "c1", "name": "幸福里"})
+        await api.call("POST", "/api/communities", operator, {"id": "c1", "name": "幸福里"})
         for pid, name in (("p1", "仁和药房"), ("p2", "3号楼快递柜")):
             await api.call("POST", "/api/communities/c1/pickup-points", host, {"id": pid, "name": name})
-        await api.call("POST", "/api/suppliers", admin, {"id": "farm2", "name": "西岭果园", "community_ids": ["c1"]})
-        await api.call("POST", "/api/communities/c1/residents", admin, {"id": "sunny", "name": "孙妮"})
-        await api.call("POST", "/api/products", admin, {
+        await api.call("POST", "/api/suppliers", operator, {"id": "farm2", "name": "西岭果园", "community_ids": ["c1"]})
+        await api.call("POST", "/api/communities/c1/residents", operator, {"id": "sunny", "name": "孙妮"})
+        await api.call("POST", "/api/products", operator, {
             "id": "pingguo", "supplier_id": "farm2", "name": "苹果", "unit": "斤", "case_size": 10, "moq": 10,
             "capacity": 500, "tiers": [{"min_qty": 0, "price_cents": 600}]})
         await api.call("POST", "/api/communities/c1/residents", grid,
@@ -238,7 +264,7 @@ async def test_the_host_console_runs_a_session_and_shows_sales_live(server: Serv
     from websockets.asyncio.client import connect
 
     async with aiohttp.ClientSession() as http:
-        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None),
+        await Api(http, server.url).call("POST", "/api/communities", token("root", "operator", None),
                                          {"id": "c1", "name": "幸福里"})
     page = await new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page.on("dialog", lambda dialog: dialog.accept())
@@ -258,7 +284,8 @@ async def test_the_host_console_runs_a_session_and_shows_sales_live(server: Serv
     await expect(page.get_by_role("button", name="秒杀中")).to_be_visible()
     sid = (await page.locator("#share").get_attribute("href")).rsplit("/", 1)[1]  # type: ignore[union-attr]
     iid = "i1"
-    async with connect(f"{server.url.replace('http', 'ws')}/ws/sessions/{sid}?token={token('mama')}") as ws:
+    async with connect(f"{server.url.replace('http', 'ws')}/ws/sessions/{sid}",
+                       additional_headers=bearer(token("mama"))) as ws:
         await ws.recv()
         await ws.send(json.dumps({"type": "grab", "item_id": iid, "qty": 2, "request_id": "host-test"}))
         while '"grab_result"' not in (reply := await ws.recv()):
@@ -273,7 +300,7 @@ async def test_the_host_console_runs_a_session_and_shows_sales_live(server: Serv
 async def test_a_token_kept_under_the_old_key_still_signs_in(server: ServerProcess, new_page: NewPage) -> None:
     """A host signed in under the console's old storage key stays signed in; the token moves to the one key."""
     async with aiohttp.ClientSession() as http:
-        await Api(http, server.url).call("POST", "/api/communities", token("root", "admin", None),
+        await Api(http, server.url).call("POST", "/api/communities", token("root", "operator", None),
                                          {"id": "c1", "name": "幸福里"})
     host = token("host2", "host")
     page = await new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
@@ -315,5 +342,11 @@ async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, new_page:
         await page.get_by_role("button", name="中文").click()
         await expect(page.locator("#items-title")).to_have_text("本场商品")
         await page.context.close()
+        # A printed per-person link (/?as=) signs in as that person the same way.
+        host_page = await new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        await host_page.goto(demo.url + "/?as=demo-host")
+        await expect(host_page).to_have_url(re.compile(r"/host\?session=s"))
+        assert "demo-host" in await host_page.evaluate("atob(localStorage.getItem('linli-token').split('.')[1])")
+        await host_page.context.close()
     finally:
         demo.stop()

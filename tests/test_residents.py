@@ -13,7 +13,7 @@ from infra.settings import Settings
 from linli.app import create_app
 from tests.live import SECRET, Api, token
 
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 GRID1, GRID2, HOST = token("grid1", "grid"), token("grid2", "grid"), token("host1", "host")
 
 
@@ -22,7 +22,7 @@ async def api(redis, engine, tmp_path: Path, redis_url: str, database_url: str) 
     settings = Settings(data_dir=tmp_path, redis_url=redis_url, database_url=database_url, secret=SECRET)
     async with TestServer(create_app(settings)) as server, aiohttp.ClientSession() as http:
         client = Api(http, str(server.make_url("")).rstrip("/"))
-        await client.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+        await client.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
         for grid, rid, name, building, room in (
                 (GRID1, "wang", "王玉香", "3号楼", "1205"), (GRID1, "li", "李建国", "3号楼", "802"),
                 (GRID1, "zhao", "赵秀英", "5号楼", "301"), (GRID2, "sun", "孙玉兰", "7号楼", "101")):

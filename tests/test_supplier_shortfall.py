@@ -21,7 +21,7 @@ from linli.app import create_app
 from stream.api import LIVE, Live
 from tests.live import SECRET, Api, token
 
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
 FARM = token("farm1", "supplier", None)
 DAY = 24 * 3600 * 1000
@@ -42,12 +42,12 @@ async def world(redis, engine, tmp_path: Path, redis_url: str, database_url: str
 
 async def _closed_window(api: Api, capacity: int, wishes: list[tuple[str, int, str]]) -> tuple[str, str]:
     """红薯 in cases of 10 (MOQ 10, ``capacity``), the wishes in this order, the window closed: (session, window)."""
-    await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
     for pid in ("p1", "p2"):
-        await api.ok("POST", "/api/communities/c1/pickup-points", ADMIN, {"id": pid, "name": f"自提点{pid}"})
+        await api.ok("POST", "/api/communities/c1/pickup-points", OPERATOR, {"id": pid, "name": f"自提点{pid}"})
     for who in ("a", "b", "c"):
-        await api.ok("POST", "/api/communities/c1/residents", ADMIN, {"id": who, "name": f"居民{who}"})
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+        await api.ok("POST", "/api/communities/c1/residents", OPERATOR, {"id": who, "name": f"居民{who}"})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
     await api.ok("POST", "/api/products", FARM, {
         "id": "hongshu", "supplier_id": "farm1", "name": "红薯", "unit": "斤", "case_size": 10, "moq": 10,
         "capacity": capacity, "tiers": [{"min_qty": 0, "price_cents": 400}]})

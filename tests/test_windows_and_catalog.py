@@ -21,7 +21,7 @@ from infra.settings import Settings
 from linli.app import create_app
 from tests.live import SECRET, Api, token
 
-ADMIN = token("root", "admin", None)
+OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
 GRID = token("grid1", "grid")
 FARM = token("farm1", "supplier", None)
@@ -47,17 +47,17 @@ def _now() -> int:
 
 
 async def _community(api: Api, cid: str = "c1", residents: tuple[str, ...] = ("li", "zhao")) -> None:
-    await api.ok("POST", "/api/communities", ADMIN, {"id": cid, "name": f"小区{cid}"})
-    await api.ok("POST", f"/api/communities/{cid}/pickup-points", ADMIN, {"id": f"{cid}-p1", "name": "仁和药房"})
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": cid, "name": f"小区{cid}"})
+    await api.ok("POST", f"/api/communities/{cid}/pickup-points", OPERATOR, {"id": f"{cid}-p1", "name": "仁和药房"})
     for rid in residents:
-        await api.ok("POST", f"/api/communities/{cid}/residents", ADMIN, {"id": rid, "name": f"居民{rid}"})
+        await api.ok("POST", f"/api/communities/{cid}/residents", OPERATOR, {"id": rid, "name": f"居民{rid}"})
 
 
 async def _catalog(api: Api) -> None:
     """farm1 (红薯) serves c1; farm2 (苹果, 48 hours to deliver) serves c1 and c2."""
-    await api.call("POST", "/api/communities", ADMIN, {"id": "c2", "name": "小区c2"})  # 409 when there already
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
-    await api.ok("POST", "/api/suppliers", ADMIN, {"id": "farm2", "name": "西岭果园", "community_ids": ["c1", "c2"]})
+    await api.call("POST", "/api/communities", OPERATOR, {"id": "c2", "name": "小区c2"})  # 409 when there already
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm2", "name": "西岭果园", "community_ids": ["c1", "c2"]})
     await api.ok("POST", "/api/products", FARM, POTATO)
     await api.ok("POST", "/api/products", ORCHARD, APPLE)
 
@@ -242,10 +242,10 @@ async def test_a_wish_edit_naming_another_field_and_an_unregistered_resident_are
 async def test_the_picking_csv_opens_in_a_chinese_spreadsheet_and_runs_no_formula(api: Api) -> None:
     """UTF-8 with a BOM, Chinese headers (English with ?lang=en), the surplus row says it goes to
     the live sale, and a cell starting with = + - @ is escaped."""
-    await api.ok("POST", "/api/communities", ADMIN, {"id": "c1", "name": "幸福里"})
-    await api.ok("POST", "/api/communities/c1/pickup-points", ADMIN,
+    await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
+    await api.ok("POST", "/api/communities/c1/pickup-points", OPERATOR,
                  {"id": "c1-p1", "name": "=HYPERLINK(\"http://x\")", "address": "@幸福路1号"})
-    await api.ok("POST", "/api/communities/c1/residents", ADMIN, {"id": "li", "name": "李"})
+    await api.ok("POST", "/api/communities/c1/residents", OPERATOR, {"id": "li", "name": "李"})
     await _catalog(api)
     wid = (await _window(api))["id"]
     await _wish(api, wid, "li", "hongshu", 35)
@@ -276,9 +276,9 @@ async def test_products_are_offered_where_their_supplier_serves_and_are_checked_
     await _community(api, "c2", residents=("sun",))
     await _catalog(api)
     seen = {tok: [p["id"] for p in (await api.ok("GET", "/api/products", tok))["products"]]
-            for tok in (token("li"), token("sun", community="c2"), FARM, ADMIN)}
+            for tok in (token("li"), token("sun", community="c2"), FARM, OPERATOR)}
     assert list(seen.values()) == [["hongshu", "pingguo"], ["pingguo"], ["hongshu"], ["hongshu", "pingguo"]]
-    only_c2 = (await api.ok("GET", "/api/products?community_id=c2", ADMIN))["products"]
+    only_c2 = (await api.ok("GET", "/api/products?community_id=c2", OPERATOR))["products"]
     assert [p["id"] for p in only_c2] == ["pingguo"]
     c2_sid = (await api.ok("POST", "/api/sessions", token("host2", "host", "c2"),
                            {"title": "c2直播", "community_id": "c2"}))["id"]
@@ -321,10 +321,10 @@ async def test_products_are_offered_where_their_supplier_serves_and_are_checked_
     assert order["lines"][0]["product_name"] == "红薯"
     assert [p["id"] for p in (await api.ok("GET", "/api/products", FARM))["products"]] == ["hongshu"]
 
-    served = await api.ok("PUT", "/api/suppliers/farm2/communities", ADMIN, {"community_ids": ["c2"]})
+    served = await api.ok("PUT", "/api/suppliers/farm2/communities", OPERATOR, {"community_ids": ["c2"]})
     assert served == {"id": "farm2", "name": "西岭果园", "community_ids": ["c2"]}
     assert (await api.ok("GET", "/api/products", token("li")))["products"] == []
-    status, body = await api.call("PUT", "/api/suppliers/farm2/communities", ADMIN, {"community_ids": ["nowhere"]})
+    status, body = await api.call("PUT", "/api/suppliers/farm2/communities", OPERATOR, {"community_ids": ["nowhere"]})
     assert (status, body["error"]["code"]) == (404, "unknown_community")
     status, _ = await api.call("PUT", "/api/suppliers/farm2/communities", FARM, {"community_ids": ["c1"]})
     assert status == 403

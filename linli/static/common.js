@@ -2,6 +2,20 @@
 // the large-text switch and the websocket to a live session.
 
 const TOKEN_KEY = "linli-token";
+
+// An old link may carry ?token=. Before anything else the token moves into this browser's storage
+// and out of the address bar, so the page's URL can be shared, bookmarked or seen without the
+// identity in it. No link the system makes carries a token.
+const fromLink = (() => {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("token")) return null;
+  const given = params.get("token");
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(history.state, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  return given;
+})();
+
 // The host console once kept its token under a key of its own.
 const OLD_TOKEN_KEY = "linli-host-token";
 
@@ -13,9 +27,7 @@ function keptToken() {
     if (!localStorage.getItem(TOKEN_KEY)) localStorage.setItem(TOKEN_KEY, old);
     localStorage.removeItem(OLD_TOKEN_KEY);
   }
-  // A token given once as ?token= is kept for the next visit.
-  const given = new URLSearchParams(location.search).get("token");
-  if (given) localStorage.setItem(TOKEN_KEY, given);
+  if (fromLink) localStorage.setItem(TOKEN_KEY, fromLink);
   return localStorage.getItem(TOKEN_KEY) || "";
 }
 
@@ -110,31 +122,44 @@ export function largeTextToggle(button) {
 
 /**
  * Keep a websocket to live session `sid` open, reconnecting after every close (0.5 s, doubling up
- * to 10 s). `onEvent` gets each decoded frame. Returns `send(frame)` (false when offline),
- * `resync()` (drop the socket; the next one starts with a fresh snapshot) and `stop()`.
+ * to 10 s). Each connection starts with a single-use ticket from POST /api/ws-tickets, so the
+ * token never goes into a URL. `onEvent` gets each decoded frame; `onClose` gets the ApiError
+ * when no ticket could be had (e.g. 401: sign in again). Returns `send(frame)` (false when
+ * offline), `resync()` (drop the socket; the next one starts with a fresh snapshot) and `stop()`.
  */
 export function liveSocket(sid, { onEvent, onOpen = () => {}, onClose = () => {} }) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const url = `${scheme}://${location.host}/ws/sessions/${sid}?token=${encodeURIComponent(token)}`;
   let ws = null, retry = 0, stopped = false;
-  const open = () => {
-    ws = new WebSocket(url);
+  const again = () => setTimeout(open, Math.min(10000, 500 * 2 ** retry++));
+  async function open() {
+    if (stopped) return;
+    let ticket;
+    try {
+      ({ ticket } = await api("POST", "/api/ws-tickets", { session_id: sid }));
+    } catch (e) {
+      if (stopped) return;
+      onClose(e);
+      again();
+      return;
+    }
+    if (stopped) return;
+    ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${encodeURIComponent(sid)}?ticket=${encodeURIComponent(ticket)}`);
     ws.onopen = () => { retry = 0; onOpen(); };
     ws.onmessage = (m) => onEvent(JSON.parse(m.data));
     ws.onclose = () => {
       if (stopped) return;
       onClose();
-      setTimeout(open, Math.min(10000, 500 * 2 ** retry++));
+      again();
     };
-  };
+  }
   open();
   return {
     send(frame) {
-      if (ws.readyState !== WebSocket.OPEN) return false;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return false;
       ws.send(JSON.stringify(frame));
       return true;
     },
-    resync() { ws.close(); },
-    stop() { stopped = true; ws.close(); },
+    resync() { if (ws) ws.close(); },
+    stop() { stopped = true; if (ws) ws.close(); },
   };
 }
