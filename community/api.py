@@ -7,8 +7,10 @@ from community.people import (
     NewResident,
     add_pickup_point,
     add_resident,
+    display_names,
     grid_worker_of,
     list_pickup_points,
+    masked,
     pickup_point_in,
     residents_of,
 )
@@ -17,6 +19,7 @@ from community.routes import routes
 
 __all__ = [
     "Channel", "CommunityExists", "CommunityNotFound", "NewNotice", "NewPickupPoint", "NewResident", "Notice",
-    "add_pickup_point", "add_resident", "create_community", "deliver", "get_community", "grid_worker_of",
-    "list_pickup_points", "notify", "pickup_point_in", "record", "residents_of", "routes",
+    "add_pickup_point", "add_resident", "create_community", "deliver", "display_names", "get_community",
+    "grid_worker_of", "list_pickup_points", "masked", "notify", "pickup_point_in", "record", "residents_of",
+    "routes",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 import msgspec
@@ -27,10 +28,12 @@ class NewPickupPoint(msgspec.Struct, kw_only=True):
 class NewResident(msgspec.Struct, kw_only=True):
     id: Annotated[Id, msgspec.Meta(description="the resident's token user id")]
     name: Name
-    phone: str | None = None
-    building: str | None = None
-    room: str | None = None  # e.g. 1205: how group chats name a household (3-1205)
-    grid_worker_id: str | None = None  # a grid worker who registers the resident becomes theirs
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    building: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # e.g. 1205: how group chats name a household (3-1205)
+    room: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    grid_worker_id: Annotated[Id, msgspec.Meta(
+        description="her grid worker's user id; a grid worker who registers a resident becomes hers")] | None = None
 
 
 class PickupPoint(msgspec.Struct, kw_only=True):
@@ -159,6 +162,28 @@ async def residents_of(engine: AsyncEngine, community_id: str) -> list[dict[str,
                                   .where(residents.c.community_id == community_id).order_by(residents.c.id))
         return [{"id": r.id, "name": r.name, "building": r.building, "room": r.room,
                  "grid_worker_id": r.grid_worker_id} for r in rows]
+
+
+def masked(name: str) -> str:
+    """A resident's name as her neighbours see it in the live room: 王玉香 -> 王*香, 王芳 -> 王*."""
+    name = name.strip()
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+async def display_names(engine: AsyncEngine, user_ids: Collection[str]) -> dict[str, str]:
+    """The masked name of each registered resident among ``user_ids`` (others are left out)."""
+    wanted = sorted(set(user_ids))
+    found: dict[str, str] = {}
+    async with engine.connect() as conn:
+        for start in range(0, len(wanted), 500):  # well under every database's bound-parameter limit
+            rows = await conn.execute(sa.select(residents.c.id, residents.c.name)
+                                      .where(residents.c.id.in_(wanted[start:start + 500])))
+            found.update((r.id, masked(r.name)) for r in rows)
+    return found
 
 
 async def grid_worker_of(engine: AsyncEngine, resident_id: str) -> tuple[str, str | None]:

@@ -62,13 +62,18 @@ async def get_pickup_points(request: web.Request) -> web.Response:
     return json_response(PickupPoints(pickup_points=[people.PickupPoint(**p) for p in points]))
 
 
-@endpoint(request=people.NewResident, response=people.ResidentView, status=201, roles=("grid",))
+@endpoint(request=people.NewResident, response=people.ResidentView, status=201, roles=("host", "grid"))
 async def post_resident(request: web.Request) -> web.Response:
-    """Register a resident: grid workers (for their grid) and admins."""
-    principal = require(request, "grid")
-    cid = _in_community(request, "grid")
+    """Register a resident of the community: its hosts and admins (naming her grid worker, or none), or a
+    grid worker of the community into her own grid. An id registered already, anywhere, is 409."""
+    principal = require(request, "host", "grid")
+    cid = _in_community(request, "host", "grid")
     person = await read_body(request, people.NewResident)
     if principal.role == "grid":
+        # Registering makes her the resident's grid worker, who may then read and enter her wishes:
+        # that is for her own grid only, never someone else's.
+        if person.grid_worker_id not in (None, principal.user_id):
+            raise Forbidden("a grid worker registers residents into her own grid")
         person.grid_worker_id = principal.user_id
     return json_response(await people.add_resident(request.app[RESOURCES].engine, cid, person), 201)
 

@@ -5,6 +5,11 @@ to a catalog product; what cannot be matched, or read, or matches several, is re
 the organizer with its candidates, never guessed. Every imported line carries a key made of the
 chain line, so pasting the same chain again (or a longer version of it) adds only the new lines.
 Edits (再来3斤, 改为6盒, 不要了) and questions are listed, not applied.
+
+A grid worker imports for the residents of her grid only: a line that means a resident of another
+grid is listed as not hers (by the line's own words, never that resident's id) and never written,
+and the candidates she is offered for an ambiguous line are her own residents. Hosts, a
+community's admin and operators import for the whole community.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from community.api import list_pickup_points, pickup_point_in, residents_of
 from crowdfund.catalog import ProductView, offered_in
 from crowdfund.chain import ChainEntry, ChainItem, parse_chain
 from crowdfund.chain_model import ChainHeader, Kind
-from crowdfund.matching import find_product, find_resident, packs_for, to_product_units
+from crowdfund.matching import ResidentMatch, find_product, find_resident, packs_for, to_product_units
 from crowdfund.windows import open_window_for
 from crowdfund.wishes import MAX_WISH_QTY, NewWish, WishLine, add_wish
 from infra.auth import Principal
@@ -74,6 +79,15 @@ class DemandSignal(msgspec.Struct, kw_only=True):
     unit: str
 
 
+class NotYours(msgspec.Struct, kw_only=True):
+    """A line for a resident of another grid: not imported, for that resident's grid worker to enter."""
+
+    line: int
+    name: str  # as the line gives it
+    household: str = ""
+    kind: Kind = "order"
+
+
 class ChainResult(msgspec.Struct, kw_only=True):
     imported: list[WishLine]
     already_imported: int
@@ -83,6 +97,7 @@ class ChainResult(msgspec.Struct, kw_only=True):
     edits: list[ChainEdit] = []
     questions: list[str] = []
     demand_signals: list[DemandSignal] = []
+    not_yours: list[NotYours] = []  # a grid worker's lines for residents of other grids, not imported
 
 
 async def import_chain(engine: AsyncEngine, principal: Principal, wid: str, body: ChainImport) -> ChainResult:
@@ -101,9 +116,14 @@ async def import_chain(engine: AsyncEngine, principal: Principal, wid: str, body
             if find_product(item.product, catalog).status == "none":
                 result.demand_signals.append(DemandSignal(line=question.line, name=question.name, text=question.text,
                                                           product=item.product, qty=item.qty, unit=item.unit))
+    ours = _grid_of(principal)
     for entry in parsed.entries:
         household = f"{entry.building}-{entry.room}".strip("-")
-        who = find_resident(entry.name, people, building=entry.building, room=entry.room)
+        who = _among(ours, people, find_resident(entry.name, people, building=entry.building, room=entry.room))
+        if who is None:
+            result.not_yours.append(NotYours(line=entry.line, name=entry.name or household, household=household,
+                                             kind=entry.kind))
+            continue
         if entry.kind != "order":
             result.edits.append(ChainEdit(line=entry.line, name=entry.name, household=household, kind=entry.kind,
                                           items=entry.items, resident_id=who.resident_id))
@@ -126,6 +146,25 @@ async def import_chain(engine: AsyncEngine, principal: Principal, wid: str, body
             else:
                 result.imported.append(line)
     return result
+
+
+def _grid_of(principal: Principal) -> str | None:
+    """The grid worker whose residents the caller imports for; None for the whole community."""
+    return principal.user_id if principal.role == "grid" else None
+
+
+def _among(grid_worker: str | None, people: list[dict[str, str | None]], who: ResidentMatch) -> ResidentMatch | None:
+    """The match as the caller may see it: within her grid (ambiguous ones with her candidates only),
+    or None when the line means only residents of other grids."""
+    if grid_worker is None:
+        return who
+    theirs = {p["id"] for p in people if p["grid_worker_id"] == grid_worker}
+    if who.resident_id is not None:
+        return who if who.resident_id in theirs else None
+    if not who.candidates:
+        return who
+    mine = [c for c in who.candidates if c in theirs]
+    return ResidentMatch(status="ambiguous", candidates=mine) if mine else None
 
 
 def _pickup_point(named: str, points: list[dict[str, str]]) -> str | None:

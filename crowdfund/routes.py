@@ -152,12 +152,12 @@ async def delete_wish(request: web.Request) -> web.Response:
 
 @endpoint(response=WishList)
 async def get_wishes(request: web.Request) -> web.Response:
-    """A resident's wishes (their own; a grid worker may ask for a resident of their grid)."""
+    """A resident's wishes in a window: her own; ``?resident_id=`` a grid worker's resident of her grid,
+    or an admin's of the community. Someone else's resident answers as an unknown one does (403)."""
     principal = authenticate(request)
-    resident = request.query.get("resident_id", principal.user_id)
-    if resident != principal.user_id:
-        await wishes.resident_for(_engine(request), principal, resident)
-    return json_response(WishList(wishes=await wishes.wishes_of(_engine(request), request.match_info["wid"], resident)))
+    found = await wishes.readable_wishes(_engine(request), principal, request.match_info["wid"],
+                                         request.query.get("resident_id"))
+    return json_response(WishList(wishes=found))
 
 
 @endpoint(response=demand.Demand, roles=("host", "grid"))

@@ -1,8 +1,12 @@
 """Wish lines: what a resident wants, how much, and where to pick it up.
 
 A resident adds, edits and withdraws their own lines until the cutoff; a grid worker may do
-so for a resident of their grid (the line records who entered it). A wish for something not
-in the catalog is kept as free text, a demand signal for the organizers.
+so for a resident of their grid, and a community's admin (an operator anywhere) for a resident
+of the community (the line records who entered it). A wish for something not in the catalog is
+kept as free text, a demand signal for the organizers.
+
+Asking about someone else's resident, or someone else's line, gets the same answer as asking
+about one that does not exist, so no answer tells which ids are registered.
 """
 
 from __future__ import annotations
@@ -105,10 +109,16 @@ def line_view(row: sa.Row[Any]) -> WishLine:
     return WishLine(**_line_fields(row))
 
 
+# Roles that act for any resident of a community they may act in: a community's admin there, an
+# operator anywhere (Principal.can_act_in says where). A grid worker acts for her own grid only.
+COMMUNITY_WIDE_ROLES = ("admin", "operator")
+
+
 async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: str | None,
                        community_id: str | None = None) -> str:
-    """Whose wish this is: the caller's own, or (grid workers) a resident of their grid. Either way a
-    registered resident (of ``community_id`` when given): a token alone makes nobody a resident."""
+    """Whose wish this is: the caller's own, or (grid workers) a resident of their grid, or (admins,
+    operators) a resident of a community they act in. Either way a registered resident (of
+    ``community_id`` when given): a token alone makes nobody a resident."""
     if principal.role == "resident":
         if resident_id not in (None, principal.user_id):
             raise Forbidden("residents enter their own wishes")
@@ -120,16 +130,29 @@ async def resident_for(engine: AsyncEngine, principal: Principal, resident_id: s
         if community != principal.community_id or (community_id and community != community_id):
             raise NotAResident(f"{principal.user_id} is not registered as a resident of this community")
         return principal.user_id
-    if principal.role in ("grid", "admin"):
+    if principal.role == "grid" or principal.role in COMMUNITY_WIDE_ROLES:
         if not resident_id:
             raise BadRequest("resident_id is required when entering a wish for someone")
-        community, grid_worker = await grid_worker_of(engine, resident_id)
-        if principal.role == "grid" and (grid_worker != principal.user_id or community != principal.community_id):
-            raise Forbidden("that resident is not in your grid")
-        if community_id and community != community_id:
-            raise Forbidden("that resident lives in another community")
+        await _acts_for(engine, principal, resident_id, community_id)
         return resident_id
     raise Forbidden(f"a {principal.role} cannot enter wishes")
+
+
+async def _acts_for(engine: AsyncEngine, principal: Principal, resident_id: str, community_id: str | None) -> None:
+    """Forbidden unless the caller acts for this registered resident (of ``community_id`` when given).
+
+    One answer for "no such resident" and "not yours": a different one would let anyone with a
+    grid token find out which ids are registered, and where."""
+    try:
+        community, grid_worker = await grid_worker_of(engine, resident_id)
+    except NotFound:
+        community, grid_worker = None, None
+    ours = (community is not None and principal.can_act_in(community)
+            and (community_id is None or community == community_id)
+            and (principal.role != "grid" or grid_worker == principal.user_id))
+    if not ours:
+        where = "your grid" if principal.role == "grid" else "this community"
+        raise Forbidden(f"no resident {resident_id} in {where}")
 
 
 async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: NewWish, *,
@@ -162,14 +185,20 @@ async def add_wish(engine: AsyncEngine, principal: Principal, wid: str, wish: Ne
 
 
 async def _own_line(engine: AsyncEngine, principal: Principal, wid: str, line_id: int) -> sa.Row[Any]:
-    await open_window_for(engine, principal, wid)
+    """An active line the caller may change: her own, or one of a resident she acts for. Someone
+    else's line answers as a missing one does."""
+    window = await open_window_for(engine, principal, wid)
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(wish_lines).where(
             wish_lines.c.id == line_id, wish_lines.c.window_id == wid, wish_lines.c.status == "active"))).first()
+    missing = WishNotFound(f"no active wish {line_id} of yours in this window")
     if row is None:
-        raise WishNotFound(f"no active wish {line_id} in this window")
+        raise missing
     if row.resident_id != principal.user_id:
-        await resident_for(engine, principal, row.resident_id)  # grid worker of that resident, or refused
+        try:
+            await resident_for(engine, principal, row.resident_id, window.community_id)
+        except Forbidden as exc:
+            raise missing from exc
     return row
 
 
@@ -194,6 +223,19 @@ async def withdraw_wish(engine: AsyncEngine, principal: Principal, wid: str, lin
         await conn.execute(wish_lines.update().where(wish_lines.c.id == row.id)
                            .values(status="withdrawn", updated_at=datetime.now(UTC)))
     return Withdrawn(id=row.id, status="withdrawn")
+
+
+async def readable_wishes(engine: AsyncEngine, principal: Principal, wid: str,
+                          resident_id: str | None) -> list[WishWithOutcome]:
+    """The lines of a window the caller may read: her own, or those of a resident she acts for
+    (WindowNotFound for no such window, Forbidden for another community's or someone else's)."""
+    window = await window_row(engine, wid)
+    if not principal.can_act_in(window.community_id):
+        raise Forbidden("that wish window belongs to another community")
+    resident = resident_id or principal.user_id
+    if resident != principal.user_id:
+        await resident_for(engine, principal, resident, window.community_id)
+    return await wishes_of(engine, wid, resident)
 
 
 async def wishes_of(engine: AsyncEngine, wid: str, resident_id: str) -> list[WishWithOutcome]:

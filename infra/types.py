@@ -19,9 +19,13 @@ Id = Annotated[str, Meta(pattern=ID_RE.pattern, description=ID_RULE)]
 Title = Annotated[str, Meta(min_length=1, max_length=200)]
 Unit = Annotated[str, Meta(min_length=1, max_length=16, description="the sale unit: 斤, 盒, 份 ...")]
 Cents = Annotated[int, Meta(ge=0, le=MAX_CENTS, description="money in integer cents (分)")]
+# Only http(s): a page puts these in src attributes, where javascript: or data: would be trouble.
+HTTP_URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*(?!\n)$"
+HTTP_URL_RULE = "an http:// or https:// URL of at most 500 characters, without spaces"
+HttpUrl = Annotated[str, Meta(pattern=HTTP_URL_PATTERN, max_length=500, description=HTTP_URL_RULE)]
 
 # msgspec names a failed pattern by its regex; people read the rule instead.
-_RULES = {ID_RE.pattern: ID_RULE}
+_RULES = {ID_RE.pattern: ID_RULE, HTTP_URL_PATTERN: HTTP_URL_RULE}
 
 
 def readable(message: str) -> str:

@@ -52,12 +52,24 @@ class Api:
             return json.loads(resp.read())
 
 
+def session_orders(api: Api, sid: str) -> list[dict[str, Any]]:
+    """Every order of the session in SQL, page after page."""
+    orders: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = api.get(f"/api/sessions/{sid}/orders?limit=500" + (f"&after={after}" if after else ""))
+        orders += page["orders"]
+        after = page.get("next_after")
+        if not after:
+            return orders
+
+
 def check_stock(api: Api, sid: str, stock: int) -> tuple[Check, list[dict[str, Any]]]:
     """No unit oversold: per item, SQL orders' units <= stock loaded, and units left + sold == loaded."""
     deadline = time.monotonic() + ORDERS_WAIT_S
     while True:
         items = api.get(f"/api/sessions/{sid}")["items"]
-        orders = api.get(f"/api/sessions/{sid}/orders")["orders"]
+        orders = session_orders(api, sid)
         sold: Counter[str] = Counter()
         for order in orders:
             if order["status"] != "cancelled":
@@ -121,7 +133,10 @@ def check_bags(api: Api, sid: str, report_dir: Path, entrants_expected: bool) ->
         elif len(winners) != min(bag["winner_count"], len(entrants)) or winners != ranked[:len(winners)]:
             problems.append(f"{bid}: {len(winners)} winners of {len(entrants)} entrants, not the published rule")
         users = [u for u, _ in heard[bid]]
-        if len(users) != len(set(users)) or any(w != json.dumps(winners) for _, w in heard[bid]):
+        results = [json.loads(h) for _, h in heard[bid]]
+        # Each viewer hears one result, naming as many winners as were drawn, and won exactly when drawn.
+        if len(users) != len(set(users)) or any(
+                r["names"] != len(winners) or r["won"] != (u in winners) for u, r in zip(users, results, strict=True)):
             problems.append(f"{bid}: viewers heard more than one result, or other winners")
         lost += [f"{bid}/{u}" for b, u in acked if b == bid and u not in set(entrants)]
         totals.update(entrants=len(entrants), winners=len(winners), heard=len(heard[bid]))

@@ -51,7 +51,9 @@ class LuckyBagEntrant(RoomUser):
             case "lucky_bag_started":
                 self._bag(event["bag"])
             case "lucky_bag_result":
-                record(self.opts, RESULTS_FILE, f"{event['bag_id']} {self.user_id} {json.dumps(event['winners'])}")
+                # Residents hear masked names and, on a winner's own copy, won: never the winners' ids.
+                heard = {"won": bool(event.get("won")), "names": len(event.get("winner_names", []))}
+                record(self.opts, RESULTS_FILE, f"{event['bag_id']} {self.user_id} {json.dumps(heard)}")
             case "lucky_bag_entered" | "error" if self.entering is not None:
                 # Bag errors carry no id, but this phone has only one entry in flight.
                 if event["type"] == "error" or event["bag_id"] == self.entering[0]:

@@ -14,7 +14,7 @@ SESSION_FILE = "session.json"  # the live session, its items and the stock loade
 ORDERS_FILE = "acked_orders.txt"  # one order id per acknowledged grab
 BAGS_FILE = "bags.txt"  # one id per lucky bag the host started
 ENTRIES_FILE = "bag_entries.txt"  # "<bag id> <user id>" per acknowledged entry
-RESULTS_FILE = "bag_results.txt"  # "<bag id> <user id> <winners as JSON>" per result a user heard
+RESULTS_FILE = "bag_results.txt"  # '<bag id> <user id> {"won": bool, "names": n}' per result a user heard
 RUN_FILES = (SESSION_FILE, ORDERS_FILE, BAGS_FILE, ENTRIES_FILE, RESULTS_FILE)
 
 # Written by locust and the server, read by the summary.

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import Inventory
+from stream.audience import resident_names
 from stream.events import Publisher, StockTicker
 from stream.hub import Hub
 from stream.scripts import Scripts
@@ -29,7 +30,7 @@ class Live:
     def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0) -> Live:
         inventory = Inventory(redis)
         scripts = Scripts()
-        hub = Hub(redis, scripts)
+        hub = Hub(redis, scripts, resident_names(engine))
         return cls(
             redis=redis, engine=engine, inventory=inventory, scripts=scripts, publisher=Publisher(redis, scripts),
             stock=StockTicker(redis, scripts, hub.room_size), hub=hub, grab_rate=grab_rate,

@@ -5,6 +5,8 @@ put as the same bytes object into every local viewer's queue; a viewer whose que
 full cannot keep up and is disconnected (it resyncs from a fresh snapshot on reconnect).
 Beside it, the session's personal channel carries frames for one user (her hold, her
 notice): each names its user and goes to her local viewers only.
+The two events that name people (a comment, a lucky bag's winners) go to each viewer in the
+edition of her audience (stream.audience): staff see user ids, everyone else masked names.
 Every second the process reports its viewer counts, and the total across processes is
 published when it changes.
 """
@@ -24,7 +26,7 @@ from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from stream import keys
+from stream import audience, keys
 from stream.frames import event_seq, viewers_count
 from stream.protocol import Personal
 from stream.scripts import Scripts
@@ -49,6 +51,7 @@ class Viewer:
         self.sid = sid
         self.user_id = user_id
         self.role = role
+        self.name = ""  # her masked name, as her comments show it to neighbours (set on joining)
         self.pending: deque[bytes | None] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self.min_seq = 0  # events at or below this seq are already in the snapshot
@@ -88,8 +91,9 @@ class Viewer:
 class Hub:
     """Subscriptions and local viewers of one web process."""
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, names: audience.NameLookup | None = None) -> None:
         self.redis = redis
+        self._names = names  # masked names of residents by user id
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rooms: dict[str, set[Viewer]] = defaultdict(set)
         self._users: dict[tuple[str, str], set[Viewer]] = defaultdict(set)  # (session, user) -> her viewers
@@ -112,6 +116,8 @@ class Hub:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
 
     async def join(self, viewer: Viewer) -> None:
+        if viewer.role == "resident" and self._names is not None:
+            viewer.name = (await self._names([viewer.user_id])).get(viewer.user_id, "")
         room = self.rooms[viewer.sid]
         if not room:
             await self._pubsub.subscribe(keys.channel(viewer.sid), keys.personal(viewer.sid))
@@ -140,12 +146,19 @@ class Hub:
         """The session's viewers across every web process, from the last viewers event heard."""
         return self._room_sizes.get(sid, 0)
 
-    def deliver(self, sid: str, data: bytes) -> None:
-        """Hand the same bytes to every local viewer of a session."""
+    def deliver(self, sid: str, data: bytes, names: dict[str, str] | None = None) -> None:
+        """Hand the same bytes to every local viewer of a session; an event that names people in
+        each audience's edition (``names``: masked names by user id, for a lucky bag's winners)."""
         if (count := viewers_count(data)) is not None:
             self._room_sizes[sid] = count
-        for viewer in list(self.rooms.get(sid, ())):
-            viewer.offer(data)
+        viewers = list(self.rooms.get(sid, ()))
+        editions = audience.editions(data, names) if viewers else None
+        if editions is None:
+            for viewer in viewers:
+                viewer.offer(data)
+            return
+        for viewer in viewers:
+            viewer.offer(editions.for_viewer(viewer.user_id, viewer.role))
 
     def deliver_personal(self, sid: str, data: bytes) -> None:
         """Hand a personal frame to the local viewers of the user its envelope names."""
@@ -185,7 +198,15 @@ class Hub:
                 if channel.endswith(":personal"):
                     self.deliver_personal(sid, message["data"])
                 else:
-                    self.deliver(sid, message["data"])
+                    try:
+                        await self._deliver_event(sid, message["data"])
+                    except Exception:  # one unreadable event must not end every session's fan-out
+                        log.exception("dropped an event of session %s", sid)
+
+    async def _deliver_event(self, sid: str, data: bytes) -> None:
+        # Awaited in the listener, so the events after a draw wait for its winners' names: order kept.
+        winners = audience.winners_of(data) if sid in self.rooms and self._names is not None else []
+        self.deliver(sid, data, await self._names(winners) if winners and self._names else None)
 
     async def _report_viewers(self) -> None:
         while True:

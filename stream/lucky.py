@@ -16,10 +16,13 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from community.api import display_names
+from infra.auth import Principal
 from infra.errors import BadRequest
 from infra.resources import as_str
 from infra.types import Title
 from stream import keys
+from stream.audience import sees_ids
 from stream.context import Live
 from stream.errors import BagNotFound
 from stream.protocol import LuckyBagStarted, LuckyBagView, RedPacketStarted
@@ -61,6 +64,25 @@ class BagStatus(msgspec.Struct, kw_only=True):
     audit: str | None
 
 
+class BagSummary(msgspec.Struct, kw_only=True):
+    """A lucky bag as residents, grid workers and pickup points see it: counts and masked names,
+    never a user id (the full audit is for the host, admins and operators)."""
+
+    id: str
+    title: str
+    status: str  # open or drawn
+    winner_count: int
+    draw_at: int
+    drawn_at: int | None
+    seed: str | None
+    prize_item_id: str | None
+    prize_points: int
+    entrant_count: int
+    winner_names: list[str]  # masked names, "" for someone not registered
+    entered: bool  # the caller is among the entrants
+    won: bool  # the caller is among the winners
+
+
 class RedPacketView(msgspec.Struct, kw_only=True):
     id: str
     shares: int
@@ -68,11 +90,24 @@ class RedPacketView(msgspec.Struct, kw_only=True):
 
 
 class RedPacketStatus(msgspec.Struct, kw_only=True):
+    """A red packet with who took how much: for the host, admins and operators."""
+
     id: str
     total_points: int
     shares: int
     left: int
     takers: dict[str, int]  # user id -> points taken
+
+
+class RedPacketSummary(msgspec.Struct, kw_only=True):
+    """A red packet as everyone else in the room sees it: how many took a share, and the caller's own."""
+
+    id: str
+    total_points: int
+    shares: int
+    left: int
+    taken: int  # shares taken so far
+    mine: int  # points the caller took, 0 when none
 
 
 async def create_bag(live: Live, state: SessionState, bag: NewLuckyBag) -> LuckyBagView:
@@ -178,6 +213,19 @@ async def bag_status(live: Live, sid: str, bid: str) -> BagStatus:
     )
 
 
+async def bag_for(live: Live, principal: Principal, sid: str, bid: str) -> BagStatus | BagSummary:
+    """The bag as the caller may see it: the full audit for staff, a summary for everyone else."""
+    full = await bag_status(live, sid, bid)
+    if sees_ids(principal.role):
+        return full
+    names = await display_names(live.engine, full.winners) if full.winners else {}
+    return BagSummary(id=full.id, title=full.title, status=full.status, winner_count=full.winner_count,
+                      draw_at=full.draw_at, drawn_at=full.drawn_at, seed=full.seed, prize_item_id=full.prize_item_id,
+                      prize_points=full.prize_points, entrant_count=len(full.entrants),
+                      winner_names=[names.get(w, "") for w in full.winners],
+                      entered=principal.user_id in full.entrants, won=principal.user_id in full.winners)
+
+
 def split_double_mean(total: int, shares: int, rng: random.Random | None = None) -> list[int]:
     """Split ``total`` points into ``shares`` parts: each between 1 and twice the remaining mean."""
     if shares < 1 or total < shares:
@@ -224,3 +272,12 @@ async def packet_status(live: Live, sid: str, pid: str) -> RedPacketStatus:
     takers = {as_str(k): int(v) for k, v in (await live.redis.hgetall(keys.packet_takers(sid, pid))).items()}
     return RedPacketStatus(id=pid, total_points=int(meta[b"total"]), shares=int(meta[b"shares"]),
                            left=await live.redis.llen(keys.packet_shares(sid, pid)), takers=takers)
+
+
+async def packet_for(live: Live, principal: Principal, sid: str, pid: str) -> RedPacketStatus | RedPacketSummary:
+    """The packet as the caller may see it: who took what for staff, counts and her own share for others."""
+    full = await packet_status(live, sid, pid)
+    if sees_ids(principal.role):
+        return full
+    return RedPacketSummary(id=full.id, total_points=full.total_points, shares=full.shares, left=full.left,
+                            taken=len(full.takers), mine=full.takers.get(principal.user_id, 0))

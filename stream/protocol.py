@@ -197,9 +197,14 @@ class LuckyBagStarted(msgspec.Struct, tag="lucky_bag_started", **KW):
 
 
 class LuckyBagResult(msgspec.Struct, tag="lucky_bag_result", **KW):
+    """Published with ``winners`` (user ids); viewers who are not staff get ``winner_names`` instead,
+    and ``won`` on a winner's own copy (stream.audience)."""
+
     bag_id: str
-    winners: list[str]
     entrants: int
+    winners: list[str] = []  # user ids: host, admin and operator viewers only
+    winner_names: list[str] = []  # masked names ("" for someone not registered), in the order of winners
+    won: bool = False
 
 
 class RedPacketStarted(msgspec.Struct, tag="red_packet_started", **KW):
@@ -209,8 +214,12 @@ class RedPacketStarted(msgspec.Struct, tag="red_packet_started", **KW):
 
 
 class CommentEvent(msgspec.Struct, tag="comment", **KW):
-    user_id: str
+    """Published with the author's ``user_id``, which only host, admin and operator viewers get."""
+
     text: str
+    user_id: str = ""
+    name: str = ""  # the author's masked name (王*香) when she is a registered resident
+    role: str = ""  # the author's role, for a page to name staff (主播) and unregistered people
 
 
 BroadcastEvent = (SessionLive | SessionEnded | ItemAdded | ItemPinned | FlashStarted | FlashEnded

@@ -142,7 +142,8 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 if not text or len(text) > MAX_COMMENT:
                     raise DomainError(f"a comment is 1 to {MAX_COMMENT} characters", code="bad_comment")
                 _limit(limiter, "comment")
-                await live.publisher.publish(viewer.sid, CommentEvent(user_id=viewer.user_id, text=text))
+                await live.publisher.publish(viewer.sid, CommentEvent(
+                    user_id=viewer.user_id, name=viewer.name, role=viewer.role, text=text))
                 if viewer.role == "resident":
                     for bid in await bags_with_passphrase(live, viewer.sid, text):
                         await enter_bag(live, viewer.sid, bid, viewer.user_id, text)

@@ -8,8 +8,9 @@ import msgspec
 from aiohttp import web
 
 from infra.apidoc import endpoint
+from infra.auth import Principal
 from infra.http import authenticate, json_response, read_body, require
-from infra.types import Cents, Id, Title
+from infra.types import Cents, HttpUrl, Id, Title
 from stream import lucky, sessions, tickets
 from stream.context import LIVE
 from stream.protocol import FlashStarted, ItemView, LuckyBagView
@@ -21,7 +22,7 @@ HOST_ROLES = ("host",)
 class NewSession(msgspec.Struct, kw_only=True):
     title: Title
     community_id: Id
-    stream_url: str | None = None
+    stream_url: HttpUrl | None = None
 
 
 class Flash(msgspec.Struct, kw_only=True):
@@ -44,18 +45,20 @@ async def create_session(request: web.Request) -> web.Response:
     return json_response(sessions.SessionView.of(state), 201)
 
 
-async def _member_session(request: web.Request) -> sessions.SessionState:
-    """The session in the URL, for anyone of its community."""
+async def _member(request: web.Request) -> tuple[Principal, sessions.SessionState]:
+    """The caller and the session in the URL, for anyone of its community who takes part in live
+    sessions (not a supplier)."""
+    principal = authenticate(request)
     state = await sessions.load_session(request.app[LIVE], request.match_info["sid"])
-    sessions.check_member(authenticate(request), state)
-    return state
+    sessions.check_member(principal, state)
+    return principal, state
 
 
 @endpoint(response=sessions.SessionDetail)
 async def get_session(request: web.Request) -> web.Response:
     """GET /api/sessions/{sid}: state and items, for anyone of the community."""
     live = request.app[LIVE]
-    state = await _member_session(request)
+    _, state = await _member(request)
     return json_response(sessions.SessionDetail.of(state, items=await sessions.items(live, state.id),
                                                    viewers=await live.hub.total_viewers(state.id)))
 
@@ -111,11 +114,12 @@ async def create_lucky_bag(request: web.Request) -> web.Response:
     return json_response(bag, 201)
 
 
-@endpoint(response=lucky.BagStatus)
+@endpoint(response=(lucky.BagStatus, lucky.BagSummary))
 async def get_lucky_bag(request: web.Request) -> web.Response:
-    """A lucky bag's entrants and, once drawn, its winners and seed."""
-    state = await _member_session(request)
-    return json_response(await lucky.bag_status(request.app[LIVE], state.id, request.match_info["bid"]))
+    """A lucky bag: for the host, admins and operators its entrants and, once drawn, its winners and seed
+    (the audit); for everyone else of the community counts, masked winner names and their own standing."""
+    principal, state = await _member(request)
+    return json_response(await lucky.bag_for(request.app[LIVE], principal, state.id, request.match_info["bid"]))
 
 
 @endpoint(request=lucky.NewRedPacket, response=lucky.RedPacketView, status=201, roles=HOST_ROLES)
@@ -126,11 +130,12 @@ async def create_red_packet(request: web.Request) -> web.Response:
     return json_response(packet, 201)
 
 
-@endpoint(response=lucky.RedPacketStatus)
+@endpoint(response=(lucky.RedPacketStatus, lucky.RedPacketSummary))
 async def get_red_packet(request: web.Request) -> web.Response:
-    """A red packet's shares left and who took how many points."""
-    state = await _member_session(request)
-    return json_response(await lucky.packet_status(request.app[LIVE], state.id, request.match_info["pid"]))
+    """A red packet's shares left; who took how many points for the host, admins and operators, the
+    number taken and their own share for everyone else of the community."""
+    principal, state = await _member(request)
+    return json_response(await lucky.packet_for(request.app[LIVE], principal, state.id, request.match_info["pid"]))
 
 
 routes = [

@@ -21,9 +21,10 @@ from infra.errors import BadRequest, Forbidden
 from infra.ids import ID_RE
 from infra.resources import as_str
 from infra.tables import live_sessions, session_items
-from infra.types import Cents, Title, Unit
+from infra.types import Cents, HttpUrl, Title, Unit
 from inventory import MAX_QTY
 from stream import keys
+from stream.audience import may_watch
 from stream.context import Live
 from stream.errors import SessionNotFound, WrongState
 from stream.protocol import FlashEnded, FlashStarted, ItemAdded, ItemPinned, ItemView, SessionEnded, SessionLive
@@ -48,7 +49,7 @@ class NewItem(msgspec.Struct, kw_only=True):
     stock: Units
     per_user_limit: Annotated[Units, Meta(description="0 means no limit")] = 0
     unit: Unit = "份"
-    image_url: str | None = None
+    image_url: HttpUrl | None = None
     product_id: str | None = None
 
 
@@ -102,9 +103,12 @@ async def load_session(live: Live, sid: str) -> SessionState:
 
 
 def check_member(principal: Principal, state: SessionState) -> None:
-    """Only people of the session's community (or admins) may join or act in it."""
+    """Only people of the session's community (and operators) may join or act in it; never a supplier,
+    who sees aggregates only (stream.audience)."""
     if not principal.can_act_in(state.community_id):
         raise Forbidden("this session belongs to another community")
+    if not may_watch(principal.role):
+        raise Forbidden(f"a {principal.role} does not take part in live sessions")
 
 
 async def host_session(live: Live, principal: Principal, sid: str, *allowed: str) -> SessionState:

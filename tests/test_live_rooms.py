@@ -152,13 +152,16 @@ async def test_lucky_bag_draws_10_distinct_eligible_winners_once(cluster: Cluste
     assert (await host.wait_for(lambda e: e["type"] == "error"))["code"] == "forbidden"
 
     results = await asyncio.gather(*(c.wait_for(lambda e: e["type"] == "lucky_bag_result", 15)
-                                     for c in [*clients, late, other]))
-    winners = results[0]["winners"]
-    assert all(r["winners"] == winners for r in results)
+                                     for c in [*clients, late, other, host]))
+    # The host hears the winners' ids; residents ten names and, the winners alone, won (docs/protocol.md).
+    winners = results[-1]["winners"]
     assert len(winners) == 10 and len(set(winners)) == 10
     assert set(winners) <= {f"e{n}" for n in range(300)}
+    assert all("winners" not in r and len(r["winner_names"]) == 10 for r in results[:-1])
+    assert {f"e{n}" for n, r in enumerate(results[:300]) if r.get("won")} == set(winners)
+    assert not late.of_type("lucky_bag_result")[0].get("won")
     assert all(len(c.of_type("lucky_bag_result")) == 1 for c in clients)
-    status = await cluster.b.ok("GET", f"/api/sessions/{sid}/lucky-bags/{bid}", token("e5"))
+    status = await cluster.b.ok("GET", f"/api/sessions/{sid}/lucky-bags/{bid}", HOST)
     assert status["status"] == "drawn" and status["winners"] == winners and len(status["entrants"]) == 300
     # The audit: anyone can recompute the winners from the seed and the entrants.
     import hashlib

@@ -102,6 +102,8 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
         status, _ = await api.call("POST", "/api/communities", token("root", "operator", None),
                                    {"id": "c1", "name": "幸福里"})
         assert status in (201, 409)
+        for rid, name in (("wang", "王玉香"), ("li", "李建国")):
+            await api.call("POST", "/api/communities/c1/residents", host, {"id": rid, "name": name})
         sid = (await api.ok("POST", "/api/sessions", host, {"title": "周六助农直播", "community_id": "c1"}))["id"]
         egg = {"title": "海鸭蛋", "price_cents": 2800, "stock": 1, "per_user_limit": 1, "unit": "盒"}
         iid = (await api.ok("POST", f"/api/sessions/{sid}/items", host, egg))["id"]
@@ -144,7 +146,11 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
             results.append(await page.locator("#bag-result").text_content() or "")
         assert sorted(results) == ["恭喜您中了福袋！", "福袋已开奖：1位邻居中奖"]
         winners = [await page.locator("#bag-winners").text_content() for page in pages]
-        assert winners[0] == winners[1] and winners[0] in ("中奖名单：wang", "中奖名单：li")
+        # Neighbours are named by masked name, never by id.
+        assert winners[0] == winners[1] and winners[0] in ("中奖名单：王*香", "中奖名单：李*国")
+        await wang.locator("#comment-text").fill("红薯很甜")
+        await wang.locator("#comment-form button").click()
+        await expect(li.locator("#comments li")).to_have_text(["王*香：红薯很甜"])
 
 
 async def test_an_old_link_with_a_token_leaves_no_token_in_the_address_bar_or_a_socket_url(

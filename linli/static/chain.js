@@ -48,6 +48,13 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, de
     if (review.already) {
       parts.push(el("p", fmt(["{n} 条以前导入过，不会重复计算", "{n} were imported before and are not counted twice"], { n: review.already }), "conn already"));
     }
+    if (review.notYours.length) {
+      // Lines for residents of another grid: theirs to enter, so nothing to fix here.
+      parts.push(el("h3", fmt(["{n} 条是别的网格的居民，没有导入", "{n} are residents of another grid: not imported"], { n: review.notYours.length }), "conn"));
+      const list = el("ul", undefined, "items not-yours");
+      list.replaceChildren(...review.notYours.map((u) => el("li", fmt(["第{line}条：{name}", "No. {line}: {name}"], u))));
+      parts.push(list);
+    }
     if (review.refused.length) {
       parts.push(el("h3", fmt(["{n} 条没有导入，请改一下再提交", "{n} not imported: fix them and submit again"], { n: review.refused.length }), "no"));
       const list = el("ul", undefined, "items refused");
@@ -78,7 +85,8 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, de
     if (!text.trim()) return;
     try {
       const result = await send(text);
-      review = { imported: result.imported, already: result.already_imported, refused: refusedOf(result, text) };
+      review = { imported: result.imported, already: result.already_imported, refused: refusedOf(result, text),
+                 notYours: result.not_yours || [] };
       render();
       onImported();
     } catch (e) { box.replaceChildren(el("p", errorText(e), "result no")); }
@@ -91,6 +99,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, de
       const result = await send(text);
       review.imported.push(...result.imported);
       review.already += result.already_imported;
+      review.notYours.push(...(result.not_yours || []));
       review.refused.splice(i, 1, ...refusedOf(result, text));
       render();
       onImported();

@@ -14,6 +14,19 @@ const WARNINGS = {
                         "Note: {product_name} needs {lead_time_hours} h after the cutoff and arrives {deliver_by}, after the live ({live_at}). Close by {latest_cutoff}."],
 };
 
+/** Every order of one kind in a session: the route answers a page at a time (at most 500). */
+async function allOrders(sid, kind) {
+  const orders = [];
+  let after = null;
+  do {
+    const page = await api("GET", `/api/sessions/${sid}/orders?kind=${kind}&limit=500` +
+                                  (after ? `&after=${encodeURIComponent(after)}` : ""));
+    orders.push(...page.orders);
+    after = page.next_after;
+  } while (after);
+  return orders;
+}
+
 export function windowPanel(status) {
   const state = { sid: null, me: null, win: null, catalog: [], people: new Map(), timer: 0 };
   const product = (id) => state.catalog.find((p) => p.id === id);
@@ -109,9 +122,9 @@ export function windowPanel(status) {
       }
       return tr;
     })));
-    const sold = await api("GET", `/api/sessions/${state.win.session_id}/orders`);
+    const holds = await allOrders(state.win.session_id, "hold");
     const items = new Map((await api("GET", `/api/sessions/${state.win.session_id}`)).items.map((i) => [i.id, i]));
-    $("holds").replaceChildren(...sold.orders.filter((o) => o.kind === "hold").map((o) => {
+    $("holds").replaceChildren(...holds.map((o) => {
       const tr = el("tr", undefined, "line");
       const item = items.get(o.item_id);
       const who = state.people.get(o.user_id);

@@ -9,7 +9,8 @@ const EN = {
   "参与": "Enter", "发口令参与": "Enter with passphrase", "已参与": "Entered", "请输入口令": "Passphrase",
   "已参与福袋，等待开奖": "Entered, waiting for the draw", "恭喜您中了福袋！": "You won the lucky bag!",
   "直播已结束": "The live has ended", "网络断了，正在重连…": "Offline, reconnecting…", "已确认预留": "Hold kept",
-  "中奖名单": "Winners", "中文": "中文", "EN": "EN",
+  "中奖名单": "Winners", "中文": "中文", "EN": "EN", "邻居": "Neighbour", "主播": "Host", "网格员": "Grid worker",
+  "管理员": "Admin",
   // Notices and wish pages
   "消息": "Notices", "我的消息": "My notices", "去看看": "Open", "暂无消息": "No notices yet", "预留已放回直播间": "The hold went back to the sale",
   "下期团购心愿单": "Next group-buy wish list", "去填心愿": "Make a wish", "心愿单": "Wish list", "进入直播间": "Live room",

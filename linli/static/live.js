@@ -5,6 +5,9 @@ import { noticesInbox } from "/static/notices.js";
 
 const sid = location.pathname.split("/").pop();
 const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足" };
+// Neighbours are named by masked name (王*香), never by id; the host and helpers by their role.
+const ROLE_NAMES = { host: "主播", grid: "网格员", admin: "管理员", operator: "管理员", pickup: "自提点" };
+const who = (name, role) => name || t(ROLE_NAMES[role] || "邻居");
 let lastViewers = 0;
 const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(), socket: null,
                 holds: [], orders: [], grabs: new Map(), releaseAt: 0, nextWindow: null };
@@ -154,10 +157,12 @@ function onEvent(e) {
     case "lucky_bag_started": state.bags.set(e.bag.id, e.bag); renderBags(); break;
     case "lucky_bag_entered": { const b = state.bags.get(e.bag_id); if (b) { b.entered = true; renderBags(); } say($("bag-result"), "已参与福袋，等待开奖", true); break; }
     case "lucky_bag_result": {
-      const won = e.winners.includes(state.me);
+      // Residents get masked names and their own `won`; staff watching get the user ids.
+      const names = e.winner_names || e.winners || [];
+      const won = Boolean(e.won) || (e.winners || []).includes(state.me);
       state.bags.delete(e.bag_id); renderBags(); $("bags").hidden = false;
-      say($("bag-result"), won ? "恭喜您中了福袋！" : `福袋已开奖：${e.winners.length}位邻居中奖`, won);
-      $("bag-winners").textContent = `${t("中奖名单")}：${e.winners.join("、") || "—"}`;
+      say($("bag-result"), won ? "恭喜您中了福袋！" : `福袋已开奖：${names.length}位邻居中奖`, won);
+      $("bag-winners").textContent = `${t("中奖名单")}：${names.map((n) => n || t("邻居")).join("、") || "—"}`;
       break;
     }
     case "hold_confirmed": {
@@ -173,7 +178,7 @@ function onEvent(e) {
       renderMine(state.holds, state.orders); say($("grab-result"), "预留已放回直播间", false); break;
     case "notice": inbox.add(e.notice); break;
     case "comment": {
-      const li = document.createElement("li"); li.textContent = `${e.user_id}：${e.text}`;
+      const li = document.createElement("li"); li.textContent = `${who(e.name, e.role)}：${e.text}`;
       $("comments").append(li); li.scrollIntoView({ block: "nearest" }); break;
     }
     case "viewers": lastViewers = e.count; $("viewers").textContent = `${t("在线")} ${e.count}`; break;
