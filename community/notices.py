@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infra.tables import notices
+from infra.types import RowId
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Inbox(msgspec.Struct, kw_only=True):
 class MarkRead(msgspec.Struct, kw_only=True):
     """Give ``ids`` (some notices) or ``all: true`` (every notice of the caller)."""
 
-    ids: Annotated[list[int], Meta(max_length=MAX_PAGE)] | None = None
+    ids: Annotated[list[RowId], Meta(max_length=MAX_PAGE)] | None = None
     all: bool = False
 
 

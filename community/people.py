@@ -22,7 +22,7 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 class NewPickupPoint(msgspec.Struct, kw_only=True):
     id: Id
     name: Name
-    address: str = ""
+    address: Annotated[str, msgspec.Meta(max_length=300)] = ""
 
 
 class NewResident(msgspec.Struct, kw_only=True):

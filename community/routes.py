@@ -10,7 +10,7 @@ from community.registry import CommunityView, create_community
 from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
 from infra.errors import BadRequest, Forbidden
-from infra.http import authenticate, json_response, read_body, require
+from infra.http import authenticate, json_response, read_body, require, whole_number
 from infra.types import Id, Title
 
 
@@ -91,11 +91,7 @@ async def get_residents(request: web.Request) -> web.Response:
 
 def _int_query(request: web.Request, name: str, default: int | None) -> int | None:
     raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise BadRequest(f"{name} must be a whole number")
-    return int(raw)
+    return default if raw is None else whole_number(raw, name)
 
 
 @endpoint(response=notices.Inbox)

@@ -17,7 +17,7 @@ class AggregationError(ValueError):
 class Tier(msgspec.Struct, kw_only=True):
     """From ``min_qty`` units ordered in all, each unit costs ``price_cents``."""
 
-    min_qty: Annotated[int, msgspec.Meta(ge=0)]
+    min_qty: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]  # catalog.MAX_UNITS
     price_cents: Cents
 
 

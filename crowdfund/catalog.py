@@ -24,13 +24,18 @@ from infra.errors import BadRequest, Conflict, Forbidden, NotFound
 from infra.tables import communities, products, supplier_communities, suppliers
 from infra.types import Id, Title, Unit
 
-Count = Annotated[int, Meta(ge=0)]
+# A million units is past any community's week; bounded so every figure fits a SQL INTEGER.
+MAX_UNITS = 1_000_000
+Count = Annotated[int, Meta(ge=0, le=MAX_UNITS)]
+Units = Annotated[int, Meta(ge=1, le=MAX_UNITS)]
+Tiers = Annotated[list[Tier], Meta(min_length=1, max_length=20)]
+Aliases = Annotated[list[Annotated[str, Meta(min_length=1, max_length=100)]], Meta(max_length=50)]
 CommunityIds = Annotated[list[Id], Meta(max_length=1000, description="the communities the supplier serves")]
 
 
 class NewSupplier(msgspec.Struct, kw_only=True):
     id: Annotated[Id, Meta(description="the supplier's token user id")]
-    name: str
+    name: Title
     community_ids: CommunityIds = []
 
 
@@ -43,23 +48,23 @@ class NewProduct(msgspec.Struct, kw_only=True):
     supplier_id: Id
     name: Title
     unit: Unit
-    case_size: Annotated[int, Meta(ge=1, description="orders are whole cases of this many units")]
-    moq: Annotated[int, Meta(ge=1, description="the supplier's minimum order, in units")]
+    case_size: Annotated[Units, Meta(description="orders are whole cases of this many units")]
+    moq: Annotated[Units, Meta(description="the supplier's minimum order, in units")]
     capacity: Annotated[Count, Meta(description="the most the supplier can deliver, in units; at least one case")]
-    tiers: Annotated[list[Tier], Meta(min_length=1)]
+    tiers: Tiers
     lead_time_hours: Annotated[int, Meta(ge=0, le=24 * 14)] = 12
-    aliases: list[str] = []
+    aliases: Aliases = []
 
 
 class ProductEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a product may change. Its id, supplier and unit stay: wishes and orders count in the unit."""
 
     name: Title | None = None
-    aliases: list[str] | None = None
-    case_size: Annotated[int, Meta(ge=1)] | None = None
-    moq: Annotated[int, Meta(ge=1)] | None = None
+    aliases: Aliases | None = None
+    case_size: Units | None = None
+    moq: Units | None = None
     capacity: Count | None = None
-    tiers: Annotated[list[Tier], Meta(min_length=1)] | None = None
+    tiers: Tiers | None = None
     lead_time_hours: Annotated[int, Meta(ge=0, le=24 * 14)] | None = None
 
 

@@ -13,7 +13,7 @@ from crowdfund.imports import ChainImport, ChainResult, import_chain
 from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
 from infra.errors import BadRequest, Forbidden
-from infra.http import authenticate, json_response, read_body, require
+from infra.http import authenticate, json_response, read_body, require, whole_number
 from stream.api import LIVE
 
 
@@ -129,10 +129,7 @@ async def post_wish(request: web.Request) -> web.Response:
 
 
 def _line_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["lid"])
-    except ValueError as exc:
-        raise BadRequest("wish ids are numbers") from exc
+    return whole_number(request.match_info["lid"], "a wish id", least=1)
 
 
 @endpoint(request=wishes.WishEdit, response=wishes.WishLine, roles=("resident", "grid", "admin"))

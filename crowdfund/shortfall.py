@@ -43,7 +43,7 @@ from infra.tables import (
     wish_outcomes,
     wish_windows,
 )
-from infra.types import Id
+from infra.types import MAX_SQL_INT, Id
 from stream.api import HoldReleased, Live, RoomNotices, send_personal
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ CUT = "supplier_short"  # the outcome code and notice kind of a hold the supplie
 
 class LineConfirm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     product_id: Id
-    confirmed_qty: Annotated[int, Meta(ge=0, description="units the supplier will deliver, at most order_qty")]
+    confirmed_qty: Annotated[int, Meta(ge=0, le=MAX_SQL_INT,
+                                       description="units the supplier will deliver, at most order_qty")]
 
 
 class ConfirmOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

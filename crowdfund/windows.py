@@ -21,17 +21,17 @@ from crowdfund.errors import CutoffPassed, WindowClosed, WindowExists, WindowNot
 from infra.auth import Principal
 from infra.errors import BadRequest, Conflict, Forbidden
 from infra.tables import live_sessions, products, wish_lines, wish_windows
-from infra.types import Id
+from infra.types import EpochMs, Id
 
 DAY_MS = 24 * 3600 * 1000
 
 
 class NewWindow(msgspec.Struct, kw_only=True):
     session_id: Id
-    live_at: int  # epoch ms when the live session starts
+    live_at: EpochMs  # when the live session starts
     open_days_before: Annotated[int, msgspec.Meta(ge=0, le=30)] = 3
-    cutoff_at: int | None = None  # default: 12 hours before the live, so suppliers can deliver
-    hold_release_at: int | None = None  # default: 30 minutes into the live
+    cutoff_at: EpochMs | None = None  # default: 12 hours before the live, so suppliers can deliver
+    hold_release_at: EpochMs | None = None  # default: 30 minutes into the live
 
 
 class WindowWarning(msgspec.Struct, kw_only=True):

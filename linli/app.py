@@ -11,7 +11,7 @@ from community import api as community
 from crowdfund import api as crowdfund
 from infra.appkeys import RESOURCES
 from infra.errors import Forbidden, NotFound
-from infra.http import auth_middleware, authenticate, json_response, problem_middleware
+from infra.http import auth_middleware, authenticate, json_response, problem_middleware, security_headers
 from infra.resources import open_resources
 from infra.settings import Settings
 from linli import health, openapi, tokens
@@ -68,6 +68,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                run_migrations: bool = False) -> web.Application:
     """The web application; with worker/scheduler it also runs those in-process (``linli serve``)."""
     app = web.Application(middlewares=[problem_middleware, auth_middleware], client_max_size=256 * 1024)
+    app.on_response_prepare.append(security_headers)
 
     async def resources_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_resources(settings, run_migrations=run_migrations) as res:

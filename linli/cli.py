@@ -24,6 +24,7 @@ from infra.auth import (
     verify_token,
 )
 from infra.db import migrate_sync
+from infra.http import MalformedRequestLines
 from infra.resources import Resources, open_resources, redis_client
 from infra.settings import Settings
 from linli.accesslog import RedactingAccessLogger
@@ -39,6 +40,7 @@ def _logging() -> None:
     # The scheduler logs every run of every job at INFO (the crowdfund sync runs every 5 s); its
     # warnings and errors are what an operator needs.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequestLines())
 
 
 def _tune_gc() -> None:

@@ -19,8 +19,9 @@ from msgspec import Meta
 from community.api import display_names
 from infra.auth import Principal
 from infra.errors import BadRequest
+from infra.ids import ID_RE, ID_RULE
 from infra.resources import as_str
-from infra.types import Title
+from infra.types import Id, Title
 from stream import keys
 from stream.audience import sees_ids
 from stream.context import Live
@@ -38,7 +39,7 @@ class NewLuckyBag(msgspec.Struct, kw_only=True):
     countdown_s: Annotated[int, Meta(ge=1, le=MAX_COUNTDOWN_S)]
     passphrase: Annotated[str, Meta(min_length=1, max_length=50, description="口令")] | None = None
     min_watch_s: Annotated[int, Meta(ge=0, le=24 * 3600)] = 0
-    prize_item_id: str | None = None
+    prize_item_id: Id | None = None
     prize_points: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
 
 
@@ -134,6 +135,7 @@ async def create_bag(live: Live, state: SessionState, bag: NewLuckyBag) -> Lucky
 
 async def enter_bag(live: Live, sid: str, bid: str, user_id: str, passphrase: str = "") -> str:
     """Enter a resident; returns 'entered' or 'already_entered', or raises BadRequest with the reason."""
+    _known("lucky bag", bid)
     ok, code, *detail = await live.scripts.enter_lucky_bag(
         live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.conns(sid), keys.present(sid)],
         [user_id, passphrase])
@@ -199,6 +201,7 @@ async def draw_bag(live: Live, sid: str, bid: str) -> list[str] | None:
 
 
 async def bag_status(live: Live, sid: str, bid: str) -> BagStatus:
+    _known("lucky bag", bid)
     bag = {as_str(k): as_str(v) for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
     if not bag:
         raise BagNotFound(f"no lucky bag {bid}")
@@ -224,6 +227,13 @@ async def bag_for(live: Live, principal: Principal, sid: str, bid: str) -> BagSt
                       prize_points=full.prize_points, entrant_count=len(full.entrants),
                       winner_names=[names.get(w, "") for w in full.winners],
                       entered=principal.user_id in full.entrants, won=principal.user_id in full.winners)
+
+
+def _known(kind: str, bid: str) -> None:
+    """A bag or packet id from a client follows the id rule, or there is no such thing: "<bid>:entrants"
+    would otherwise read (or write) another key of the session."""
+    if not ID_RE.match(bid):
+        raise BagNotFound(f"no {kind} with that id ({ID_RULE})")
 
 
 def split_double_mean(total: int, shares: int, rng: random.Random | None = None) -> list[int]:
@@ -255,6 +265,7 @@ async def create_packet(live: Live, state: SessionState, packet: NewRedPacket) -
 
 async def grab_packet(live: Live, sid: str, pid: str, user_id: str) -> tuple[bool, int, str | None]:
     """(ok, points, reason) for one resident's grab of a red packet share."""
+    _known("red packet", pid)
     if not await live.redis.exists(keys.packet(sid, pid)):
         raise BagNotFound(f"no red packet {pid}")
     result = await live.scripts.grab_red_packet(
@@ -266,6 +277,7 @@ async def grab_packet(live: Live, sid: str, pid: str, user_id: str) -> tuple[boo
 
 
 async def packet_status(live: Live, sid: str, pid: str) -> RedPacketStatus:
+    _known("red packet", pid)
     meta = await live.redis.hgetall(keys.packet(sid, pid))
     if not meta:
         raise BagNotFound(f"no red packet {pid}")

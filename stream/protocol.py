@@ -8,36 +8,40 @@ and ``ts``, the server's clock in epoch milliseconds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+from infra.types import Id
 
 KW = {"tag_field": "type", "kw_only": True, "omit_defaults": True}
 
 
 # ---- client -> server ----------------------------------------------------------------
+# Ids that name a Redis key follow the id rule, so "<bag>:entrants" cannot reach another key; the
+# grab's qty and request_id are checked by inventory, which answers with the request id echoed.
 
 class Grab(msgspec.Struct, tag="grab", **KW):
-    item_id: str
+    item_id: Id
     request_id: str
     qty: int = 1
 
 
 class EnterLuckyBag(msgspec.Struct, tag="enter_lucky_bag", **KW):
-    bag_id: str
-    passphrase: str | None = None
+    bag_id: Id
+    passphrase: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
 class Comment(msgspec.Struct, tag="comment", **KW):
-    text: str
+    text: str  # 1-200 characters once trimmed, checked by the room (code bad_comment)
 
 
 class GrabRedPacket(msgspec.Struct, tag="grab_red_packet", **KW):
-    packet_id: str
+    packet_id: Id
 
 
 class ConfirmHold(msgspec.Struct, tag="confirm_hold", **KW):
-    order_id: str
+    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=96)]  # <session id>-<n>
 
 
 class Ping(msgspec.Struct, tag="ping", **KW):

@@ -8,10 +8,10 @@ import logging
 
 import msgspec
 from aiohttp import WSMsgType, web
-from redis.exceptions import RedisError
 
 from infra.errors import DomainError, Forbidden
-from infra.http import authenticate
+from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
+from infra.types import readable
 from stream import keys
 from stream.context import LIVE, Live
 from stream.errors import RateLimited
@@ -50,6 +50,8 @@ MAX_COMMENT = 200
 PRESENCE_GRACE_MS = 60_000
 GRAB_ROLES = ("resident", "grid", "admin")
 FLOOD_CLOSE_CODE = 1008
+UNAVAILABLE_CLOSE_CODE = 1013  # try again later
+INTERNAL_CLOSE_CODE = 1011
 
 
 async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snapshot:
@@ -101,6 +103,13 @@ async def live_room(request: web.Request) -> web.StreamResponse:
                     break
             elif msg.type == WSMsgType.BINARY:
                 viewer.offer(encoder.encode(Error(code="bad_frame", message="send JSON text frames")))
+    except STORE_ERRORS as exc:
+        # The handshake is answered already, so no HTTP problem body can follow: an error frame and a close.
+        log.warning("a store failed in a live room: %r", exc)
+        await _hang_up(ws, Error(code="unavailable", message="please try again in a moment"), UNAVAILABLE_CLOSE_CODE)
+    except Exception:
+        log.exception("live room failed")
+        await _hang_up(ws, Error(code="internal", message="something went wrong on our side"), INTERNAL_CLOSE_CODE)
     finally:
         await live.hub.leave(viewer)
         with contextlib.suppress(Exception):
@@ -113,15 +122,25 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def _hang_up(ws: web.WebSocketResponse, error: Error, close_code: int) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_frame(encoder.encode(error), WSMsgType.TEXT)
+        await ws.close(code=close_code, message=error.message.encode()[:120])
+
+
 async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimiter) -> None:
     """Decode one client frame and act; every failure becomes one error frame (the one place)."""
     request_id = None
     try:
         _limit(limiter, "any")
+        if nests_too_deep(data.encode()):
+            raise DomainError(f"could not read that frame: it nests more than {MAX_NESTING} deep", code="bad_frame")
         try:
             frame = client_decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise DomainError(f"could not read that frame: {exc}", code="bad_frame") from exc
+            raise DomainError(f"could not read that frame: {readable(str(exc))}", code="bad_frame") from exc
+        except RecursionError as exc:  # msgspec's depth limit: no frame of ours nests more than two levels
+            raise DomainError("could not read that frame: it nests too deeply", code="bad_frame") from exc
         match frame:
             case Grab(item_id=iid, qty=qty, request_id=rid):
                 request_id = rid if isinstance(rid, str) and len(rid) <= 64 else None
@@ -165,8 +184,9 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 pass  # keeps mobile networks from dropping an idle socket; nothing to answer
     except DomainError as exc:
         viewer.offer(encoder.encode(Error(code=exc.code, message=exc.message, request_id=request_id)))
-    except (RedisError, OSError, TimeoutError):
-        log.warning("a store failed while handling a frame", exc_info=True)
+    except STORE_ERRORS as exc:
+        # A line, not a traceback: while a store is down every frame fails the same way.
+        log.warning("a store failed while handling a frame: %r", exc)
         viewer.offer(encoder.encode(Error(code="unavailable", message="please try again in a moment",
                                           request_id=request_id)))
     except Exception:  # a bug must cost one error frame, not the resident's connection

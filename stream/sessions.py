@@ -21,7 +21,7 @@ from infra.errors import BadRequest, Forbidden
 from infra.ids import ID_RE
 from infra.resources import as_str
 from infra.tables import live_sessions, session_items
-from infra.types import Cents, HttpUrl, Title, Unit
+from infra.types import Cents, HttpUrl, Id, Title, Unit
 from inventory import MAX_QTY
 from stream import keys
 from stream.audience import may_watch
@@ -50,7 +50,7 @@ class NewItem(msgspec.Struct, kw_only=True):
     per_user_limit: Annotated[Units, Meta(description="0 means no limit")] = 0
     unit: Unit = "份"
     image_url: HttpUrl | None = None
-    product_id: str | None = None
+    product_id: Id | None = None
 
 
 class SessionView(msgspec.Struct, kw_only=True):
