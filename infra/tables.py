@@ -252,7 +252,7 @@ supplier_order_lines = sa.Table(
     sa.Column("wished_qty", sa.Integer, nullable=False),
     sa.Column("order_qty", sa.Integer, nullable=False),
     sa.Column("unit_price_cents", sa.Integer, nullable=False),
-    sa.Column("total_cents", sa.Integer, nullable=False),
+    sa.Column("total_cents", sa.BigInteger, nullable=False),  # price x units can pass 2^31 cents
     sa.Column("by_pickup_point", sa.Text, nullable=False),  # JSON {pickup point id: qty}
     sa.Column("confirmed_qty", sa.Integer),  # what the supplier confirmed, when fewer than ordered
 )

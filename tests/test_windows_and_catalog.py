@@ -349,3 +349,19 @@ def test_linli_aggregate_takes_the_documented_example_and_a_plain_list(tmp_path:
     assert out.exit_code == 2 and "the wishes" in out.output and "--help" in out.output
     help_text = CliRunner().invoke(aggregate_cmd, ["--help"]).output
     assert "WISHES.json" in help_text and "docs/examples/aggregate-wishes.json" in help_text
+
+
+async def test_a_supplier_order_worth_more_than_2_31_cents_is_stored(api: Api) -> None:
+    """300 units at the highest unit price make a line total past 2^31 cents: the cutoff stores it."""
+    await _community(api)
+    await api.call("POST", "/api/communities", OPERATOR, {"id": "c2", "name": "小区c2"})
+    await api.ok("POST", "/api/suppliers", OPERATOR, {"id": "farm1", "name": "东山农场", "community_ids": ["c1"]})
+    dear = {**POTATO, "id": "renshen", "name": "野山参", "unit": "支", "case_size": 1, "moq": 1, "capacity": 1000,
+            "tiers": [{"min_qty": 0, "price_cents": 10_000_000}]}
+    await api.ok("POST", "/api/products", OPERATOR, dear)
+    window = await _window(api)
+    await _wish(api, window["id"], "li", "renshen", 300)
+    closed = await api.ok("POST", f"/api/wish-windows/{window['id']}/close", HOST)
+    assert closed["supplier_orders"] == 1
+    (order,) = (await api.ok("GET", f"/api/wish-windows/{window['id']}/supplier-orders", HOST))["orders"]
+    assert order["lines"][0]["total_cents"] == 3_000_000_000 > 2**31
