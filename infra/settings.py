@@ -26,6 +26,10 @@ class Settings:
     worker_batch: int = 500
     worker_claim_idle_ms: int = 30_000
     hold_warning_min: int = 10  # residents are reminded of an unconfirmed hold this long before its release
+    max_connections_per_user: int = 5  # open websockets of one user in one session (0: no cap)
+    rate_limits: tuple[tuple[str, str], ...] = ()  # (rule, limit) overrides of infra.ratelimit.RULES
+    limit_exempt: str = "127.0.0.0/8,::1"  # addresses the per-address limits skip
+    wait_aof: bool = False  # acknowledge a grab only once the AOF holding it is on disk (WAITAOF)
 
     @property
     def sql_url(self) -> str:
@@ -48,7 +52,15 @@ class Settings:
             "host": env.get("LINLI_HOST", "127.0.0.1"),
             "port": int(env.get("PORT", env.get("LINLI_PORT", "8080"))),
             "grab_rate": float(env.get("LINLI_GRAB_RATE", "5")),
+            "worker_claim_idle_ms": int(env.get("LINLI_WORKER_CLAIM_IDLE_MS", "30000")),
             "hold_warning_min": int(env.get("LINLI_HOLD_WARNING_MIN", "10")),
+            "max_connections_per_user": int(env.get("LINLI_MAX_CONNECTIONS_PER_USER", "5")),
+            "rate_limits": tuple(sorted(
+                (name.removeprefix("LINLI_LIMIT_").lower().replace("_user", ".user").replace("_address", ".address"),
+                 value)
+                for name, value in env.items() if name.startswith("LINLI_LIMIT_") and name != "LINLI_LIMIT_EXEMPT")),
+            "limit_exempt": env.get("LINLI_LIMIT_EXEMPT", "127.0.0.0/8,::1"),
+            "wait_aof": env.get("LINLI_WAITAOF", "").lower() in {"1", "true", "yes", "on"},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

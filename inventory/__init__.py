@@ -4,17 +4,21 @@ This is inventory's public face: other rooms import these names and nothing else
 """
 
 from inventory import outbox
+from inventory.batcher import AofNotSynced, DurabilityUnavailable, ScriptBatcher
 from inventory.errors import InvalidInput, InventoryError, UnknownItem, UnknownOrder
 from inventory.keys import item as item_stock_key
 from inventory.stock import MAX_QTY, Inventory, ItemStock, Reservation
 
 __all__ = [
     "MAX_QTY",
+    "AofNotSynced",
+    "DurabilityUnavailable",
     "InvalidInput",
     "Inventory",
     "InventoryError",
     "ItemStock",
     "Reservation",
+    "ScriptBatcher",
     "UnknownItem",
     "UnknownOrder",
     "item_stock_key",

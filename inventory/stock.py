@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from infra.ids import ID_RE, ID_RULE
 from infra.resources import as_str
 from inventory import keys
-from inventory.batcher import ScriptBatcher
+from inventory.batcher import ScriptBatcher, check_wait_aof
 from inventory.errors import InvalidInput, UnknownItem, UnknownOrder
 from inventory.scripts import Scripts
 
@@ -76,10 +76,19 @@ def check_qty(value: object, *, allow_zero: bool = False, high: int = MAX_QTY) -
 class Inventory:
     """Stock operations for every live session, over one Redis connection pool."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, wait_aof: bool = False) -> None:
         self.redis = redis
         self.scripts = Scripts()
-        self._reserve = ScriptBatcher(redis, self.scripts.reserve_stock)
+        self.wait_aof = wait_aof
+        # With wait_aof a reserve answers only once the AOF holding it is on disk (see batcher.py).
+        self._reserve = ScriptBatcher(redis, self.scripts.reserve_stock, wait_aof=wait_aof)
+
+    async def durability(self) -> str:
+        """How acknowledged reserves are kept: with wait_aof, the server and its WAITAOF, checked
+        now (DurabilityUnavailable explains a server that lacks it)."""
+        if not self.wait_aof:
+            return "acknowledged once Redis ran the call (its AOF is synced by its appendfsync policy)"
+        return await check_wait_aof(self.redis)
 
     async def prepare(self) -> None:
         """Load the scripts (optional: calls recover from NOSCRIPT anyway)."""

@@ -12,6 +12,7 @@ from crowdfund import api as crowdfund
 from infra.appkeys import RESOURCES
 from infra.errors import Forbidden, NotFound
 from infra.http import auth_middleware, authenticate, json_response, problem_middleware, security_headers
+from infra.ratelimit import RATE_LIMITS, token_failure_middleware
 from infra.resources import open_resources
 from infra.settings import Settings
 from linli import health, openapi, tokens
@@ -67,17 +68,23 @@ async def whoami(request: web.Request) -> web.Response:
 def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = False,
                run_migrations: bool = False) -> web.Application:
     """The web application; with worker/scheduler it also runs those in-process (``linli serve``)."""
-    app = web.Application(middlewares=[problem_middleware, auth_middleware], client_max_size=256 * 1024)
+    # Outermost, the token-failure limits see every 401 whichever layer made it.
+    app = web.Application(middlewares=[token_failure_middleware, problem_middleware, auth_middleware],
+                          client_max_size=256 * 1024)
     app.on_response_prepare.append(security_headers)
 
     async def resources_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_resources(settings, run_migrations=run_migrations) as res:
             app[RESOURCES] = res
+            if res.limits is not None:
+                app[RATE_LIMITS] = res.limits
             yield
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         res = app[RESOURCES]
-        async with stream.running_live(res.redis, res.engine, grab_rate=settings.grab_rate) as live:
+        async with stream.running_live(res.redis, res.engine, grab_rate=settings.grab_rate, limits=res.limits,
+                                       max_connections_per_user=settings.max_connections_per_user,
+                                       wait_aof=settings.wait_aof) as live:
             app[stream.LIVE] = live
             yield
 

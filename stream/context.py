@@ -8,10 +8,13 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infra.ratelimit import RateLimits
 from inventory import Inventory
 from stream.audience import resident_names
 from stream.events import Publisher, StockTicker
 from stream.hub import Hub
+from stream.limits import GrabLimits
+from stream.presence import Presence
 from stream.scripts import Scripts
 
 
@@ -24,16 +27,23 @@ class Live:
     publisher: Publisher
     stock: StockTicker
     hub: Hub
+    presence: Presence
     grab_rate: float = 5.0
+    limits: RateLimits | None = None  # per user and per address, across processes (None: per connection only)
+    grab_limits: GrabLimits | None = None  # the same for grabs, by the sale's own script
 
     @classmethod
-    def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0) -> Live:
-        inventory = Inventory(redis)
+    def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0, limits: RateLimits | None = None,
+              max_connections_per_user: int = 5, wait_aof: bool = False) -> Live:
+        inventory = Inventory(redis, wait_aof=wait_aof)
         scripts = Scripts()
         hub = Hub(redis, scripts, resident_names(engine))
         return cls(
             redis=redis, engine=engine, inventory=inventory, scripts=scripts, publisher=Publisher(redis, scripts),
-            stock=StockTicker(redis, scripts, hub.room_size), hub=hub, grab_rate=grab_rate,
+            stock=StockTicker(redis, scripts, hub.room_size), hub=hub,
+            presence=Presence(redis, scripts, hub.process_id, max_per_user=max_connections_per_user),
+            grab_rate=grab_rate, limits=limits,
+            grab_limits=GrabLimits(redis, scripts.limit_grabs, limits.policy) if limits else None,
         )
 
 

@@ -61,6 +61,21 @@ def present(sid: str) -> str:
     return f"{tag(sid)}:present"
 
 
+def procs(sid: str) -> str:
+    """Web process id -> its last presence heartbeat (ms), for the processes with viewers in the session."""
+    return f"{tag(sid)}:procs"
+
+
+def proc_conns(sid: str, process_id: str) -> str:
+    """One web process's share of ``conns``: user id -> her open connections on that process."""
+    return f"{tag(sid)}:conns:{process_id}"
+
+
+def grab_limit(sid: str, scope: str, ident: str, rule: int) -> str:
+    """The state of one grab rate limit (limit_grabs.lua) of a user or an address in a session."""
+    return f"{tag(sid)}:limit:grab:{scope}:{ident}:{rule}"
+
+
 def bags(sid: str) -> str:
     return f"{tag(sid)}:bags"
 

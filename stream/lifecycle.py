@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,29 +12,55 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infra.ratelimit import RateLimits
+from inventory import DurabilityUnavailable
 from stream.context import Live
 from stream.deadlines import sweep_forever
+from stream.presence import BEAT_EVERY_S
 
 GOING_AWAY = 1001
+log = logging.getLogger(__name__)
+
+
+async def _beat_forever(live: Live) -> None:
+    while True:
+        await asyncio.sleep(BEAT_EVERY_S)
+        try:
+            await live.presence.beat()
+        except Exception:  # the heartbeat must outlive a bug in one session's handling
+            log.exception("presence heartbeat failed")
 
 
 @asynccontextmanager
-async def running_live(redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0) -> AsyncIterator[Live]:
-    """The process's Live with its hub, stock ticker and deadline sweeper running until exit."""
-    live = Live.build(redis, engine, grab_rate=grab_rate)
+async def running_live(redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0, limits: RateLimits | None = None,
+                       max_connections_per_user: int = 5, wait_aof: bool = False) -> AsyncIterator[Live]:
+    """The process's Live with its hub, presence heartbeat, stock ticker and deadline sweeper running until exit."""
+    live = Live.build(redis, engine, grab_rate=grab_rate, limits=limits,
+                      max_connections_per_user=max_connections_per_user, wait_aof=wait_aof)
     with contextlib.suppress(RedisError, OSError):
         # An optimisation only: every call recovers from NOSCRIPT.
         await live.inventory.prepare()
         await live.scripts.load(redis)
+    if wait_aof:
+        try:
+            log.info("grabs are acknowledged once the AOF holding them is on disk: %s",
+                     await live.inventory.durability())
+        except DurabilityUnavailable as exc:
+            log.error("%s", exc)  # a promise we cannot keep: refuse to start, saying why first
+            raise
     await live.hub.start()
     live.stock.start()
-    sweeper = asyncio.create_task(sweep_forever(live), name="deadline-sweeper")
+    tasks = [asyncio.create_task(sweep_forever(live), name="deadline-sweeper"),
+             asyncio.create_task(_beat_forever(live), name="presence-heartbeat")]
     try:
         yield live
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await live.presence.forget()
         await live.stock.stop()
         await live.hub.stop()
 

@@ -47,7 +47,6 @@ SHOWN_HOLDS = ("reserved", "confirmed")
 
 MAX_FRAME = 16 * 1024
 MAX_COMMENT = 200
-PRESENCE_GRACE_MS = 60_000
 GRAB_ROLES = ("resident", "grid", "admin")
 FLOOD_CLOSE_CODE = 1008
 UNAVAILABLE_CLOSE_CODE = 1013  # try again later
@@ -79,18 +78,19 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=False)
     await ws.prepare(request)
+    if not await _counted_in(live, ws, state.id, principal.user_id):
+        return ws
     viewer = Viewer(ws, state.id, principal.user_id, principal.role)
     await live.hub.join(viewer)
     writer = None
     try:
-        await live.scripts.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
-                             [viewer.user_id, 1, PRESENCE_GRACE_MS])
         snapshot = await build_snapshot(live, await load_session(live, state.id), viewer.user_id)
         viewer.min_seq = snapshot.seq
         # The snapshot goes out before the writer starts, so it is always the first frame.
         await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
         writer = asyncio.create_task(viewer.write_loop())
-        limiter = FrameLimiter(live.grab_rate)
+        limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=state.id,
+                               user_id=viewer.user_id, address=request.remote)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await handle_frame(live, viewer, msg.data, limiter)
@@ -113,8 +113,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     finally:
         await live.hub.leave(viewer)
         with contextlib.suppress(Exception):
-            await live.scripts.join_room(live.redis, [keys.conns(state.id), keys.present(state.id)],
-                                 [viewer.user_id, -1, PRESENCE_GRACE_MS])
+            await live.presence.leave(state.id, viewer.user_id)
         if writer:
             writer.cancel()
             with contextlib.suppress(BaseException):
@@ -126,6 +125,22 @@ async def _hang_up(ws: web.WebSocketResponse, error: Error, close_code: int) -> 
     with contextlib.suppress(Exception):
         await ws.send_frame(encoder.encode(error), WSMsgType.TEXT)
         await ws.close(code=close_code, message=error.message.encode()[:120])
+
+
+async def _counted_in(live: Live, ws: web.WebSocketResponse, sid: str, user_id: str) -> bool:
+    """Count the connection in the room's presence; a user over the cap per session is told
+    why and closed (an error frame, since a browser cannot read a refused handshake's status)."""
+    try:
+        if await live.presence.join(sid, user_id):
+            return True
+    except STORE_ERRORS as exc:
+        log.warning("presence unavailable for a join to %s: %r", sid, exc)
+        await _hang_up(ws, Error(code="unavailable", message="please try again in a moment"), UNAVAILABLE_CLOSE_CODE)
+        return False
+    cap = live.presence.max_per_user
+    message = f"too many open connections to this room (at most {cap}): close another tab or device"
+    await _hang_up(ws, Error(code="rate_limited", message=message), FLOOD_CLOSE_CODE)
+    return False
 
 
 async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimiter) -> None:
@@ -146,6 +161,7 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 request_id = rid if isinstance(rid, str) and len(rid) <= 64 else None
                 _need_role(viewer, GRAB_ROLES, "grab")
                 _limit(limiter, "grab")
+                await limiter.check_shared("grab")
                 r = await live.inventory.reserve(viewer.sid, iid, viewer.user_id, qty, rid)
                 viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=r.ok, order_id=r.order_id,
                                                        reason=r.reason, left=r.left)))
@@ -161,6 +177,7 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 if not text or len(text) > MAX_COMMENT:
                     raise DomainError(f"a comment is 1 to {MAX_COMMENT} characters", code="bad_comment")
                 _limit(limiter, "comment")
+                await limiter.check_shared("comment")
                 await live.publisher.publish(viewer.sid, CommentEvent(
                     user_id=viewer.user_id, name=viewer.name, role=viewer.role, text=text))
                 if viewer.role == "resident":
@@ -170,6 +187,7 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
             case GrabRedPacket(packet_id=pid):
                 _need_role(viewer, ("resident",), "grab red packets")
                 _limit(limiter, "grab")
+                await limiter.check_shared("grab")
                 ok, points, reason = await grab_packet(live, viewer.sid, pid, viewer.user_id)
                 viewer.offer(encoder.encode(RedPacketResult(packet_id=pid, ok=ok, points=points, reason=reason)))
             case ConfirmHold(order_id=oid):

@@ -19,12 +19,17 @@ class Scripts:
         self.publish_stock = _script("publish_stock")
         self.report_viewers = _script("report_viewers")
         self.join_room = _script("join_room")
+        self.beat_presence = _script("beat_presence")
+        self.reap_presence = _script("reap_presence")
+        self.restore_presence = _script("restore_presence")
+        self.limit_grabs = _script("limit_grabs")
         self.enter_lucky_bag = _script("enter_lucky_bag")
         self.draw_lucky_bag = _script("draw_lucky_bag")
         self.grab_red_packet = _script("grab_red_packet")
 
     def all(self) -> list[LuaScript]:
         return [self.publish_event, self.publish_stock, self.report_viewers, self.join_room,
+                self.beat_presence, self.reap_presence, self.restore_presence, self.limit_grabs,
                 self.enter_lucky_bag, self.draw_lucky_bag, self.grab_red_packet]
 
     async def load(self, redis: Redis) -> None:

@@ -52,9 +52,9 @@ def spawn_linli(args: list[str], env: dict[str, str], log: Path) -> ServerProces
 
 
 async def start_linli(args: list[str], env: dict[str, str], log: Path, *, healthy_within_s: float = 30,
-                      expect_healthy: bool = True) -> ServerProcess:
-    """Run ``linli <args> --port P`` and wait for /healthz to answer."""
-    port = free_port()
+                      expect_healthy: bool = True, port: int | None = None) -> ServerProcess:
+    """Run ``linli <args> --port P`` (a free port unless given) and wait for /healthz to answer."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "linli", *args]
     if args[0] == "serve":
         cmd += ["--port", str(port)]
