@@ -213,8 +213,14 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 written = await self.drain_once()
-            except (OSError, RedisError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-                log.warning("outbox drain failed, retrying: %s", exc)
+            except (OSError, RedisError, sa.exc.DBAPIError) as exc:
+                # DBAPIError, not only OperationalError: asyncpg's "database is not accepting
+                # connections" arrives as a plain DBAPIError, and the worker must outlive it.
+                log.warning("outbox drain failed, retrying: %s", str(exc).splitlines()[0])
+                written = 0
+                await asyncio.sleep(1)
+            except Exception:  # a bug must not stop every session's orders reaching SQL
+                log.exception("outbox drain failed, retrying")
                 written = 0
                 await asyncio.sleep(1)
             if not written:

@@ -250,20 +250,22 @@ class sql_unavailable:  # a context manager, named as one reads
         conn.close()
 
     async def _block_postgres(self) -> None:
-        engine = create_engine(self.db_url)
+        # From the maintenance database: a database cannot refuse connections to itself.
+        target = sa.engine.make_url(self.db_url)
+        engine = create_engine(target.set(database="postgres").render_as_string(hide_password=False))
+        name = target.database
         try:
             async with engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-                db = (await conn.execute(sa.text("SELECT current_database()"))).scalar_one()
-                await conn.execute(sa.text(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false'))
+                await conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
                 try:
                     while time.monotonic() < self.until:
                         await conn.execute(sa.text(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+                            "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
                         await asyncio.sleep(0.2)
                 finally:
-                    await conn.execute(sa.text(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true'))
+                    await conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         finally:
             await engine.dispose()
 
