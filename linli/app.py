@@ -49,6 +49,11 @@ async def supplier_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "supplier.html", headers={"Cache-Control": "no-cache"})
 
 
+async def no_icon(request: web.Request) -> web.Response:
+    """/favicon.ico: the pages name an empty icon; a browser that asks anyway gets nothing, not a 404."""
+    return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
+
+
 async def host_page(request: web.Request) -> web.FileResponse:
     """The host console: /host."""
     return web.FileResponse(STATIC / "host.html", headers={"Cache-Control": "no-cache"})
@@ -129,7 +134,8 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes([*health.routes, *openapi.routes, web.get("/api/me", whoami), *tokens.routes, *community.routes,
                     *stream.routes, *orders.routes,
-                    *crowdfund.routes, web.get("/", index_page), web.get("/live/{sid}", live_page),
+                    *crowdfund.routes, web.get("/", index_page), web.get("/favicon.ico", no_icon),
+                    web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
                     web.get("/host", host_page), web.get("/grid", grid_page),
                     web.static("/static", STATIC, append_version=False)])

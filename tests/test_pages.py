@@ -73,9 +73,9 @@ async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
     contexts = []
 
     def console(page: Page, msg: ConsoleMessage) -> None:
-        # The browser asks for /favicon.ico on its own; the pages have none, and no script is at fault.
+        # Every page names its (empty) icon, so the browser asks for no /favicon.ico: any error counts.
         source = msg.location.get("url", "")
-        if msg.type == "error" and not source.endswith("/favicon.ico"):
+        if msg.type == "error":
             errors.append(f"{page.url}: console: {msg.text} ({source})")
 
     async def open_page(**options: Any) -> Page:
