@@ -7,12 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from infra.redis_server import free_port
+from infra.db import migrate
+from infra.redis_server import EmbeddedRedis, free_port
+from infra.settings import normalize_database_url
 
 
 @dataclass
@@ -78,3 +82,21 @@ async def start_linli(args: list[str], env: dict[str, str], log: Path, *, health
                 server.stop()
                 raise RuntimeError(f"linli did not become healthy:\n{server.output()}")
             await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def shared_stores(tmp: Path) -> AsyncIterator[tuple[str, str]]:
+    """(REDIS_URL, DATABASE_URL) for several linli processes: the servers the environment names, or a
+    private Redis and a SQLite file under ``tmp``; the database is migrated, the private Redis stopped after."""
+    server = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        server = EmbeddedRedis(tmp / "redis")
+        redis_url = await server.start()
+    try:
+        db_url = normalize_database_url(os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'live.db'}")
+        await migrate(db_url)
+        yield redis_url, db_url
+    finally:
+        if server:
+            await server.stop()

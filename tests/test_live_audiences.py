@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,11 +12,8 @@ import aiohttp
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from infra.db import migrate
-from infra.redis_server import EmbeddedRedis
-from infra.settings import normalize_database_url
 from tests.live import SECRET, Api, Client, token
-from tests.servers import ServerProcess, linli_env, start_linli
+from tests.servers import ServerProcess, linli_env, shared_stores, start_linli
 
 OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
@@ -49,29 +45,21 @@ class Room:
 @pytest.fixture(scope="module")
 async def room(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Room]:
     tmp = tmp_path_factory.mktemp("audiences")
-    server = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        server = EmbeddedRedis(tmp / "redis")
-        redis_url = await server.start()
-    db_url = normalize_database_url(os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'live.db'}")
-    await migrate(db_url)
-    env = linli_env(tmp, REDIS_URL=redis_url, DATABASE_URL=db_url, LINLI_SECRET=SECRET)
-    procs: list[ServerProcess] = []
-    http = aiohttp.ClientSession()
-    try:
-        procs += [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
-        api = Api(http, procs[0].url)
-        await api.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
-        for rid, name in (("wang", "王玉香"), ("li", "李建国")):
-            await api.call("POST", "/api/communities/c1/residents", HOST, {"id": rid, "name": name})
-        yield Room(procs[0], procs[1], http)
-    finally:
-        await http.close()
-        for p in procs:
-            p.stop()
-        if server:
-            await server.stop()
+    async with shared_stores(tmp) as (redis_url, db_url):
+        env = linli_env(tmp, REDIS_URL=redis_url, DATABASE_URL=db_url, LINLI_SECRET=SECRET)
+        procs: list[ServerProcess] = []
+        http = aiohttp.ClientSession()
+        try:
+            procs += [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
+            api = Api(http, procs[0].url)
+            await api.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
+            for rid, name in (("wang", "王玉香"), ("li", "李建国")):
+                await api.call("POST", "/api/communities/c1/residents", HOST, {"id": rid, "name": name})
+            yield Room(procs[0], procs[1], http)
+        finally:
+            await http.close()
+            for p in procs:
+                p.stop()
 
 
 def _ids_in(client: Client, *ids: str) -> list[str]:

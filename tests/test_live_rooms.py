@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,12 +13,10 @@ import pytest
 import sqlalchemy as sa
 from websockets.exceptions import InvalidStatus
 
-from infra.db import create_engine, migrate
-from infra.redis_server import EmbeddedRedis
-from infra.settings import normalize_database_url
+from infra.db import create_engine
 from infra.tables import lucky_bag_draws, points_ledger
 from tests.live import SECRET, Api, Client, token
-from tests.servers import ServerProcess, linli_env, spawn_linli, start_linli
+from tests.servers import ServerProcess, linli_env, shared_stores, spawn_linli, start_linli
 
 HOST = token("host1", "host")
 OPERATOR = token("root", "operator", None)
@@ -42,29 +39,21 @@ class Cluster:
 @pytest.fixture(scope="module")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
     tmp = tmp_path_factory.mktemp("cluster")
-    server = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        server = EmbeddedRedis(tmp / "redis")
-        redis_url = await server.start()
-    db_url = normalize_database_url(os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'live.db'}")
-    await migrate(db_url)
-    env = linli_env(tmp, REDIS_URL=redis_url, DATABASE_URL=db_url, LINLI_SECRET=SECRET)
-    procs = [spawn_linli(["worker"], env, tmp / "worker.log")]
-    http = aiohttp.ClientSession()
-    try:
-        procs += [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
-        web_a = Api(http, procs[1].url)
-        status, _ = await web_a.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
-        assert status in (201, 409)
-        await web_a.call("POST", "/api/communities", OPERATOR, {"id": "c2", "name": "望江苑"})
-        yield Cluster(procs[1], procs[2], http, db_url)
-    finally:
-        await http.close()
-        for p in procs:
-            p.stop()
-        if server:
-            await server.stop()
+    async with shared_stores(tmp) as (redis_url, db_url):
+        env = linli_env(tmp, REDIS_URL=redis_url, DATABASE_URL=db_url, LINLI_SECRET=SECRET)
+        procs = [spawn_linli(["worker"], env, tmp / "worker.log")]
+        http = aiohttp.ClientSession()
+        try:
+            procs += [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
+            web_a = Api(http, procs[1].url)
+            status, _ = await web_a.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
+            assert status in (201, 409)
+            await web_a.call("POST", "/api/communities", OPERATOR, {"id": "c2", "name": "望江苑"})
+            yield Cluster(procs[1], procs[2], http, db_url)
+        finally:
+            await http.close()
+            for p in procs:
+                p.stop()
 
 
 ITEM = {"title": "红薯", "price_cents": 350, "stock": 50, "per_user_limit": 1, "unit": "斤"}
