@@ -1,5 +1,14 @@
 """The community room's public face: what the app and other rooms may use."""
 
+from community.accounts import (
+    FundOverdrawn,
+    NotEnoughPoints,
+    credit_collection,
+    fund_balance,
+    points_balance,
+    post_fund,
+    post_points,
+)
 from community.errors import CommunityExists, CommunityNotFound
 from community.notices import Channel, NewNotice, Notice, deliver, notify, record
 from community.people import (
@@ -18,8 +27,32 @@ from community.registry import create_community, get_community
 from community.routes import routes
 
 __all__ = [
-    "Channel", "CommunityExists", "CommunityNotFound", "NewNotice", "NewPickupPoint", "NewResident", "Notice",
-    "add_pickup_point", "add_resident", "create_community", "deliver", "display_names", "get_community",
-    "grid_worker_of", "list_pickup_points", "masked", "notify", "pickup_point_in", "record", "residents_of",
+    "Channel",
+    "CommunityExists",
+    "CommunityNotFound",
+    "FundOverdrawn",
+    "NewNotice",
+    "NewPickupPoint",
+    "NewResident",
+    "NotEnoughPoints",
+    "Notice",
+    "add_pickup_point",
+    "add_resident",
+    "create_community",
+    "credit_collection",
+    "deliver",
+    "display_names",
+    "fund_balance",
+    "get_community",
+    "grid_worker_of",
+    "list_pickup_points",
+    "masked",
+    "notify",
+    "pickup_point_in",
+    "points_balance",
+    "post_fund",
+    "post_points",
+    "record",
+    "residents_of",
     "routes",
 ]

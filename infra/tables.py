@@ -49,6 +49,11 @@ communities = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UTC_TIME, nullable=False),
+    # After the live: points earned per yuan collected, the community fund's share of merchant
+    # revenue (basis points: 1000 is 10%), and the days an order waits at its point before it expires.
+    sa.Column("points_per_yuan", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("fund_share_bp", sa.Integer, nullable=False, server_default="1000"),
+    sa.Column("pickup_days", sa.Integer, nullable=False, server_default="3"),
 )
 
 live_sessions = sa.Table(
@@ -88,10 +93,15 @@ orders = sa.Table(
     sa.Column("qty", sa.Integer, nullable=False),
     sa.Column("price_cents", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # grab, hold, prize
-    sa.Column("status", sa.String(16), nullable=False),  # reserved, confirmed (holds), cancelled
+    # reserved, confirmed (holds), ready (at its pickup point), collected, expired, cancelled
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("reserved_at", UTC_TIME, nullable=False),
     sa.Column("updated_at", UTC_TIME, nullable=False),
+    sa.Column("pickup_point_id", sa.String(64)),  # set when the order is placed at a point
+    sa.Column("pickup_id", sa.String(64), index=True),  # the pickup (and code) that collects it
+    sa.Column("proxy_by", sa.String(64)),  # the grid worker who grabbed for the resident
+    sa.Column("collected_at", UTC_TIME),
     sa.CheckConstraint("qty > 0", name="qty_positive"),
 )
 
@@ -117,9 +127,22 @@ points_ledger = sa.Table(
     sa.Column("id", sa.String(160), primary_key=True),
     sa.Column("user_id", sa.String(64), nullable=False, index=True),
     sa.Column("session_id", sa.String(64)),
-    sa.Column("points", sa.Integer, nullable=False),
-    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),  # negative for a redemption
+    sa.Column("reason", sa.String(32), nullable=False),  # lucky_bag, red_packet, collected, volunteer, redeemed
     sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("community_id", sa.String(64)),
+    sa.Column("ref", sa.String(160)),  # what it is for: an order, a bag, a reward, a redemption
+    sa.Column("note", sa.String(200), nullable=False, server_default=""),  # e.g. a volunteer award's reason
+    sa.Column("actor_id", sa.String(64)),  # who awarded it, when someone did
+)
+
+# One row per account whose debits must not overdraw it ("points:<user>", "fund:<community>"):
+# a debit first updates its row, which serialises debits of one account on every database.
+account_locks = sa.Table(
+    "account_locks",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False, server_default="0"),
 )
 
 # ---- who and where (community) --------------------------------------------------------
@@ -131,6 +154,32 @@ pickup_points = sa.Table(
     sa.Column("community_id", sa.String(64), sa.ForeignKey("communities.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("address", sa.String(300), nullable=False, server_default=""),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="store"),  # store, pharmacy, locker
+    sa.Column("lat", sa.Float),
+    sa.Column("lng", sa.Float),
+    sa.Column("hours", sa.String(100), nullable=False, server_default=""),  # e.g. 08:00-21:00
+    sa.Column("capacity", sa.Integer),  # a locker's compartments
+)
+
+# Where each building stands, so a resident's nearest pickup point can be found.
+buildings = sa.Table(
+    "buildings",
+    metadata,
+    sa.Column("community_id", sa.String(64), sa.ForeignKey("communities.id"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),  # as residents.building spells it
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lng", sa.Float, nullable=False),
+)
+
+# Pickup staff are bound to one point: they confirm codes there only.
+pickup_staff = sa.Table(
+    "pickup_staff",
+    metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("community_id", sa.String(64), nullable=False),
+    sa.Column("pickup_point_id", sa.String(64), sa.ForeignKey("pickup_points.id"), nullable=False),
+    sa.Column("added_by", sa.String(64), nullable=False),
+    sa.Column("added_at", UTC_TIME, nullable=False),
 )
 
 residents = sa.Table(
@@ -143,6 +192,22 @@ residents = sa.Table(
     sa.Column("building", sa.String(64)),
     sa.Column("room", sa.String(32)),  # e.g. 1205 in 3-1205: how group chats name a household
     sa.Column("grid_worker_id", sa.String(64)),  # the grid worker who may order for this resident
+    sa.Column("pickup_point_id", sa.String(64)),  # her chosen default point; else the nearest
+)
+
+# Every action someone else took on a resident's data (a proxy grab, an admin's change): she sees it.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("resident_id", sa.String(64), nullable=False),
+    sa.Column("community_id", sa.String(64), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),  # e.g. proxy_grab, pickup_point_changed
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Index("ix_audit_log_resident", "resident_id", "id"),
 )
 
 # What a resident is told (cutoff outcomes, holds about to be released, released): kept, so a
@@ -272,4 +337,78 @@ wish_outcomes = sa.Table(
     sa.Column("code", sa.String(32), nullable=False, server_default=""),
     sa.Column("params", sa.Text, nullable=False, server_default="{}"),
     sa.Column("wished_qty", sa.Integer, nullable=False, server_default="0"),
+)
+
+
+# ---- after the live (orders, community) ------------------------------------------------
+
+# One pickup collects a resident's orders of one session at one point, with one 6-digit code.
+# ``active_code`` is the code while the pickup waits and NULL after: codes are unique among a
+# point's uncollected pickups only, so they can be reused.
+pickups = sa.Table(
+    "pickups",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_id", sa.String(64), nullable=False),
+    sa.Column("session_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("pickup_point_id", sa.String(64), nullable=False),
+    sa.Column("code", sa.String(6), nullable=False),
+    sa.Column("active_code", sa.String(6)),
+    sa.Column("status", sa.String(16), nullable=False),  # waiting, ready, collected, expired, cancelled
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("ready_at", UTC_TIME),
+    sa.Column("expires_at", UTC_TIME),
+    sa.Column("collected_at", UTC_TIME),
+    sa.Column("collected_by", sa.String(64)),
+    sa.UniqueConstraint("pickup_point_id", "active_code", name="uq_pickups_active_code"),
+    sa.Index("ix_pickups_point_status", "pickup_point_id", "status", "session_id"),
+)
+
+# What residents may exchange points for: goods, or an offset of the property fee (a voucher).
+rewards = sa.Table(
+    "rewards",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_id", sa.String(64), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),  # the price in points
+    sa.Column("kind", sa.String(16), nullable=False),  # goods, fee_offset
+    sa.Column("value_cents", sa.Integer, nullable=False, server_default="0"),  # a fee offset's worth
+    sa.Column("stock", sa.Integer),  # NULL: unlimited
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.CheckConstraint("points > 0", name="points_positive"),
+)
+
+redemptions = sa.Table(
+    "redemptions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("reward_id", sa.String(64), nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # issued, verified (a voucher used once)
+    sa.Column("voucher_code", sa.String(16), unique=True),  # fee offsets only
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.Column("verified_at", UTC_TIME),
+    sa.Column("verified_by", sa.String(64)),
+)
+
+# The community development fund: income (each collected order's share, once: the id names the
+# order) and spending (by an admin, never past the balance). Amounts are positive cents.
+fund_entries = sa.Table(
+    "fund_entries",
+    metadata,
+    sa.Column("id", sa.String(160), primary_key=True),
+    sa.Column("community_id", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # income, spending
+    sa.Column("amount_cents", sa.BigInteger, nullable=False),
+    sa.Column("ref", sa.String(160)),  # the order an income comes from
+    sa.Column("project", sa.String(200), nullable=False, server_default=""),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+    sa.Column("actor_id", sa.String(64)),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
 )
