@@ -9,6 +9,7 @@ from community.accounts import (
     post_fund,
     post_points,
 )
+from community.audit import AuditEntry, actions_on, record_action
 from community.errors import CommunityExists, CommunityNotFound
 from community.notices import Channel, NewNotice, Notice, deliver, notify, record
 from community.people import (
@@ -27,6 +28,7 @@ from community.registry import create_community, get_community
 from community.routes import routes
 
 __all__ = [
+    "AuditEntry",
     "Channel",
     "CommunityExists",
     "CommunityNotFound",
@@ -36,6 +38,7 @@ __all__ = [
     "NewResident",
     "NotEnoughPoints",
     "Notice",
+    "actions_on",
     "add_pickup_point",
     "add_resident",
     "create_community",
@@ -53,6 +56,7 @@ __all__ = [
     "post_fund",
     "post_points",
     "record",
+    "record_action",
     "residents_of",
     "routes",
 ]
