@@ -193,6 +193,7 @@ residents = sa.Table(
     sa.Column("room", sa.String(32)),  # e.g. 1205 in 3-1205: how group chats name a household
     sa.Column("grid_worker_id", sa.String(64)),  # the grid worker who may order for this resident
     sa.Column("pickup_point_id", sa.String(64)),  # her chosen default point; else the nearest
+    sa.Column("aliases", sa.Text, nullable=False, server_default="[]"),  # JSON list: what the group chat calls her
 )
 
 # Every action someone else took on a resident's data (a proxy grab, an admin's change): she sees it.
@@ -296,6 +297,22 @@ wish_lines = sa.Table(
     # Covers what the cutoff reads: totals per product and pickup point, and a capacity-bound
     # product's lines in submission order, without touching the table.
     sa.Index("ix_wish_lines_window_product", "window_id", "product_id", "id", "pickup_point_id", "qty", "status"),
+)
+
+# A chain's edit (再来3斤, 改为6盒, 不要了) once applied to a wish line: a re-paste applies it never again.
+chain_edits = sa.Table(
+    "chain_edits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("window_id", sa.String(64), nullable=False),
+    sa.Column("import_key", sa.String(300), nullable=False),
+    sa.Column("wish_line_id", sa.Integer),  # the line it changed; None when there was nothing to change
+    sa.Column("kind", sa.String(16), nullable=False),  # add, replace, withdraw
+    sa.Column("qty_before", sa.Integer, nullable=False),
+    sa.Column("qty_after", sa.Integer, nullable=False),
+    sa.Column("entered_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UTC_TIME, nullable=False),
+    sa.UniqueConstraint("window_id", "import_key", name="uq_chain_edits_key"),
 )
 
 supplier_orders = sa.Table(
