@@ -82,6 +82,9 @@ async def post_fund(conn: AsyncConnection, *, entry_id: str, community_id: str, 
         raise ValueError(f"a fund entry is an income or a spending of a positive amount, not {kind} {amount_cents}")
     if kind == "spending":
         await lock_account(conn, f"fund:{community_id}")
+        # A retried spending posts nothing, even when the balance it left would refuse it now.
+        if await conn.scalar(sa.select(fund_entries.c.id).where(fund_entries.c.id == entry_id)):
+            return False
         balance = await fund_balance(conn, community_id)
         if amount_cents > balance:
             raise FundOverdrawn(f"the fund holds {balance} cents; this spends {amount_cents}")

@@ -12,6 +12,7 @@ from community.accounts import (
 from community.audit import AuditEntry, actions_on, record_action
 from community.errors import CommunityExists, CommunityNotFound
 from community.notices import Channel, NewNotice, Notice, deliver, notify, record
+from community.office_routes import routes as ledger_routes
 from community.people import (
     NewPickupPoint,
     NewResident,
@@ -25,7 +26,7 @@ from community.people import (
     residents_of,
 )
 from community.registry import create_community, get_community
-from community.routes import routes
+from community.routes import routes as room_routes
 
 __all__ = [
     "AuditEntry",
@@ -60,3 +61,6 @@ __all__ = [
     "residents_of",
     "routes",
 ]
+
+# The room's routes: people and notices, then the ledgers (rates, points, rewards, the fund).
+routes = [*room_routes, *ledger_routes]
