@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Annotated
 
@@ -17,6 +18,8 @@ from infra.tables import pickup_points, residents
 from infra.types import Id
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+# What the group chat calls her (开心果, 阿梅): the chain import matches these like her name.
+Aliases = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=50)]], msgspec.Meta(max_length=10)]
 
 
 class NewPickupPoint(msgspec.Struct, kw_only=True):
@@ -34,6 +37,16 @@ class NewResident(msgspec.Struct, kw_only=True):
     room: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     grid_worker_id: Annotated[Id, msgspec.Meta(
         description="her grid worker's user id; a grid worker who registers a resident becomes hers")] | None = None
+    aliases: Aliases = []
+
+
+class ResidentEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What her grid worker or host may correct: her name, household and nicknames (absent: unchanged)."""
+
+    name: Name | None = None
+    building: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    room: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    aliases: Aliases | None = None
 
 
 class PickupPoint(msgspec.Struct, kw_only=True):
@@ -55,6 +68,7 @@ class ResidentView(msgspec.Struct, kw_only=True):
     building: str | None
     room: str | None = None
     grid_worker_id: str | None
+    aliases: list[str] = []
 
 
 class ListedResident(ResidentView, kw_only=True):
@@ -66,6 +80,17 @@ class ListedResident(ResidentView, kw_only=True):
 def _check(name: str) -> None:
     if not name.strip():
         raise BadRequest("name must not be blank")
+
+
+def _aliases(aliases: list[str]) -> list[str]:
+    """Trimmed, blank ones refused, each once."""
+    if any(not a.strip() for a in aliases):
+        raise BadRequest("an alias must not be blank")
+    return list(dict.fromkeys(a.strip() for a in aliases))
+
+
+def _loaded(aliases: str | None) -> list[str]:
+    return list(json.loads(aliases or "[]"))
 
 
 async def add_pickup_point(engine: AsyncEngine, community_id: str, point: NewPickupPoint) -> PlacedPickupPoint:
@@ -99,16 +124,48 @@ async def pickup_point_in(engine: AsyncEngine, community_id: str, point_id: str)
 
 async def add_resident(engine: AsyncEngine, community_id: str, person: NewResident) -> ResidentView:
     _check(person.name)
+    aliases = _aliases(person.aliases)
     await get_community(engine, community_id)
     try:
         async with engine.begin() as conn:
             await conn.execute(residents.insert().values(
                 id=person.id, community_id=community_id, name=person.name.strip(), phone=person.phone,
-                building=person.building, room=person.room, grid_worker_id=person.grid_worker_id))
+                building=person.building, room=person.room, grid_worker_id=person.grid_worker_id,
+                aliases=json.dumps(aliases, ensure_ascii=False)))
     except sa.exc.IntegrityError as exc:
         raise CommunityExists(f"resident {person.id} already exists") from exc
     return ResidentView(id=person.id, community_id=community_id, name=person.name.strip(),
-                        building=person.building, room=person.room, grid_worker_id=person.grid_worker_id)
+                        building=person.building, room=person.room, grid_worker_id=person.grid_worker_id,
+                        aliases=aliases)
+
+
+async def edit_resident(engine: AsyncEngine, community_id: str, resident_id: str, edit: ResidentEdit, *,
+                        grid_worker_id: str | None = None) -> ResidentView:
+    """Correct a resident's name, household or aliases: in the community, and (``grid_worker_id``) in
+    that grid worker's grid. Someone else's resident answers as an unknown one does."""
+    changes: dict[str, object] = {}
+    if edit.name is not None:
+        _check(edit.name)
+        changes["name"] = edit.name.strip()
+    for field in ("building", "room"):
+        value = getattr(edit, field)
+        if value is not None:
+            changes[field] = value.strip() or None
+    if edit.aliases is not None:
+        changes["aliases"] = json.dumps(_aliases(edit.aliases), ensure_ascii=False)
+    if not changes:
+        raise BadRequest("give name, building, room and/or aliases to change")
+    where = [residents.c.id == resident_id, residents.c.community_id == community_id]
+    if grid_worker_id is not None:
+        where.append(residents.c.grid_worker_id == grid_worker_id)
+    async with engine.begin() as conn:
+        done = await conn.execute(residents.update().where(*where).values(**changes))
+        row = (await conn.execute(sa.select(residents).where(*where))).first()
+    if not done.rowcount or row is None:
+        raise NotFound(f"no resident {resident_id} in {'your grid' if grid_worker_id else 'this community'}",
+                       code="unknown_resident")
+    return ResidentView(id=row.id, community_id=row.community_id, name=row.name, building=row.building,
+                        room=row.room, grid_worker_id=row.grid_worker_id, aliases=_loaded(row.aliases))
 
 
 def initials(name: str) -> str:
@@ -149,19 +206,21 @@ async def list_residents(engine: AsyncEngine, community_id: str, *, grid_worker_
     async with engine.connect() as conn:
         rows = (await conn.execute(select)).all()
     listed = [ListedResident(id=r.id, community_id=r.community_id, name=r.name, building=r.building, room=r.room,
-                             grid_worker_id=r.grid_worker_id, initials=initials(r.name)) for r in rows]
+                             grid_worker_id=r.grid_worker_id, aliases=_loaded(r.aliases),
+                             initials=initials(r.name)) for r in rows]
     listed.sort(key=lambda r: (_natural(r.building), _natural(r.room), r.initials, r.id))
     return [r for r in listed if _matches(query, r)]
 
 
 async def residents_of(engine: AsyncEngine, community_id: str) -> list[dict[str, str | None]]:
-    """Residents with the fields needed to match chain names and households (never sent to suppliers)."""
+    """Residents with the fields needed to match chain names and households (never sent to suppliers);
+    ``aliases`` as the JSON list it is stored as."""
     async with engine.connect() as conn:
         rows = await conn.execute(sa.select(residents.c.id, residents.c.name, residents.c.building, residents.c.room,
-                                            residents.c.grid_worker_id)
+                                            residents.c.grid_worker_id, residents.c.aliases)
                                   .where(residents.c.community_id == community_id).order_by(residents.c.id))
         return [{"id": r.id, "name": r.name, "building": r.building, "room": r.room,
-                 "grid_worker_id": r.grid_worker_id} for r in rows]
+                 "grid_worker_id": r.grid_worker_id, "aliases": r.aliases} for r in rows]
 
 
 def masked(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from community import notices, people
+from community import audit_routes, notices, people
 from community.registry import CommunityView, create_community
 from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
@@ -124,4 +124,5 @@ routes = [
     web.get("/api/communities/{cid}/residents", get_residents),
     web.get("/api/notices", get_notices),
     web.post("/api/notices/read", post_notices_read),
+    *audit_routes.routes,
 ]

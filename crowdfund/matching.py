@@ -12,6 +12,7 @@ with candidates, for the grid worker to choose.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -63,8 +64,8 @@ def _digits(text: object) -> str:
 
 def _names(resident: Resident) -> set[str]:
     aliases = resident.get("aliases") or []
-    if isinstance(aliases, str):
-        aliases = [a for a in re.split(r"[,，、\s]+", aliases) if a]
+    if isinstance(aliases, str):  # as stored: a JSON list; or written by hand, "开心果、阿梅"
+        aliases = json.loads(aliases) if aliases.startswith("[") else [a for a in re.split(r"[,，、\s]+", aliases) if a]
     return {_fold(str(n)) for n in [resident.get("name") or "", *aliases] if n}  # type: ignore[misc]
 
 

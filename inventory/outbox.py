@@ -37,6 +37,8 @@ class OrderChange(msgspec.Struct, kw_only=True, tag_field="event"):
 class Reserved(OrderChange, tag="reserved"):
     """Units taken from stock for a user (a grab, a hold for a wish, a prize)."""
 
+    proxy: str = ""  # the grid worker who grabbed for the user; "" when she grabbed herself
+
 
 class Released(OrderChange, tag="released"):
     """An order's units went back to stock (cancelled, or a hold nobody confirmed)."""

@@ -137,8 +137,10 @@ class Inventory:
         return int(changed) == 1
 
     async def reserve(self, sid: str, iid: str, user_id: str, qty: int, request_id: str,
-                      *, kind: str = "grab") -> Reservation:
-        """Take qty units for a user in one atomic call; the order goes to the outbox in that call."""
+                      *, kind: str = "grab", proxy: str = "") -> Reservation:
+        """Take qty units for a user in one atomic call; the order goes to the outbox in that call.
+        ``proxy`` names the grid worker who grabs for the user: the order is the user's, her limit
+        applies, and the entry records who placed it."""
         check_id("session id", sid)
         check_id("item id", iid)
         check_id("user id", user_id)
@@ -146,10 +148,13 @@ class Inventory:
         check_request_id(request_id)
         if kind not in KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        # A proxy's request ids live apart from the user's own ("~" starts no user id), so neither
+        # can replay the other's answer.
+        requester = f"{user_id}~{check_id('proxy id', proxy)}" if proxy else user_id
         ok, value, left, repeated = await self._reserve.call(
-            [keys.item(sid, iid), keys.bought(sid, iid), keys.request(sid, user_id, request_id),
+            [keys.item(sid, iid), keys.bought(sid, iid), keys.request(sid, requester, request_id),
              keys.orders(sid), keys.order_seq(sid), keys.outbox(sid), keys.user_orders(sid, user_id)],
-            [sid, iid, user_id, qty, request_id, kind, REQUEST_MEMORY_S],
+            [sid, iid, user_id, qty, request_id, kind, REQUEST_MEMORY_S, proxy],
         )
         value = value.decode() if isinstance(value, bytes) else str(value)
         if not ok and value == "unknown_item":

@@ -22,9 +22,11 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infra.tables import lucky_bag_draws, orders, points_ledger
+from community.api import record_action
+from infra.auth import Principal
+from infra.tables import live_sessions, lucky_bag_draws, orders, points_ledger
 from inventory import outbox
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ ORDER_STATUS = {outbox.Reserved: "reserved", outbox.Released: "cancelled", outbo
 def order_row(entry: outbox.Reserved | outbox.Released | outbox.Confirmed) -> dict[str, object]:
     """The SQL row an order entry describes."""
     changed = entry.ts if isinstance(entry, outbox.Reserved) else entry.changed_ts
-    return {
+    row: dict[str, object] = {
         "id": entry.order,
         "session_id": entry.session,
         "item_id": entry.item,
@@ -73,6 +75,16 @@ def order_row(entry: outbox.Reserved | outbox.Released | outbox.Confirmed) -> di
         "reserved_at": _ms_to_datetime(entry.ts),
         "updated_at": _ms_to_datetime(changed),
     }
+    if isinstance(entry, outbox.Reserved):
+        row["proxy_by"] = entry.proxy or None
+    return row
+
+
+def proxy_audit_detail(row: dict[str, object]) -> dict[str, object]:
+    """What the resident's audit log says of an order a grid worker placed for her."""
+    return {key: row[column] for key, column in (("order_id", "id"), ("session_id", "session_id"),
+                                                 ("item_id", "item_id"), ("qty", "qty"),
+                                                 ("price_cents", "price_cents"))}
 
 
 def draw_rows(entry: outbox.BagDrawn) -> tuple[dict[str, object], list[dict[str, object]]]:
@@ -152,6 +164,7 @@ class OutboxWorker:
     async def write(self, entries: Sequence[Entry]) -> None:
         """Commit the entries to SQL; safe to repeat (every row's key comes from the entry)."""
         reserved: list[dict[str, object]] = []
+        proxied: list[dict[str, object]] = []  # grabbed by a grid worker for a resident
         changed: list[dict[str, object]] = []
         draws: list[dict[str, object]] = []
         points: list[dict[str, object]] = []
@@ -162,6 +175,8 @@ class OutboxWorker:
                 log.error("unreadable outbox entry %r (%s); acknowledged without writing", entry_id, exc)
                 continue
             match entry:
+                case outbox.Reserved() if entry.proxy:
+                    proxied.append(order_row(entry))
                 case outbox.Reserved():
                     reserved.append(order_row(entry))
                 case outbox.Released() | outbox.Confirmed():
@@ -177,6 +192,8 @@ class OutboxWorker:
                                      (points_ledger, "id", points)):
                 if rows:
                     await conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
+            if proxied:
+                await self._write_proxied(conn, proxied)
             # A status change carries the whole order: insert it if its reservation has not
             # arrived yet (pending in a dead consumer), else move the status on. A hold is
             # confirmed or released, never both, so the order of the two cannot matter.
@@ -186,6 +203,24 @@ class OutboxWorker:
                     index_elements=["id"], set_={"status": row["status"], "updated_at": row["updated_at"]}
                 )
                 await conn.execute(stmt)
+
+    async def _write_proxied(self, conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
+        """Insert orders a grid worker placed, and audit each one the insert actually added, in the
+        same transaction: an entry written again (a retry, a claimed entry) adds no second audit row."""
+        communities: dict[object, str] = {}
+        for row in rows:
+            added = (await conn.execute(self._insert(orders).values(**row)
+                                        .on_conflict_do_nothing(index_elements=["id"])
+                                        .returning(orders.c.id))).first()
+            if added is None:
+                continue
+            sid = row["session_id"]
+            if sid not in communities:
+                communities[sid] = (await conn.execute(sa.select(live_sessions.c.community_id)
+                                                       .where(live_sessions.c.id == sid))).scalar_one_or_none() or ""
+            actor = Principal(user_id=str(row["proxy_by"]), role="grid", community_id=communities[sid] or None)
+            await record_action(conn, resident_id=str(row["user_id"]), community_id=communities[sid],
+                                actor=actor, action="proxy_grab", detail=proxy_audit_detail(row))
 
     async def ack(self, stream: bytes, entries: Sequence[Entry]) -> None:
         ids = [entry_id for entry_id, _ in entries]

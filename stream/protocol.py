@@ -25,6 +25,8 @@ class Grab(msgspec.Struct, tag="grab", **KW):
     item_id: Id
     request_id: str
     qty: int = 1
+    # A grid worker grabbing for a resident of her grid (代下单): the order is the resident's.
+    for_user: Id | None = None
 
 
 class EnterLuckyBag(msgspec.Struct, tag="enter_lucky_bag", **KW):

@@ -37,6 +37,7 @@ from stream.protocol import (
     client_decoder,
     encoder,
 )
+from stream.proxy import NOT_YOURS, ProxyDesk
 from stream.sessions import SessionState, check_member, items, load_session, now_ms
 from stream.tickets import redeem_ticket
 
@@ -91,9 +92,10 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         writer = asyncio.create_task(viewer.write_loop())
         limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=state.id,
                                user_id=viewer.user_id, address=request.remote)
+        desk = ProxyDesk(live.engine, state.community_id, viewer.user_id, viewer.role)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await handle_frame(live, viewer, msg.data, limiter)
+                await handle_frame(live, viewer, msg.data, limiter, desk)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
                     viewer.offer(None)
@@ -143,7 +145,8 @@ async def _counted_in(live: Live, ws: web.WebSocketResponse, sid: str, user_id: 
     return False
 
 
-async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimiter) -> None:
+async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimiter,
+                       desk: ProxyDesk | None = None) -> None:
     """Decode one client frame and act; every failure becomes one error frame (the one place)."""
     request_id = None
     try:
@@ -157,12 +160,19 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
         except RecursionError as exc:  # msgspec's depth limit: no frame of ours nests more than two levels
             raise DomainError("could not read that frame: it nests too deeply", code="bad_frame") from exc
         match frame:
-            case Grab(item_id=iid, qty=qty, request_id=rid):
+            case Grab(item_id=iid, qty=qty, request_id=rid, for_user=resident):
                 request_id = rid if isinstance(rid, str) and len(rid) <= 64 else None
                 _need_role(viewer, GRAB_ROLES, "grab")
+                # The grab counts against the caller's own limits, whoever it is for.
                 _limit(limiter, "grab")
                 await limiter.check_shared("grab")
-                r = await live.inventory.reserve(viewer.sid, iid, viewer.user_id, qty, rid)
+                if resident is not None:
+                    if desk is None or not await desk.may_grab_for(resident):
+                        viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=False, reason=NOT_YOURS)))
+                        return
+                    r = await live.inventory.reserve(viewer.sid, iid, resident, qty, rid, proxy=viewer.user_id)
+                else:
+                    r = await live.inventory.reserve(viewer.sid, iid, viewer.user_id, qty, rid)
                 viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=r.ok, order_id=r.order_id,
                                                        reason=r.reason, left=r.left)))
                 if r.ok and not r.repeated:

@@ -3,6 +3,7 @@
 -- KEYS[1] item hash      {s:<sid>}:item:<iid>   fields left, sold, limit, price, on_sale, ends_at
 -- KEYS[2] bought hash    {s:<sid>}:bought:<iid> user id -> units held
 -- KEYS[3] request key    {s:<sid>}:req:<uid>:<rid> remembers the first answer
+--         (a proxy's requests: {s:<sid>}:req:<uid>~<proxy>:<rid>, apart from the user's own)
 -- KEYS[4] orders hash    {s:<sid>}:orders       order id -> JSON of the order
 -- KEYS[5] order counter  {s:<sid>}:seq
 -- KEYS[6] outbox stream  {s:<sid>}:outbox
@@ -11,6 +12,7 @@
 -- ARGV[5] request id  ARGV[6] kind: grab (needs an open sale and obeys the limit),
 --         hold or prize (placed by the system; prize orders cost 0)
 -- ARGV[7] seconds to remember the request id
+-- ARGV[8] the grid worker who grabs for the user ('' or absent when the user grabs herself)
 --
 -- Returns {1, order_id, left, repeated} on success,
 --         {0, reason, left, repeated} otherwise; reason is sold_out, not_enough, limit,
@@ -74,6 +76,7 @@ redis.call('HINCRBY', KEYS[1], 'sold', qty)
 redis.call('HINCRBY', KEYS[2], ARGV[3], qty)
 
 local order_id = ARGV[1] .. '-' .. redis.call('INCR', KEYS[5])
+local proxy = ARGV[8] or ''
 local price = tonumber(item[5] or '0')
 if kind == 'prize' then price = 0 end
 
@@ -82,7 +85,7 @@ redis.call('HSET', KEYS[4], order_id, cjson.encode({
   status = 'reserved', rid = ARGV[5], ts = now_ms}))
 redis.call('XADD', KEYS[6], '*',
   'event', 'reserved', 'order', order_id, 'session', ARGV[1], 'item', ARGV[2],
-  'user', ARGV[3], 'qty', qty, 'price', price, 'kind', kind, 'rid', ARGV[5], 'ts', now_ms)
+  'user', ARGV[3], 'qty', qty, 'price', price, 'kind', kind, 'rid', ARGV[5], 'ts', now_ms, 'proxy', proxy)
 redis.call('RPUSH', KEYS[7], order_id)
 redis.call('SET', KEYS[3], 'ok:' .. order_id, 'EX', ARGV[7])
 return {1, order_id, left, 0}
