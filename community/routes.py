@@ -89,6 +89,18 @@ async def get_residents(request: web.Request) -> web.Response:
     return json_response(Residents(residents=found))
 
 
+@endpoint(request=people.ResidentEdit, response=people.ResidentView, roles=("grid", "host"))
+async def patch_resident(request: web.Request) -> web.Response:
+    """Correct a resident's name, household or aliases (what the group chat calls her, 开心果): her grid
+    worker, or the community's hosts and admins. Someone else's resident answers 404 as an unknown one."""
+    principal = require(request, "grid", "host")
+    cid = _in_community(request, "grid", "host")
+    body = await read_body(request, people.ResidentEdit)
+    return json_response(await people.edit_resident(
+        request.app[RESOURCES].engine, cid, request.match_info["rid"], body,
+        grid_worker_id=principal.user_id if principal.role == "grid" else None))
+
+
 def _int_query(request: web.Request, name: str, default: int | None) -> int | None:
     raw = request.query.get(name)
     return default if raw is None else whole_number(raw, name)
@@ -122,6 +134,7 @@ routes = [
     web.get("/api/communities/{cid}/pickup-points", get_pickup_points),
     web.post("/api/communities/{cid}/residents", post_resident),
     web.get("/api/communities/{cid}/residents", get_residents),
+    web.patch("/api/communities/{cid}/residents/{rid}", patch_resident),
     web.get("/api/notices", get_notices),
     web.post("/api/notices/read", post_notices_read),
     *audit_routes.routes,
