@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from community.accounts import fund_balance, post_fund
+from community.accounts import fund_balance, lock_account, post_fund
 from community.errors import CommunityNotFound
 from infra.errors import BadRequest
 from infra.tables import communities, fund_entries
@@ -111,6 +111,9 @@ async def spend(engine: AsyncEngine, community_id: str, actor_id: str, body: New
         raise BadRequest("name the project")
     entry_id = f"spend:{community_id}:{body.request_id or secrets.token_hex(12)}"
     async with engine.begin() as conn:
+        # The lock before any read: on SQLite the first write opens the transaction, so everything
+        # after it reads what the last committed spending left.
+        await lock_account(conn, f"fund:{community_id}")
         if not await conn.scalar(sa.select(communities.c.id).where(communities.c.id == community_id)):
             raise CommunityNotFound(f"no community {community_id}")
         posted = await post_fund(conn, entry_id=entry_id, community_id=community_id, kind="spending",
