@@ -149,7 +149,8 @@ async def _setup(api: Api) -> None:
     await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
     await api.ok("POST", "/api/communities", OPERATOR, {"id": "c2", "name": "望江苑"})
     for grid, cid, rid, name in ((GRID1, "c1", "wang", "王玉香"), (GRID1, "c1", "li", "李建国"),
-                                 (GRID2, "c1", "sun", "孙玉兰"), (token("gridc2", "grid", "c2"), "c2", "zhou", "周秀英")):
+                                 (GRID2, "c1", "sun", "孙玉兰"),
+                                 (token("gridc2", "grid", "c2"), "c2", "zhou", "周秀英")):
         await api.ok("POST", f"/api/communities/{cid}/residents", grid, {"id": rid, "name": name})
 
 
@@ -180,7 +181,8 @@ async def test_volunteer_awards_stay_inside_the_grid_and_a_retry_adds_nothing(ap
         (GRID1, path, award("sun", "a1"), 403), (GRID1, path, award("nobody", "a2"), 403),
         (GRID1, path, award("zhou", "a3"), 403), (token("wang"), path, award("li", "a4"), 403),
         (FARM, path, award("wang", "a5"), 403), (PICKUP, path, award("wang", "a6"), 403),
-        (ADMIN2, path, award("wang", "a7"), 403), (HOST1, "/api/communities/c2/points/awards", award("zhou", "a8"), 403),
+        (ADMIN2, path, award("wang", "a7"), 403),
+        (HOST1, "/api/communities/c2/points/awards", award("zhou", "a8"), 403),
         (GRID1, path, award("wang", "a9", 0), 400), (GRID1, path, award("wang", "a10", 1001), 400),
         (GRID1, path, {**award("wang", "a11"), "reason": ""}, 400),
         (GRID1, path, {**award("wang", "a12"), "reason": "   "}, 400),
@@ -278,7 +280,8 @@ async def test_rewards_redemptions_and_a_voucher_taken_once(api: Api, engine: As
     assert [(r["title"], r["voucher_code"], r["status"]) for r in mine["redemptions"]] == [
         ("抵物业费10元", code, "issued")]
     points = await api.ok("GET", "/api/me/points", token("wang"))
-    assert [(e["delta"], e["reason"], e["note"]) for e in points["entries"]][0] == (-50, "redeemed", "抵物业费10元")
+    newest = points["entries"][0]
+    assert (newest["delta"], newest["reason"], newest["note"]) == (-50, "redeemed", "抵物业费10元")
 
     verify = "/api/communities/c1/vouchers/verify"
     for tok, where, body, expected in ((HOST1, verify, {"code": code}, (403, "forbidden")),
