@@ -9,7 +9,7 @@ from aiohttp import web
 
 from community.api import list_pickup_points
 from crowdfund import catalog, closing, demand, shortfall, supplier_view, windows, wishes
-from crowdfund.imports import ChainImport, ChainResult, import_chain
+from crowdfund.imports import ChainImport, ChainPreview, ChainResult, import_chain, preview_chain
 from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
 from infra.errors import BadRequest, Forbidden
@@ -179,9 +179,19 @@ async def get_window_supplier_orders(request: web.Request) -> web.Response:
         orders=await supplier_view.orders_for(_engine(request), None, window_id=row.id)))
 
 
+@endpoint(request=ChainImport, response=ChainPreview, roles=("grid", "host"))
+async def post_chain_preview(request: web.Request) -> web.Response:
+    """What importing a pasted 接龙 chain (with the grid worker's corrections) would do, line by line; writes
+    nothing. Grid workers for their grid, hosts and admins for the community."""
+    principal = require(request, "grid", "host")
+    body = await read_body(request, ChainImport)
+    return json_response(await preview_chain(_engine(request), principal, request.match_info["wid"], body))
+
+
 @endpoint(request=ChainImport, response=ChainResult, roles=("grid", "host"))
 async def post_chain(request: web.Request) -> web.Response:
-    """Import a pasted 接龙 chain: grid workers and hosts."""
+    """Import a pasted 接龙 chain with the grid worker's corrections (the confirm of a preview): new lines and
+    the edits' effects are written; lines imported before are recognised by content."""
     principal = require(request, "grid", "host")
     body = await read_body(request, ChainImport)
     return json_response(await import_chain(_engine(request), principal, request.match_info["wid"], body))
@@ -249,6 +259,7 @@ routes = [
     web.get("/api/wish-windows/{wid}/demand", get_demand),
     web.get("/api/wish-windows/{wid}/supplier-orders", get_window_supplier_orders),
     web.post("/api/wish-windows/{wid}/chain", post_chain),
+    web.post("/api/wish-windows/{wid}/chain/preview", post_chain_preview),
     web.post("/api/wish-windows/{wid}/close", post_close),
     web.get("/api/supplier/orders", get_supplier_orders),
     web.post("/api/supplier/orders/{oid}/{action}", post_supplier_order_action),

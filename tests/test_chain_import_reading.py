@@ -73,16 +73,16 @@ async def test_a_one_product_chain_by_households(api: Api) -> None:
 
 
 async def test_cases_products_inside_others_edits_and_questions(api: Api) -> None:
-    """A case is only suggested through the case size, 玉米面 is not 玉米, edits and questions are listed
-    and nothing of them is written."""
+    """A case is only suggested through the case size, 玉米面 is not 玉米, edits change the wish they name,
+    questions are listed and nothing of them is written."""
     wid = await _window(api)
     chain = "\n".join([
         "1. 孟秀英 鸡蛋半箱", "2. 周建国 玉米面2斤 玉米3根", "3. 孟秀英 鸡蛋一打",
         "@孟秀英 鸡蛋 再加一打", "周建国 不要了", "有香油吗？要一瓶", "请问几点到？",
     ])
     result = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, {"text": chain, "pickup_point_id": "p1"})
-    assert sorted((w["resident_id"], w["product_id"], w["qty"]) for w in result["imported"]) == [
-        ("meng", "jidan", 12), ("zhou", "yumi", 3)]
+    assert sorted((w["resident_id"], w["product_id"], w["qty"], w["status"]) for w in result["imported"]) == [
+        ("meng", "jidan", 24, "active"), ("zhou", "yumi", 3, "withdrawn")]  # 一打, 再加一打; 不要了
     problems = {u["product"]: u for u in result["unmatched_products"]}
     assert problems["鸡蛋"]["suggested_qty"] == 15 and problems["鸡蛋"]["candidates"] == ["jidan"]
     assert problems["玉米面"]["problem"] == "no such product in the catalog"
