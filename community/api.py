@@ -23,17 +23,29 @@ from community.people import (
     list_pickup_points,
     masked,
     pickup_point_in,
+    pickup_point_views,
     residents_of,
+)
+from community.pickup_points import (
+    BoundStaff,
+    MyPickupPoint,
+    default_point,
+    default_points,
+    distance_m,
+    point_of,
+    staff_point,
 )
 from community.registry import create_community, get_community
 from community.routes import routes as room_routes
 
 __all__ = [
     "AuditEntry",
+    "BoundStaff",
     "Channel",
     "CommunityExists",
     "CommunityNotFound",
     "FundOverdrawn",
+    "MyPickupPoint",
     "NewNotice",
     "NewPickupPoint",
     "NewResident",
@@ -44,8 +56,11 @@ __all__ = [
     "add_resident",
     "create_community",
     "credit_collection",
+    "default_point",
+    "default_points",
     "deliver",
     "display_names",
+    "distance_m",
     "fund_balance",
     "get_community",
     "grid_worker_of",
@@ -53,6 +68,8 @@ __all__ = [
     "masked",
     "notify",
     "pickup_point_in",
+    "pickup_point_views",
+    "point_of",
     "points_balance",
     "post_fund",
     "post_points",
@@ -60,6 +77,7 @@ __all__ = [
     "record_action",
     "residents_of",
     "routes",
+    "staff_point",
 ]
 
 # The room's routes: people and notices, then the ledgers (rates, points, rewards, the fund).

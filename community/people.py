@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 import sqlalchemy as sa
@@ -22,10 +22,20 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Aliases = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=50)]], msgspec.Meta(max_length=10)]
 
 
+PointKind = Literal["store", "pharmacy", "locker"]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+
+
 class NewPickupPoint(msgspec.Struct, kw_only=True):
     id: Id
     name: Name
     address: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    kind: PointKind = "store"
+    lat: Latitude | None = None
+    lng: Longitude | None = None
+    hours: Annotated[str, msgspec.Meta(max_length=100, description="opening hours, e.g. 08:00-21:00")] = ""
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=100_000, description="a locker's compartments")] | None = None
 
 
 class NewResident(msgspec.Struct, kw_only=True):
@@ -53,6 +63,11 @@ class PickupPoint(msgspec.Struct, kw_only=True):
     id: str
     name: str
     address: str
+    kind: str = "store"  # store, pharmacy, locker
+    lat: float | None = None
+    lng: float | None = None
+    hours: str = ""
+    capacity: int | None = None
 
 
 class PlacedPickupPoint(PickupPoint, kw_only=True):
@@ -99,11 +114,19 @@ async def add_pickup_point(engine: AsyncEngine, community_id: str, point: NewPic
     try:
         async with engine.begin() as conn:
             await conn.execute(pickup_points.insert().values(
-                id=point.id, community_id=community_id, name=point.name.strip(), address=point.address.strip()))
+                id=point.id, community_id=community_id, name=point.name.strip(), address=point.address.strip(),
+                kind=point.kind, lat=point.lat, lng=point.lng, hours=point.hours.strip(), capacity=point.capacity))
     except sa.exc.IntegrityError as exc:
         raise CommunityExists(f"pickup point {point.id} already exists") from exc
     return PlacedPickupPoint(id=point.id, community_id=community_id, name=point.name.strip(),
-                             address=point.address.strip())
+                             address=point.address.strip(), kind=point.kind, lat=point.lat, lng=point.lng,
+                             hours=point.hours.strip(), capacity=point.capacity)
+
+
+def point_view(row: Any) -> PickupPoint:
+    """A pickup point as every answer shows it."""
+    return PickupPoint(id=row.id, name=row.name, address=row.address, kind=row.kind, lat=row.lat, lng=row.lng,
+                       hours=row.hours, capacity=row.capacity)
 
 
 async def list_pickup_points(engine: AsyncEngine, community_id: str) -> list[dict[str, str]]:
@@ -111,6 +134,14 @@ async def list_pickup_points(engine: AsyncEngine, community_id: str) -> list[dic
         rows = await conn.execute(sa.select(pickup_points).where(pickup_points.c.community_id == community_id)
                                   .order_by(pickup_points.c.id))
         return [{"id": r.id, "name": r.name, "address": r.address} for r in rows]
+
+
+async def pickup_point_views(engine: AsyncEngine, community_id: str) -> list[PickupPoint]:
+    """The community's pickup points with kind, place, hours and capacity."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.select(pickup_points).where(pickup_points.c.community_id == community_id)
+                                  .order_by(pickup_points.c.id))
+        return [point_view(r) for r in rows]
 
 
 async def pickup_point_in(engine: AsyncEngine, community_id: str, point_id: str) -> None:

@@ -6,6 +6,7 @@ import msgspec
 from aiohttp import web
 
 from community import audit_routes, notices, people
+from community.pickup_routes import routes as pickup_point_routes
 from community.registry import CommunityView, create_community
 from infra.apidoc import endpoint
 from infra.appkeys import RESOURCES
@@ -58,8 +59,8 @@ async def post_pickup_point(request: web.Request) -> web.Response:
 async def get_pickup_points(request: web.Request) -> web.Response:
     """The community's pickup points, for anyone of the community."""
     cid = _in_community(request)
-    points = await people.list_pickup_points(request.app[RESOURCES].engine, cid)
-    return json_response(PickupPoints(pickup_points=[people.PickupPoint(**p) for p in points]))
+    points = await people.pickup_point_views(request.app[RESOURCES].engine, cid)
+    return json_response(PickupPoints(pickup_points=points))
 
 
 @endpoint(request=people.NewResident, response=people.ResidentView, status=201, roles=("host", "grid"))
@@ -134,6 +135,7 @@ routes = [
     web.get("/api/communities/{cid}/pickup-points", get_pickup_points),
     web.post("/api/communities/{cid}/residents", post_resident),
     web.get("/api/communities/{cid}/residents", get_residents),
+    *pickup_point_routes,
     web.patch("/api/communities/{cid}/residents/{rid}", patch_resident),
     web.get("/api/notices", get_notices),
     web.post("/api/notices/read", post_notices_read),

@@ -64,6 +64,16 @@ async def grid_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "grid.html", headers={"Cache-Control": "no-cache"})
 
 
+async def pickup_page(request: web.Request) -> web.FileResponse:
+    """The pickup counter at a phone or counter tablet: /pickup."""
+    return web.FileResponse(STATIC / "pickup.html", headers={"Cache-Control": "no-cache"})
+
+
+async def orders_page(request: web.Request) -> web.FileResponse:
+    """A resident's orders with their pickup codes: /orders."""
+    return web.FileResponse(STATIC / "orders.html", headers={"Cache-Control": "no-cache"})
+
+
 async def whoami(request: web.Request) -> web.Response:
     """The caller as their token names them (a quick way to check a token)."""
     p = authenticate(request)
@@ -138,5 +148,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                     web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
                     web.get("/host", host_page), web.get("/grid", grid_page),
+                    web.get("/pickup", pickup_page), web.get("/orders", orders_page),
                     web.static("/static", STATIC, append_version=False)])
     return app

@@ -9,7 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crowdfund.api import add_jobs as add_crowdfund_jobs
 from infra.resources import Resources
-from orders.api import reconcile_all
+from orders.api import add_pickup_jobs, reconcile_all
 from stream.api import Live
 
 
@@ -19,6 +19,7 @@ async def running_scheduler(res: Resources) -> AsyncIterator[AsyncIOScheduler]:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(reconcile_all, "interval", args=[res], minutes=1, id="reconcile",
                       max_instances=1, coalesce=True, replace_existing=True)
+    add_pickup_jobs(scheduler, res)
     add_crowdfund_jobs(scheduler, Live.build(res.redis, res.engine), hold_warning_min=res.settings.hold_warning_min)
     scheduler.start()
     try:

@@ -1,4 +1,5 @@
-"""Background jobs of the orders room: the outbox worker task and periodic reconciliation."""
+"""Background jobs of the orders room: the outbox worker task, periodic reconciliation, and the
+pickup jobs (placing orders due for collection, expiring pickups not collected in time)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from apscheduler.schedulers.base import BaseScheduler
+
 from infra.resources import Resources
 from inventory import Inventory, outbox
 from orders.outbox_worker import OutboxWorker
+from orders.pickups import expire_due, place_orders
 from orders.reconcile import Reconciliation, reconcile
 
 log = logging.getLogger(__name__)
@@ -39,3 +43,27 @@ async def reconcile_all(res: Resources) -> list[Reconciliation]:
             log.error("reconciliation: session %s differs: %s", result.session_id, result.differences)
         results.append(result)
     return results
+
+
+async def place_due(res: Resources) -> int:
+    """Place the orders due for collection at their pickup points (idempotent; any process may run it)."""
+    placed = await place_orders(res.engine)
+    if placed:
+        log.info("placed %d orders at their pickup points", placed)
+    return placed
+
+
+async def expire_pickups(res: Resources) -> int:
+    """Expire the ready pickups past their time, so the community office sees them."""
+    expired = await expire_due(res.engine)
+    if expired:
+        log.info("%d pickups expired", expired)
+    return expired
+
+
+def add_pickup_jobs(scheduler: BaseScheduler, res: Resources) -> None:
+    """Placement every 10 s, expiry every minute; each job at most once at a time in this process."""
+    scheduler.add_job(place_due, "interval", args=[res], seconds=10, id="place-orders", max_instances=1,
+                      coalesce=True, replace_existing=True)
+    scheduler.add_job(expire_pickups, "interval", args=[res], minutes=1, id="expire-pickups", max_instances=1,
+                      coalesce=True, replace_existing=True)

@@ -196,11 +196,14 @@ class OutboxWorker:
                 await self._write_proxied(conn, proxied)
             # A status change carries the whole order: insert it if its reservation has not
             # arrived yet (pending in a dead consumer), else move the status on. A hold is
-            # confirmed or released, never both, so the order of the two cannot matter.
+            # confirmed or released, never both, so the order of the two cannot matter. An order
+            # already at its pickup point (ready), collected or expired has moved past the live
+            # room: a late entry must never send it back to reserved or confirmed.
             for row in changed:
                 stmt = self._insert(orders).values(**row)
                 stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"], set_={"status": row["status"], "updated_at": row["updated_at"]}
+                    index_elements=["id"], set_={"status": row["status"], "updated_at": row["updated_at"]},
+                    where=orders.c.status.not_in(("ready", "collected", "expired")),
                 )
                 await conn.execute(stmt)
 

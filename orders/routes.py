@@ -14,6 +14,7 @@ from infra.errors import BadRequest, Forbidden, NotFound
 from infra.http import authenticate, json_response
 from infra.ids import ID_RE
 from infra.tables import live_sessions, orders
+from orders.pickup_routes import routes as pickup_routes
 
 # Who sees every order of a session (a community's admin in its own community, an operator in
 # any); everyone else of the community sees their own.
@@ -30,7 +31,7 @@ class OrderRow(msgspec.Struct, kw_only=True):
     qty: int
     price_cents: int
     kind: str  # grab, hold or prize
-    status: str  # reserved, confirmed or cancelled
+    status: str  # reserved, confirmed, ready, collected, expired or cancelled
 
 
 class SessionOrders(msgspec.Struct, kw_only=True):
@@ -97,4 +98,5 @@ async def list_orders(request: web.Request) -> web.Response:
 
 routes = [
     web.get("/api/sessions/{sid}/orders", list_orders),
+    *pickup_routes,
 ]

@@ -3,7 +3,7 @@
 import { $, api, el, largeTextToggle, localTime, signInAndGo, token, whoAmI } from "/static/common.js";
 import { noticesInbox } from "/static/notices.js";
 
-const ROLES = { resident: "居民", host: "主播", grid: "网格员", supplier: "供应商", admin: "社区管理员", operator: "平台运营" };
+const ROLES = { resident: "居民", host: "主播", grid: "网格员", supplier: "供应商", pickup: "自提点店员", admin: "社区管理员", operator: "平台运营" };
 
 function link(text, href, cls = "big-link") { const a = el("a", text, cls); a.href = href; return a; }
 
@@ -17,6 +17,8 @@ async function showMine() {
   if (me.role === "host") links.push(link("主播控制台", "/host"));
   if (me.role === "grid") links.push(link("网格员工作台", "/grid"));
   if (me.role === "supplier") links.push(link("供应商看板", "/supplier"));
+  if (me.role === "pickup") links.push(link("自提点柜台", "/pickup"));
+  if (me.role === "resident") links.push(link("我的订单 · 取货码", "/orders"));
   if (["resident", "grid", "host"].includes(me.role) && me.community_id) {
     try {
       const data = await api("GET", `/api/communities/${me.community_id}/wish-windows`);
@@ -72,6 +74,7 @@ $("signin").onsubmit = (ev) => {
   if (role === "host") signInAndGo(given, "/host" + (where ? `?session=${q}` : ""));
   else if (role === "supplier") signInAndGo(given, "/supplier");
   else if (role === "grid") signInAndGo(given, "/grid");
+  else if (role === "pickup") signInAndGo(given, "/pickup");
   else if (where.startsWith("w")) signInAndGo(given, `/wishes/${q}`);
   else if (where) signInAndGo(given, `/live/${q}`);
   else signInAndGo(given, "/");
