@@ -64,6 +64,21 @@ async def grid_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "grid.html", headers={"Cache-Control": "no-cache"})
 
 
+async def points_page(request: web.Request) -> web.FileResponse:
+    """A resident's points, rewards and vouchers: /points."""
+    return web.FileResponse(STATIC / "points.html", headers={"Cache-Control": "no-cache"})
+
+
+async def fund_page(request: web.Request) -> web.FileResponse:
+    """The community fund's public report: /fund/{cid} (the data comes from the API, for the community only)."""
+    return web.FileResponse(STATIC / "fund.html", headers={"Cache-Control": "no-cache"})
+
+
+async def office_page(request: web.Request) -> web.FileResponse:
+    """The community office for its admin: vouchers, fund spending, rewards, rates: /office."""
+    return web.FileResponse(STATIC / "office.html", headers={"Cache-Control": "no-cache"})
+
+
 async def pickup_page(request: web.Request) -> web.FileResponse:
     """The pickup counter at a phone or counter tablet: /pickup."""
     return web.FileResponse(STATIC / "pickup.html", headers={"Cache-Control": "no-cache"})
@@ -148,6 +163,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                     web.get("/live/{sid}", live_page),
                     web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
                     web.get("/host", host_page), web.get("/grid", grid_page),
+                    web.get("/points", points_page), web.get("/fund/{cid}", fund_page), web.get("/office", office_page),
                     web.get("/pickup", pickup_page), web.get("/orders", orders_page),
                     web.static("/static", STATIC, append_version=False)])
     return app

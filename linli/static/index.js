@@ -17,6 +17,9 @@ async function showMine() {
   if (me.role === "host") links.push(link("主播控制台", "/host"));
   if (me.role === "grid") links.push(link("网格员工作台", "/grid"));
   if (me.role === "supplier") links.push(link("供应商看板", "/supplier"));
+  if (me.role === "resident") links.push(link("我的积分 · 兑换", "/points"));
+  if (me.role === "admin") links.push(link("社区办公室", "/office"));
+  if (me.community_id && me.role !== "supplier") links.push(link("社区基金公示", `/fund/${me.community_id}`, "big-link secondary"));
   if (me.role === "pickup") links.push(link("自提点柜台", "/pickup"));
   if (me.role === "resident") links.push(link("我的订单 · 取货码", "/orders"));
   if (["resident", "grid", "host"].includes(me.role) && me.community_id) {
