@@ -220,11 +220,11 @@ async def _write(engine: AsyncEngine, principal: Principal, wid: str, plan: Plan
     try:
         async with engine.begin() as tx:
             for ln in plan.lines:
-                if ln.status not in ("new", "edit"):
-                    ln.done = "" if ln.status == "already_imported" else "not_written"
-                    continue
                 if ln.skipped:
                     ln.done = "skipped"
+                    continue
+                if ln.status not in ("new", "edit"):
+                    ln.done = "" if ln.status == "already_imported" else "not_written"
                     continue
                 if seen is not None and seen.get(ln.ref) != ln.sig:
                     ln.done = "changed"
