@@ -1,110 +1,263 @@
-// Importing a pasted group-chat 接龙 (the grid desk and the host console): what was read and
-// imported, what was imported before, and every refused line as editable text to submit again.
+// Importing a pasted group-chat 接龙 (the grid desk and the host console) in three steps:
+// paste and read → a review of every line (what it will do, in plain words; choose who or what where
+// the chain is not clear, skip a line) → confirm → what was written. Nothing is written before the
+// confirm; the confirm sends what the review showed (each line's sig), so a line that changed in the
+// meantime is reported rather than written.
 import { api, el } from "/static/common.js";
-import { errorText, fmt, t } from "/static/i18n.js";
+import { errorText, fmt } from "/static/i18n.js";
 
-/** The raw line of the pasted text that carries chain number `n` ("4. 王阿姨 ..."). */
-function rawLine(text, n) {
-  const lead = new RegExp(`^\\s*${n}\\s*[.、)\\]:,\\-]?\\s*\\S`);
-  return text.split("\n").find((l) => lead.test(l.normalize("NFKC"))) || `${n}. `;
-}
+const STATUS = {
+  new: ["新心愿", "new wish"],
+  already_imported: ["以前导入过", "imported before"],
+  app_duplicate: ["她自己已经要了", "she wished for it herself"],
+  edit: ["修改", "change"],
+  unmatched_name: ["不知道是谁", "who is it?"],
+  unmatched_product: ["商品没对上", "which product?"],
+  not_yours: ["别的网格的居民", "another grid's resident"],
+  question: ["是提问，不导入", "a question: not imported"],
+  unparsed: ["没读懂，不导入", "not read: not imported"],
+  skipped: ["跳过", "skipped"],
+};
+const KIND = { add: ["再加", "add"], replace: ["改为", "change to"], withdraw: ["不要了", "withdraw"] };
+const DONE = {
+  written: ["已写入", "written"], skipped: ["已跳过", "skipped"],
+  changed: ["刚才有变化，没有写入，请重新读取", "changed meanwhile: not written, read it again"],
+};
+const ERRORS = {
+  import_changed: ["有人同时在导入，请重新读取", "Someone imported at the same time: read it again."],
+  unknown_row: ["这一行已经不在接龙里了，请重新读取", "That line is no longer in the chain: read it again."],
+};
+const say = (pair, params) => fmt(pair, params);
+const failText = (e) => (ERRORS[e && e.code] ? say(ERRORS[e.code]) : errorText(e));
 
-/** Why a product text was refused, in the page's language. */
-function productProblem(u) {
-  const code = u.problem_code || u.code || "";
-  const byUnit = /sells it by (\S+?),/.exec(u.problem || "");
-  if (code === "wrong_unit" || code === "unit_mismatch" || byUnit) {
-    return fmt(["单位不对，这个商品按“{unit}”卖", "wrong unit, it is sold by {unit}"], { unit: (u.params || {}).unit || (byUnit ? byUnit[1] : "") });
-  }
-  if (code === "not_whole" || /whole number/.test(u.problem || "")) return t("数量要是整数");
-  return t("目录里没有这个商品");
-}
-
-function refusedOf(result, text) {
-  return [
-    ...result.unparsed.map((line) => ({ why: t("这一行没读懂"), text: line })),
-    ...result.unmatched_names.map((u) => ({
-      why: fmt(["第{line}条：找不到居民“{name}”", "No. {line}: no resident called “{name}”"], u), text: rawLine(text, u.line) })),
-    ...result.unmatched_products.map((u) => ({
-      why: fmt(["第{line}条 {name}：“{product}” {problem}", "No. {line} {name}: “{product}”, {problem}"], { ...u, problem: productProblem(u) }),
-      text: `${u.line}. ${u.name} ${u.product}${u.qty}${u.unit}` })),
-  ];
+function addStyles() {
+  if (document.querySelector('link[href="/static/chain.css"]')) return;
+  const link = document.createElement("link");
+  link.rel = "stylesheet";
+  link.href = "/static/chain.css";
+  document.head.append(link);
 }
 
 /**
- * Wire an importer: `button` imports `textarea`'s text into window `windowId()` for pickup point
- * `pointSelect`, and `box` shows the review. `describe(line)` names an imported wish line;
- * `onImported()` runs after every import.
+ * Wire an importer: `button` reads `textarea`'s text for window `windowId()` with pickup point
+ * `pointSelect`, and `box` shows the review, the confirm button and the result. `onImported()` runs
+ * after every confirm. (`describe` is accepted for older callers; the lines name themselves now.)
  */
-export function chainImporter({ textarea, pointSelect, button, box, windowId, describe, onImported = () => {} }) {
-  let review = null;
+export function chainImporter({ textarea, pointSelect, button, box, windowId, onImported = () => {} }) {
+  addStyles();
+  // What the grid worker decided, by ref ("4.0") or row ("4"): resident_id, product_id, qty, skip, accept_duplicate.
+  let fixes = {};
+  let text = "";
+  let preview = null;
+  let result = null;
+  let choices = { products: [], residents: [] };
+  let busy = false;
+
+  const body = (extra = {}) => ({
+    text, pickup_point_id: pointSelect.value,
+    corrections: Object.entries(fixes).map(([ref, f]) => ({ ref, ...f })).filter((c) => Object.keys(c).length > 1),
+    ...extra,
+  });
+
+  async function loadChoices() {
+    const win = await api("GET", `/api/wish-windows/${windowId()}`);
+    const people = await api("GET", `/api/communities/${win.community_id}/residents`).catch(() => ({ residents: [] }));
+    choices = { products: win.products, residents: people.residents };
+  }
+
+  async function read() {
+    preview = await api("POST", `/api/wish-windows/${windowId()}/chain/preview`, body());
+    render();
+  }
+
+  function fix(ref, field, value) {
+    const f = { ...(fixes[ref] || {}) };
+    if (value === "" || value === false || value === null || Number.isNaN(value)) delete f[field];
+    else f[field] = value;
+    if (Object.keys(f).length) fixes[ref] = f; else delete fixes[ref];
+    read().catch((e) => box.append(el("p", failText(e), "result no")));
+  }
+
+  function reading(ln) {
+    const who = ln.resident_name || ln.name || ln.household || "";
+    const what = ln.product_name || ln.product_text || "";
+    if (ln.status === "edit" && ln.effect) {
+      return say(["{who} · {what} {from}{unit} → {to}{unit}", "{who} · {what} {from} → {to} {unit}"],
+                 { who, what, unit: ln.unit, from: ln.effect.before, to: ln.effect.after });
+    }
+    if (ln.status === "new" || ln.status === "already_imported" || ln.status === "app_duplicate") {
+      const point = (choices.points || []).find((p) => p.id === ln.pickup_point_id);
+      return `${who} · ${what} ${ln.qty || ""}${ln.unit || ""}${point ? " · " + point.name : ""}`;
+    }
+    if (ln.status === "unmatched_product" || ln.status === "unmatched_name") {
+      return `${who} · ${ln.product_text || what} ${ln.written_qty || ""}${ln.written_unit || ""}`;
+    }
+    return "";
+  }
+
+  function statusWord(ln) {
+    if (ln.skipped) return say(STATUS.skipped);
+    if (ln.status === "edit") return `${say(STATUS.edit)}：${say(KIND[ln.kind] || STATUS.edit)}`;
+    if (ln.status === "unmatched_name" && (ln.candidates || []).length > 1) return say(["有几位，请选是哪一位", "several: choose one"]);
+    return say(STATUS[ln.status] || STATUS.unparsed);
+  }
+
+  function select(id, label, options, chosen, onChange) {
+    const wrap = el("p", undefined, "chain-choice");
+    const lab = el("label", label);
+    lab.htmlFor = id;
+    const sel = el("select");
+    sel.id = id;
+    sel.append(new Option(say(["请选择", "choose"]), ""), ...options.map(([value, name]) => new Option(name, value)));
+    sel.value = chosen || "";
+    sel.onchange = () => onChange(sel.value);
+    wrap.append(lab, document.createElement("br"), sel);
+    return wrap;
+  }
+
+  function check(id, label, checked, onChange) {
+    const wrap = el("p", undefined, "chain-check");
+    const box_ = el("input");
+    box_.type = "checkbox";
+    box_.id = id;
+    box_.checked = Boolean(checked);
+    box_.onchange = () => onChange(box_.checked);
+    const lab = el("label", label);
+    lab.htmlFor = id;
+    wrap.append(box_, lab);
+    return wrap;
+  }
+
+  function controls(ln, first) {
+    const parts = [];
+    const id = `${box.id}-${ln.ref.replace(".", "-")}`;
+    const row = String(ln.row);
+    if (first && (ln.status === "unmatched_name" || (fixes[row] && fixes[row].resident_id))) {
+      // The line's candidates first, then everyone else she may import for (王阿姨 may be 赵秀英).
+      const likely = new Set((ln.candidates || []).map((c) => c.id));
+      const others = choices.residents.filter((r) => !likely.has(r.id))
+        .map((r) => ({ id: r.id, name: r.name, household: [r.building, r.room].filter(Boolean).join("-") }));
+      parts.push(select(`${id}-who`, say(["是哪一位？", "Who is it?"]),
+                        [...(ln.candidates || []), ...others].map((c) => [c.id, c.household ? `${c.name}（${c.household}）` : c.name]),
+                        (fixes[row] || {}).resident_id, (v) => fix(row, "resident_id", v)));
+    }
+    if (ln.status === "unmatched_product" || (fixes[ln.ref] && (fixes[ln.ref].product_id || fixes[ln.ref].qty))) {
+      const likely = new Set((ln.product_candidates || []).map((p) => p.id));
+      const offered = [...(ln.product_candidates || []), ...choices.products.filter((p) => !likely.has(p.id))];
+      if (ln.problem) parts.push(el("p", problemText(ln), "no"));
+      parts.push(select(`${id}-what`, say(["是哪个商品？", "Which product?"]),
+                        offered.map((p) => [p.id, `${p.name}（${say(["按{unit}", "by {unit}"], p)}）`]),
+                        (fixes[ln.ref] || {}).product_id,
+                        (v) => fix(ln.ref, "product_id", v)));
+      const qwrap = el("p", undefined, "chain-choice");
+      const qlab = el("label", say(["数量（{unit}）", "Quantity ({unit})"], { unit: ln.unit || "" }));
+      qlab.htmlFor = `${id}-qty`;
+      const qty = el("input");
+      qty.type = "number"; qty.min = "1"; qty.max = "10000"; qty.inputMode = "numeric"; qty.id = `${id}-qty`;
+      qty.value = (fixes[ln.ref] || {}).qty || ln.suggested_qty || "";
+      qty.onchange = () => fix(ln.ref, "qty", qty.value ? Number(qty.value) : "");
+      qwrap.append(qlab, document.createElement("br"), qty);
+      parts.push(qwrap);
+    }
+    if (ln.status === "app_duplicate" || ln.accepted_duplicate) {
+      const d = ln.duplicate || {};
+      parts.push(el("p", say(["她自己已经要了 {qty}{unit}，这一行不重复算", "she already wished for {qty} {unit}: not counted twice"],
+                              { qty: d.qty, unit: ln.unit }), "conn"));
+      parts.push(check(`${id}-extra`, say(["她确实还要这些（另加一份）", "she wants this as well (extra)"]),
+                       (fixes[ln.ref] || {}).accept_duplicate, (v) => fix(ln.ref, "accept_duplicate", v)));
+    }
+    if (["new", "edit", "unmatched_name", "unmatched_product", "app_duplicate"].includes(ln.status) || ln.skipped) {
+      parts.push(check(`${id}-skip`, say(["跳过这一行", "skip this line"]), (fixes[ln.ref] || {}).skip,
+                       (v) => fix(ln.ref, "skip", v)));
+    }
+    return parts;
+  }
+
+  function problemText(ln) {
+    const p = ln.problem || "";
+    if (/sells it by/.test(p)) return say(["单位对不上：这个商品按“{unit}”卖", "wrong unit: it is sold by {unit}"], { unit: ln.unit });
+    if (/whole number/.test(p)) return say(["数量要是整数", "the quantity must be a whole number"]);
+    if (/no such product/.test(p)) return say(["目录里没有这个商品", "not in the catalog"]);
+    return say(["请选商品", "choose the product"]);
+  }
+
+  const countText = (counts) => Object.entries(counts).map(([s, n]) => `${say(STATUS[s] || [s, s])} ${n}`).join(" · ");
 
   function render() {
-    if (!review) { box.replaceChildren(); return; }
-    const parts = [el("h3", fmt(["导入了 {n} 条", "{n} imported"], { n: review.imported.length }))];
-    const imported = el("ul", undefined, "items imported");
-    imported.replaceChildren(...review.imported.map((w) => el("li", describe(w))));
-    parts.push(imported);
-    if (review.already) {
-      parts.push(el("p", fmt(["{n} 条以前导入过，不会重复计算", "{n} were imported before and are not counted twice"], { n: review.already }), "conn already"));
+    if (!preview && !result) { box.replaceChildren(); return; }
+    const parts = [];
+    const shown = result || preview;
+    if (result) {
+      const written = result.lines.filter((l) => l.done === "written");
+      parts.push(el("h3", say(["写入了 {n} 条：{added} 条新心愿，{edited} 处修改", "{n} written: {added} new wishes, {edited} changes"],
+                               { n: written.length, added: written.filter((l) => l.status === "new").length,
+                                 edited: written.filter((l) => l.status === "edit").length }), "result ok"));
+      if (result.changed.length) {
+        parts.push(el("p", say(["{n} 行在您核对时有了变化，没有写入，请重新读取", "{n} lines changed while you checked: not written, read again"],
+                                { n: result.changed.length }), "result no"));
+      }
+    } else {
+      parts.push(el("h3", say(["读到 {n} 行，请核对", "{n} lines read: please check"], { n: preview.lines.length })));
     }
-    if (review.notYours.length) {
-      // Lines for residents of another grid: theirs to enter, so nothing to fix here.
-      parts.push(el("h3", fmt(["{n} 条是别的网格的居民，没有导入", "{n} are residents of another grid: not imported"], { n: review.notYours.length }), "conn"));
-      const list = el("ul", undefined, "items not-yours");
-      list.replaceChildren(...review.notYours.map((u) => el("li", fmt(["第{line}条：{name}", "No. {line}: {name}"], u))));
-      parts.push(list);
-    }
-    if (review.refused.length) {
-      parts.push(el("h3", fmt(["{n} 条没有导入，请改一下再提交", "{n} not imported: fix them and submit again"], { n: review.refused.length }), "no"));
-      const list = el("ul", undefined, "items refused");
-      list.replaceChildren(...review.refused.map((row, i) => {
-        const li = el("li", undefined, "refused-line");
-        const input = el("input", undefined, "wide");
-        input.value = row.text;
-        input.id = `${box.id}-fix-${i}`;
-        const label = el("label", row.why);
-        label.htmlFor = input.id;
-        const again = el("button", t("改好了，重新提交"));
-        again.type = "button";
-        again.onclick = () => resubmit(i, input.value);
-        li.append(label, input, again);
-        return li;
-      }));
-      parts.push(list);
-    } else if (review.imported.length || review.already) {
-      parts.push(el("p", t("全部导入好了"), "result ok"));
+    parts.push(el("p", countText(shown.counts), "chain-counts"));
+    const list = el("ol", undefined, "chain-lines");
+    const firstOfRow = new Set();
+    list.replaceChildren(...shown.lines.map((ln) => {
+      const li = el("li", undefined, `chain-line ${ln.skipped ? "skipped" : ln.status}`);
+      li.dataset.ref = ln.ref;
+      li.dataset.status = ln.skipped ? "skipped" : ln.status;
+      const first = !firstOfRow.has(ln.row);
+      firstOfRow.add(ln.row);
+      li.append(el("p", ln.row ? say(["第{row}行：{text}", "Row {row}: {text}"], ln) : ln.text, "pasted"));
+      const head = el("p", undefined, "reading");
+      head.append(el("span", statusWord(ln), "badge"), " ", el("span", reading(ln), "what"));
+      li.append(head);
+      if (result) {
+        if (DONE[ln.done]) li.append(el("p", say(DONE[ln.done]), ln.done === "changed" ? "no" : "done"));
+      } else {
+        li.append(...controls(ln, first));
+      }
+      return li;
+    }));
+    parts.push(list);
+    if (!result) {
+      const writes = preview.lines.filter((l) => !l.skipped && (l.status === "new" || l.status === "edit")).length;
+      const go = el("button", say(["确认导入（{n} 条）", "Confirm import ({n})"], { n: writes }), "grab confirm");
+      go.type = "button";
+      go.disabled = !writes;
+      go.onclick = confirm;
+      parts.push(go);
+    } else {
+      const again = el("button", say(["再粘贴一段", "Paste another"]));
+      again.type = "button";
+      again.onclick = () => { preview = null; result = null; fixes = {}; textarea.value = ""; render(); textarea.focus(); };
+      parts.push(again);
     }
     box.replaceChildren(...parts);
   }
 
-  const send = (text) => api("POST", `/api/wish-windows/${windowId()}/chain`, { text, pickup_point_id: pointSelect.value });
+  async function confirm() {
+    if (busy) return;
+    busy = true;
+    try {
+      const seen = Object.fromEntries(preview.lines.map((l) => [l.ref, l.sig]));
+      result = await api("POST", `/api/wish-windows/${windowId()}/chain`, body({ seen }));
+      render();
+      onImported();
+    } catch (e) { box.append(el("p", failText(e), "result no")); } finally { busy = false; }
+  }
 
   button.onclick = async () => {
-    const text = textarea.value;
-    if (!text.trim()) return;
+    if (!textarea.value.trim()) return;
+    text = textarea.value;
+    fixes = {};
+    result = null;
     try {
-      const result = await send(text);
-      review = { imported: result.imported, already: result.already_imported, refused: refusedOf(result, text),
-                 notYours: result.not_yours || [] };
-      render();
-      onImported();
-    } catch (e) { box.replaceChildren(el("p", errorText(e), "result no")); }
+      await loadChoices();
+      choices.points = [...pointSelect.options].map((o) => ({ id: o.value, name: o.textContent }));
+      await read();
+    } catch (e) { box.replaceChildren(el("p", failText(e), "result no")); }
   };
-
-  async function resubmit(i, text) {
-    // Only the fixed line goes again: what the chain brought in before keeps its key, so nothing
-    // is counted twice, and a fixed line submitted twice is taken once.
-    try {
-      const result = await send(text);
-      review.imported.push(...result.imported);
-      review.already += result.already_imported;
-      review.notYours.push(...(result.not_yours || []));
-      review.refused.splice(i, 1, ...refusedOf(result, text));
-      render();
-      onImported();
-    } catch (e) { box.append(el("p", errorText(e), "result no")); }
-  }
 
   return { render };
 }
