@@ -36,6 +36,7 @@ from community.pickup_points import (
     staff_point,
 )
 from community.registry import create_community, get_community
+from community.rewards import NewReward, create_reward
 from community.routes import routes as room_routes
 
 __all__ = [
@@ -49,12 +50,14 @@ __all__ = [
     "NewNotice",
     "NewPickupPoint",
     "NewResident",
+    "NewReward",
     "NotEnoughPoints",
     "Notice",
     "actions_on",
     "add_pickup_point",
     "add_resident",
     "create_community",
+    "create_reward",
     "credit_collection",
     "default_point",
     "default_points",

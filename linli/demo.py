@@ -13,13 +13,24 @@ import ipaddress
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from community.api import CommunityExists, NewPickupPoint, NewResident, add_pickup_point, add_resident, create_community
+from community.api import (
+    CommunityExists,
+    NewPickupPoint,
+    NewResident,
+    NewReward,
+    add_pickup_point,
+    add_resident,
+    create_community,
+    create_reward,
+    post_fund,
+    post_points,
+)
 from crowdfund import api as crowdfund
 from infra.auth import Principal, issue_token
 from infra.resources import Resources
@@ -72,6 +83,15 @@ EARLIER_WISHES = [("wang-ayi", "demo-hongshu", 10, "renhe"), ("li-dashu", "demo-
 NEXT_WISHES = [("wang-ayi", "demo-hongshu", 10, "renhe"), ("zhao-nainai", "demo-jidan", 2, "renhe"),
                ("li-dashu", "demo-pingguo", 20, "locker3"), ("zhou-daye", "demo-hongshu", 8, "renhe")]
 NEXT_FREE_TEXT = ("sun-ayi", "土蜂蜜", 2, "renhe")
+ADMIN = ("demo-admin", "社区管理员 陈主任")
+REWARDS = [NewReward(id="demo-xiyiye", title="洗衣液一瓶", points=60, kind="goods", stock=20),
+           NewReward(id="demo-fee10", title="抵物业费10元", points=100, kind="fee_offset", value_cents=1000),
+           NewReward(id="demo-fee50", title="抵物业费50元", points=450, kind="fee_offset", value_cents=5000, stock=10)]
+# Orders collected in the last two months: (resident, order, cents, days ago). Each earned its points
+# and paid the fund's 10%, as the pickup counter's collections do.
+PAST_ORDERS = [("wang-ayi", "demo-past-1", 8800, 40), ("li-dashu", "demo-past-2", 15600, 35),
+               ("zhao-nainai", "demo-past-3", 4200, 33), ("wang-ayi", "demo-past-4", 12000, 6),
+               ("sun-ayi", "demo-past-5", 25000, 4), ("li-dashu", "demo-past-6", 6400, 2)]
 
 
 def _principal(user: str, role: str) -> Principal:
@@ -121,12 +141,13 @@ async def demo_people(res: Resources) -> dict[str, Any]:
         return {"name": name, "role": role, "user_id": user, "token": token, "url": links[0][1],
                 "links": [{"label": label, "url": url} for label, url in links]}
 
-    resident_links = [("进直播间", f"/live/{today}"), ("下期心愿单", f"/wishes/{next_window}")]
+    resident_links = [("进直播间", f"/live/{today}"), ("下期心愿单", f"/wishes/{next_window}"), ("我的积分", "/points")]
     people = [person(user, label, "resident", resident_links) for user, label, *_ in RESIDENTS[:CHOOSER_RESIDENTS]]
     people.append(person("demo-host", "主播 小周", "host", [
         ("今天的直播", f"/host?session={today}"), ("下期心愿单", f"/host?session={week.get('next_session', '')}")]))
     people.append(person(GRID_WORKER, "网格员 刘姐", "grid", [("网格员工作台", "/grid")]))
     people += [person(user, f"供应商 {name}", "supplier", [("供应商看板", "/supplier")]) for user, name in SUPPLIERS]
+    people.append(person(*ADMIN, "admin", [("社区办公室", "/office"), ("基金公示", f"/fund/{COMMUNITY[0]}")]))
     return {"session_id": today, "people": people}
 
 
@@ -145,6 +166,27 @@ async def _people_and_catalog(res: Resources) -> None:
         await crowdfund.add_supplier(res.engine, crowdfund.NewSupplier(id=user, name=name, community_ids=serves))
     for product in PRODUCTS:
         await crowdfund.add_product(res.engine, msgspec.convert(product, crowdfund.NewProduct))
+    await _ledgers(res)
+
+
+async def _ledgers(res: Resources) -> None:
+    """Rewards to exchange points for, points earned and awarded, and a fund with income and a spending."""
+    cid = COMMUNITY[0]
+    for reward in REWARDS:
+        await create_reward(res.engine, cid, reward)
+    now = datetime.now(UTC)
+    async with res.engine.begin() as conn:
+        for user, order, cents, days in PAST_ORDERS:
+            at = now - timedelta(days=days)
+            await post_points(conn, entry_id=f"collected:{order}", user_id=user, points=cents // 100,
+                              reason="collected", community_id=cid, ref=order, at=at)
+            await post_fund(conn, entry_id=f"order:{order}", community_id=cid, kind="income",
+                            amount_cents=cents // 10, ref=order, at=at)
+        await post_points(conn, entry_id="award:demo-grid:demo-1", user_id="zhao-nainai", points=30,
+                          reason="volunteer", community_id=cid, note="帮忙分拣快递", actor_id=GRID_WORKER,
+                          at=now - timedelta(days=3))
+        await post_fund(conn, entry_id="spend:demo:lamps", community_id=cid, kind="spending", amount_cents=3000,
+                        project="楼道灯更换", note="业委会会议通过", actor_id=ADMIN[0], at=now - timedelta(days=1))
 
 
 async def _wish(res: Resources, wid: str, user: str, product: str | None, qty: int, point: str,
