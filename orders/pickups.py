@@ -56,21 +56,29 @@ async def _attach(conn: AsyncConnection, community_id: str, session_id: str, use
     pickup turned out not to be waiting (delivered meanwhile): the caller tries again."""
     triple = (pickups.c.session_id == session_id, pickups.c.user_id == user_id, pickups.c.pickup_point_id == point_id)
     waiting = await conn.scalar(sa.select(pickups.c.id).where(*triple, pickups.c.status == WAITING))
+    made = False
     if waiting is None:
-        seq = int(await conn.scalar(sa.select(sa.func.count()).select_from(pickups).where(*triple)) or 0)
+        # Counting only the triple's pickups that no longer wait, two placers name the same new
+        # pickup even when one of them commits it between the other's two reads.
+        seq = int(await conn.scalar(sa.select(sa.func.count()).select_from(pickups)
+                                    .where(*triple, pickups.c.status != WAITING)) or 0)
         waiting = pickup_id(session_id, user_id, point_id, seq)
         code = new_code()
         # A code another waiting pickup of this point holds fails the unique constraint: the
         # transaction rolls back and the caller runs it again with a fresh code.
-        await conn.execute(_insert(conn)(pickups).values(
+        result = await conn.execute(_insert(conn)(pickups).values(
             id=waiting, community_id=community_id, session_id=session_id, user_id=user_id, pickup_point_id=point_id,
             code=code, active_code=code, status=WAITING, created_at=now).on_conflict_do_nothing(index_elements=["id"]))
+        made = bool(result.rowcount)
         status = await conn.scalar(sa.select(pickups.c.status).where(pickups.c.id == waiting))
         if status != WAITING:
             return None
-    await conn.execute(orders.update().where(orders.c.id.in_(order_ids), orders.c.pickup_id.is_(None),
-                                             orders.c.status.in_(DUE))
-                       .values(pickup_id=waiting, pickup_point_id=point_id))
+    attached = await conn.execute(orders.update().where(orders.c.id.in_(order_ids), orders.c.pickup_id.is_(None),
+                                                        orders.c.status.in_(DUE))
+                                  .values(pickup_id=waiting, pickup_point_id=point_id))
+    if made and not attached.rowcount:
+        # Another placer took these orders meanwhile: a pickup of none is not kept.
+        await conn.execute(pickups.delete().where(pickups.c.id == waiting))
     return waiting
 
 
