@@ -24,7 +24,8 @@ from tests.live import SECRET, Api, Client, token
 from tests.servers import linli_env, shared_stores, start_linli
 
 OPERATOR = token("root", "operator", None)
-ITEM = {"title": "红薯", "price_cents": 350, "stock": 20, "per_user_limit": 2, "unit": "斤"}
+STOCK = 20
+ITEM: dict[str, object] = {"title": "红薯", "price_cents": 350, "stock": STOCK, "per_user_limit": 2, "unit": "斤"}
 
 
 @dataclass
@@ -72,7 +73,8 @@ async def _sale(server: Server, *, item: dict[str, object] = ITEM) -> Sale:
     grid, other = token(f"{cid}-grid", "grid", cid), token(f"{cid}-grid2", "grid", cid)
     api = server.api
     await api.ok("POST", "/api/communities", OPERATOR, {"id": cid, "name": "幸福里"})
-    for tok, rid, name in ((grid, f"{cid}-wang", "王玉香"), (grid, f"{cid}-li", "李建国"), (other, f"{cid}-sun", "孙玉兰")):
+    people = ((grid, f"{cid}-wang", "王玉香"), (grid, f"{cid}-li", "李建国"), (other, f"{cid}-sun", "孙玉兰"))
+    for tok, rid, name in people:
         await api.ok("POST", f"/api/communities/{cid}/residents", tok, {"id": rid, "name": name})
     s = await api.ok("POST", "/api/sessions", host, {"title": "周六直播", "community_id": cid})
     iid = (await api.ok("POST", f"/api/sessions/{s['id']}/items", host, item))["id"]
@@ -90,7 +92,9 @@ async def _grab(client: Client, iid: str, rid: str, *, qty: int = 1, for_user: s
 
 
 async def _entries(server: Server, sid: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    return list(await server.redis.xrange(outbox.outbox_key(sid)))
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await server.redis.xrange(  # type: ignore[assignment]
+        outbox.outbox_key(sid))
+    return entries
 
 
 async def _left(server: Server, sid: str, iid: str) -> int:
@@ -174,7 +178,7 @@ async def test_for_user_from_anyone_but_her_grid_worker_is_refused_and_reserves_
     assert (await desk.wait_for(lambda e: e["type"] == "error"))["code"] == "bad_frame"
     await desk.close()
     assert await _entries(server, sale.sid) == []
-    assert await _left(server, sale.sid, sale.iid) == ITEM["stock"]
+    assert await _left(server, sale.sid, sale.iid) == STOCK
 
 
 async def test_limits_and_request_ids_are_the_residents_whoever_grabs(server: Server) -> None:
@@ -196,7 +200,7 @@ async def test_limits_and_request_ids_are_the_residents_whoever_grabs(server: Se
     assert (await _grab(resident, sale.iid, "mine-again"))["reason"] == "limit"
     # li's limit is hers alone: the grid worker grabbing for wang does not use it up.
     assert (await _grab(desk, sale.iid, "for-li", qty=2, for_user=li))["ok"]
-    assert await _left(server, sale.sid, sale.iid) == ITEM["stock"] - 4
+    assert await _left(server, sale.sid, sale.iid) == STOCK - 4
     proxies = [e[1][b"proxy"].decode() for e in await _entries(server, sale.sid)]
     assert proxies == ["", f"{sale.cid}-grid", f"{sale.cid}-grid"]
     for c in (desk, resident):
