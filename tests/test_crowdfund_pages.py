@@ -110,8 +110,8 @@ async def test_a_resident_finds_the_window_wishes_and_keeps_her_hold(server: Ser
 
 async def test_a_grid_worker_fixes_a_refused_chain_line_and_the_host_sees_the_demand(
         server: ServerProcess, new_page: NewPage, screenshot: Screenshot) -> None:
-    """The grid desk: find a resident by pinyin initials and wish for her; paste a chain, fix the line with
-    an unknown name, submit it again; the host's demand counts each wish once."""
+    """The grid desk: find a resident by pinyin initials and wish for her; paste a chain, accept her chain
+    line as well as her wish, choose who the unknown name is, confirm; the host's demand counts each wish once."""
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
         await community(api, "c3", "grid3")
@@ -133,20 +133,24 @@ async def test_a_grid_worker_fixes_a_refused_chain_line_and_the_host_sees_the_de
     await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill(chain)
     await page.get_by_role("button", name="读取并导入").click()
     review = page.locator("#review")
-    await expect(review.locator("h3").first).to_have_text("导入了 2 条")
-    await expect(review.locator(".imported li")).to_have_text(["王玉香 · 红薯 10斤", "李建国 · 土鸡蛋 2盒"])
-    refused = review.locator(".refused-line")
-    await expect(refused).to_have_count(2)  # the heading line, and the name nobody in the community has
-    await expect(refused.nth(1).locator("label")).to_have_text("第3条：找不到居民“王阿姨”")
+    await expect(review.locator("h3").first).to_have_text("读到 4 行，请核对")
+    lines = review.locator(".chain-line")
+    # 王玉香 wished for 红薯 already (entered above): flagged, counted only when she wants it as well.
+    await expect(lines.nth(1).locator(".badge")).to_have_text("她自己已经要了")
+    await lines.nth(1).get_by_label("她确实还要这些（另加一份）").check()
+    await expect(lines.nth(2).locator(".what")).to_have_text("李建国 · 土鸡蛋 2盒 · 仁和药房")
+    await expect(lines.nth(3).locator(".badge")).to_have_text("不知道是谁")
     await screenshot(page, "grid-desk-phone")
-    await refused.nth(1).locator("input").fill("3. 赵秀英 红薯5斤")
-    await refused.nth(1).get_by_role("button", name="改好了，重新提交").click()
-    await expect(review.locator("h3").first).to_have_text("导入了 3 条")
-    await expect(review.locator(".imported li").nth(2)).to_have_text("赵秀英 · 红薯 5斤")
+    await lines.nth(3).get_by_label("是哪一位？").select_option("c3-zhao")
+    await expect(lines.nth(3).locator(".what")).to_have_text("赵秀英 · 红薯 5斤 · 仁和药房")
+    await review.get_by_role("button", name="确认导入（3 条）").click()
+    await expect(review.locator("h3").first).to_have_text("写入了 3 条：3 条新心愿，0 处修改")
     # Pasting the whole chain again counts nothing twice.
+    await review.get_by_role("button", name="再粘贴一段").click()
+    await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill(chain)
     await page.get_by_role("button", name="读取并导入").click()
-    await expect(review.locator(".already")).to_have_text("2 条以前导入过，不会重复计算")
-    await expect(review.locator("h3").first).to_have_text("导入了 0 条")
+    await expect(review.locator(".chain-counts")).to_have_text("没读懂，不导入 1 · 以前导入过 3")
+    await expect(review.get_by_role("button", name="确认导入（0 条）")).to_be_disabled()
 
     host = await signed_in(new_page, server, token("host1", "host", "c3"), f"/host?session={sid}", viewport=LAPTOP)
     row = host.locator("#demand tr", has_text="红薯")
