@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from community.api import record_action
 from infra.auth import Principal
-from infra.tables import live_sessions, lucky_bag_draws, orders, points_ledger
+from infra.tables import live_sessions, lucky_bag_draws, orders, points_ledger, session_items
 from inventory import outbox
 
 log = logging.getLogger(__name__)
@@ -80,11 +80,13 @@ def order_row(entry: outbox.Reserved | outbox.Released | outbox.Confirmed) -> di
     return row
 
 
-def proxy_audit_detail(row: dict[str, object]) -> dict[str, object]:
-    """What the resident's audit log says of an order a grid worker placed for her."""
-    return {key: row[column] for key, column in (("order_id", "id"), ("session_id", "session_id"),
-                                                 ("item_id", "item_id"), ("qty", "qty"),
-                                                 ("price_cents", "price_cents"))}
+def proxy_audit_detail(row: dict[str, object], title: str = "", unit: str = "") -> dict[str, object]:
+    """What the resident's audit log says of an order a grid worker placed for her (with the item's
+    title and unit as they were, so her page reads 红薯 2斤 even after the session is gone)."""
+    detail = {key: row[column] for key, column in (("order_id", "id"), ("session_id", "session_id"),
+                                                   ("item_id", "item_id"), ("qty", "qty"),
+                                                   ("price_cents", "price_cents"))}
+    return {**detail, "title": title, "unit": unit}
 
 
 def draw_rows(entry: outbox.BagDrawn) -> tuple[dict[str, object], list[dict[str, object]]]:
@@ -221,9 +223,12 @@ class OutboxWorker:
             if sid not in communities:
                 communities[sid] = (await conn.execute(sa.select(live_sessions.c.community_id)
                                                        .where(live_sessions.c.id == sid))).scalar_one_or_none() or ""
+            item = (await conn.execute(sa.select(session_items.c.title, session_items.c.unit).where(
+                session_items.c.session_id == sid, session_items.c.id == row["item_id"]))).first()
             actor = Principal(user_id=str(row["proxy_by"]), role="grid", community_id=communities[sid] or None)
             await record_action(conn, resident_id=str(row["user_id"]), community_id=communities[sid],
-                                actor=actor, action="proxy_grab", detail=proxy_audit_detail(row))
+                                actor=actor, action="proxy_grab",
+                                detail=proxy_audit_detail(row, *(item or ("", ""))))
 
     async def ack(self, stream: bytes, entries: Sequence[Entry]) -> None:
         ids = [entry_id for entry_id, _ in entries]

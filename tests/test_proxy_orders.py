@@ -133,7 +133,7 @@ async def test_a_grid_worker_grabs_for_her_resident_and_the_audit_shows_it_once(
     (entry,) = log["entries"]
     assert (entry["actor_id"], entry["actor_role"], entry["action"]) == (f"{sale.cid}-grid", "grid", "proxy_grab")
     assert entry["detail"] == {"order_id": result["order_id"], "session_id": sale.sid, "item_id": sale.iid,
-                               "qty": 2, "price_cents": 350}
+                               "qty": 2, "price_cents": 350, "title": "红薯", "unit": "斤"}
     assert set(entry) == {"id", "actor_id", "actor_name", "actor_role", "action", "detail", "at"}
     # Someone else's log is her own: li has none, and the grid worker reads no resident's log.
     assert (await server.api.ok("GET", "/api/me/audit", token(f"{sale.cid}-li", community=sale.cid)))["entries"] == []
