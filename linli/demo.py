@@ -21,20 +21,25 @@ from aiohttp import web
 
 from community.api import (
     CommunityExists,
+    NewBuilding,
     NewPickupPoint,
     NewResident,
     NewReward,
+    StaffBinding,
     add_pickup_point,
     add_resident,
+    bind_staff,
     create_community,
     create_reward,
     post_fund,
     post_points,
+    set_building,
 )
 from crowdfund import api as crowdfund
 from infra.auth import Principal, issue_token
 from infra.resources import Resources
 from infra.tables import wish_windows
+from orders import api as orders
 from stream import api as stream
 
 log = logging.getLogger(__name__)
@@ -48,8 +53,14 @@ ITEMS = [
     stream.NewItem(title="海鸭蛋", price_cents=2800, stock=60, per_user_limit=2, unit="盒"),
     stream.NewItem(title="新小米", price_cents=800, stock=100, per_user_limit=3, unit="斤"),
 ]
-POINTS = [NewPickupPoint(id="renhe", name="仁和药房", address="幸福路1号"),
-          NewPickupPoint(id="locker3", name="3号楼快递柜", address="3号楼东门")]
+POINTS = [NewPickupPoint(id="renhe", name="仁和药房", address="幸福路1号", kind="pharmacy", lat=31.2300, lng=121.4700,
+                         hours="08:00-21:00"),
+          NewPickupPoint(id="locker3", name="3号楼快递柜", address="3号楼东门", kind="locker", lat=31.2312,
+                         lng=121.4721, hours="全天", capacity=48)]
+# Where the buildings stand: a resident's nearest point is her default one.
+BUILDINGS = [NewBuilding(name="3号楼", lat=31.2311, lng=121.4719), NewBuilding(name="5号楼", lat=31.2302, lng=121.4703),
+             NewBuilding(name="7号楼", lat=31.2298, lng=121.4696)]
+PICKUP_STAFF = ("demo-renhe", "仁和药房 店员 小林", "renhe")
 GRID_WORKER = "demo-grid"
 # (user id, chooser label, registered name, building, room)
 RESIDENTS = [("wang-ayi", "王阿姨", "王玉香", "3号楼", "1205"), ("li-dashu", "李大叔", "李建国", "3号楼", "802"),
@@ -141,11 +152,13 @@ async def demo_people(res: Resources) -> dict[str, Any]:
         return {"name": name, "role": role, "user_id": user, "token": token, "url": links[0][1],
                 "links": [{"label": label, "url": url} for label, url in links]}
 
-    resident_links = [("进直播间", f"/live/{today}"), ("下期心愿单", f"/wishes/{next_window}"), ("我的积分", "/points")]
+    resident_links = [("进直播间", f"/live/{today}"), ("下期心愿单", f"/wishes/{next_window}"), ("我的积分", "/points"),
+                      ("我的订单", "/orders")]
     people = [person(user, label, "resident", resident_links) for user, label, *_ in RESIDENTS[:CHOOSER_RESIDENTS]]
     people.append(person("demo-host", "主播 小周", "host", [
         ("今天的直播", f"/host?session={today}"), ("下期心愿单", f"/host?session={week.get('next_session', '')}")]))
     people.append(person(GRID_WORKER, "网格员 刘姐", "grid", [("网格员工作台", "/grid")]))
+    people.append(person(PICKUP_STAFF[0], PICKUP_STAFF[1], "pickup", [("自提点柜台", "/pickup")]))
     people += [person(user, f"供应商 {name}", "supplier", [("供应商看板", "/supplier")]) for user, name in SUPPLIERS]
     people.append(person(*ADMIN, "admin", [("社区办公室", "/office"), ("基金公示", f"/fund/{COMMUNITY[0]}")]))
     return {"session_id": today, "people": people}
@@ -158,6 +171,10 @@ async def _people_and_catalog(res: Resources) -> None:
         return  # made by an earlier start
     for point in POINTS:
         await add_pickup_point(res.engine, COMMUNITY[0], point)
+    for place in BUILDINGS:
+        await set_building(res.engine, COMMUNITY[0], place)
+    await bind_staff(res.engine, COMMUNITY[0], StaffBinding(user_id=PICKUP_STAFF[0], pickup_point_id=PICKUP_STAFF[2]),
+                     added_by=ADMIN[0])
     for user, _, name, building, room in RESIDENTS:
         await add_resident(res.engine, COMMUNITY[0], NewResident(
             id=user, name=name, building=building, room=room, grid_worker_id=GRID_WORKER))
@@ -244,6 +261,9 @@ async def seed_demo(res: Resources, live: stream.Live) -> list[str]:
             await _wish(res, window.id, user, product, qty, point)
         user, text, qty, point = NEXT_FREE_TEXT
         await _wish(res, window.id, user, None, qty, point, free_text=text)
+        # Today's holds reach SQL and their pickup points now, so the counter and my orders show codes.
+        await orders.OutboxWorker(res.redis, res.engine, consumer="demo-seed").drain_once()
+        await orders.place_orders(res.engine)
         week = {"today": today, "earlier_window": earlier, "next_session": nxt.id, "next_window": window.id}
         await res.redis.set(DEMO_KEY, json.dumps(week))
     # Links to the chooser only: a token printed here would sit in every copy of the log.
