@@ -24,7 +24,6 @@ from community.people import (
     masked,
     pickup_point_in,
     pickup_point_views,
-    pickup_point_views,
     residents_of,
 )
 from community.pickup_points import (
@@ -40,15 +39,6 @@ from community.pickup_points import (
     set_building,
     staff_point,
 )
-from community.pickup_points import (
-    BoundStaff,
-    MyPickupPoint,
-    default_point,
-    default_points,
-    distance_m,
-    point_of,
-    staff_point,
-)
 from community.registry import create_community, get_community
 from community.rewards import NewReward, create_reward
 from community.routes import routes as room_routes
@@ -56,12 +46,10 @@ from community.routes import routes as room_routes
 __all__ = [
     "AuditEntry",
     "BoundStaff",
-    "BoundStaff",
     "Channel",
     "CommunityExists",
     "CommunityNotFound",
     "FundOverdrawn",
-    "MyPickupPoint",
     "MyPickupPoint",
     "NewBuilding",
     "NewNotice",
@@ -80,11 +68,8 @@ __all__ = [
     "credit_collection",
     "default_point",
     "default_points",
-    "default_point",
-    "default_points",
     "deliver",
     "display_names",
-    "distance_m",
     "distance_m",
     "fund_balance",
     "get_community",
@@ -95,8 +80,6 @@ __all__ = [
     "pickup_point_in",
     "pickup_point_views",
     "point_of",
-    "pickup_point_views",
-    "point_of",
     "points_balance",
     "post_fund",
     "post_points",
@@ -105,7 +88,6 @@ __all__ = [
     "residents_of",
     "routes",
     "set_building",
-    "staff_point",
     "staff_point",
 ]
 
