@@ -227,7 +227,8 @@ def plan_chain(ctx: Context, parsed: ChainParse, text: str, corrections: Sequenc
         occurrence = seen[entry.content_key()]
         used_rows.update(range(entry.row, max(entry.row, entry.end_row) + 1))
         who = _resident(ctx, entry, mine, grid)
-        raw = rows[entry.row - 1].strip() if 0 < entry.row <= len(rows) else ""
+        # A name line with its item lines under it ("孟奶奶" / "苹果3斤") reads as one.
+        raw = " / ".join(r.strip() for r in rows[max(entry.row, 1) - 1:max(entry.row, entry.end_row)] if r.strip())
         for n, item in enumerate(entry.items or [ChainItem(product="", qty=0, unit="")]):
             ref = f"{entry.row}.{n}"
             fix = by_ref.get(ref) or Correction(ref=ref)

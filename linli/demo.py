@@ -66,6 +66,8 @@ GRID_WORKER = "demo-grid"
 RESIDENTS = [("wang-ayi", "王阿姨", "王玉香", "3号楼", "1205"), ("li-dashu", "李大叔", "李建国", "3号楼", "802"),
              ("zhao-nainai", "赵奶奶", "赵秀英", "5号楼", "301"), ("sun-ayi", "孙阿姨", "孙桂兰", "5号楼", "502"),
              ("zhou-daye", "周大爷", "周德明", "7号楼", "101")]
+# What the group chat calls them: a pasted 接龙 line "🍀开心果🍀 红薯5斤" is 孙桂兰's.
+ALIASES = {"sun-ayi": ["开心果"], "zhou-daye": ["老周"]}
 CHOOSER_RESIDENTS = 3  # the first three are offered in the chooser; the rest are in the grid
 SUPPLIERS = [("demo-farm", "东山农场"), ("demo-orchard", "西岭果园")]
 PRODUCTS: list[dict[str, Any]] = [
@@ -177,7 +179,8 @@ async def _people_and_catalog(res: Resources) -> None:
                      added_by=ADMIN[0])
     for user, _, name, building, room in RESIDENTS:
         await add_resident(res.engine, COMMUNITY[0], NewResident(
-            id=user, name=name, building=building, room=room, grid_worker_id=GRID_WORKER))
+            id=user, name=name, building=building, room=room, grid_worker_id=GRID_WORKER,
+            aliases=ALIASES.get(user, [])))
     for user, name in SUPPLIERS:
         serves = [COMMUNITY[0]]
         await crowdfund.add_supplier(res.engine, crowdfund.NewSupplier(id=user, name=name, community_ids=serves))
