@@ -3,6 +3,7 @@ pickup point before it is ready, and the expired orders the community office fol
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,7 +114,10 @@ async def my_order(engine: AsyncEngine, user_id: str, order_id: str) -> MyOrder:
 
 def qr_svg(payload: str) -> bytes:
     """The payload as a QR code in SVG, big enough to scan from a phone held up at the counter."""
-    return segno.make(payload, error="m").svg_inline(scale=8, border=2).encode()
+    out = io.BytesIO()
+    # A whole SVG document (namespace and all): the page shows it as an image, not inline markup.
+    segno.make(payload, error="m").save(out, kind="svg", scale=8, border=2, xmldecl=False, title=payload)
+    return out.getvalue()
 
 
 async def order_owner(engine: AsyncEngine, order_id: str) -> tuple[str, str | None, str | None]:
