@@ -155,7 +155,7 @@ async def demo_people(res: Resources) -> dict[str, Any]:
                 "links": [{"label": label, "url": url} for label, url in links]}
 
     resident_links = [("进直播间", f"/live/{today}"), ("下期心愿单", f"/wishes/{next_window}"), ("我的积分", "/points"),
-                      ("我的订单", "/orders")]
+                      ("我的订单", "/orders"), ("谁替我办过事", "/activity")]
     people = [person(user, label, "resident", resident_links) for user, label, *_ in RESIDENTS[:CHOOSER_RESIDENTS]]
     people.append(person("demo-host", "主播 小周", "host", [
         ("今天的直播", f"/host?session={today}"), ("下期心愿单", f"/host?session={week.get('next_session', '')}")]))
@@ -244,6 +244,9 @@ async def _today(res: Resources, live: stream.Live, host: Principal, now: int) -
     if surplus:
         await stream.pin(live, state, surplus[0].id)
         await stream.start_flash(live, state, surplus[0].id, 6 * 3600, None, 5)
+        # 赵奶奶 has no phone for the live: her grid worker 刘姐 grabbed for her (代下单), which her
+        # "谁替我办过事" page shows once the worker has written the order.
+        await live.inventory.reserve(state.id, surplus[0].id, "zhao-nainai", 2, "demo-proxy-1", proxy=GRID_WORKER)
     return state.id, window.id
 
 

@@ -22,6 +22,7 @@ async function showMine() {
   if (me.community_id && me.role !== "supplier") links.push(link("社区基金公示", `/fund/${me.community_id}`, "big-link secondary"));
   if (me.role === "pickup") links.push(link("自提点柜台", "/pickup"));
   if (me.role === "resident") links.push(link("我的订单 · 取货码", "/orders"));
+  if (me.role === "resident") links.push(link("谁替我办过事", "/activity", "big-link secondary"));
   if (["resident", "grid", "host"].includes(me.role) && me.community_id) {
     try {
       const data = await api("GET", `/api/communities/${me.community_id}/wish-windows`);

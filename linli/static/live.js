@@ -2,9 +2,14 @@
 import { $, api, largeTextToggle, liveSocket, localTime, yuan } from "/static/common.js";
 import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n.js";
 import { noticesInbox } from "/static/notices.js";
+import { proxyTarget, showProxyBanner } from "/static/grid-proxy.js";
 
 const sid = location.pathname.split("/").pop();
-const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足" };
+const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足",
+                  not_your_resident: "她不在您的网格里，不能替她下单" };
+// A grid worker ordering for a resident of her grid (代下单): every grab goes for_user her.
+const proxy = proxyTarget(sid);
+if (proxy) showProxyBanner(proxy);
 // Neighbours are named by masked name (王*香), never by id; the host and helpers by their role.
 const ROLE_NAMES = { host: "主播", grid: "网格员", admin: "管理员", operator: "管理员", pickup: "自提点" };
 const who = (name, role) => name || t(ROLE_NAMES[role] || "邻居");
@@ -107,7 +112,7 @@ function grab(itemId) {
   say($("grab-result"), "正在抢…", true);
   const rid = requestId();
   state.grabs.set(rid, itemId);
-  send({ type: "grab", item_id: itemId, qty: 1, request_id: rid });
+  send({ type: "grab", item_id: itemId, qty: 1, request_id: rid, ...(proxy ? { for_user: proxy.id } : {}) });
 }
 
 function send(frame) {
@@ -142,7 +147,7 @@ function onEvent(e) {
     case "flash_ended": { const i = state.items.get(e.item_id); if (i) { i.on_sale = false; i.left = e.left; renderItems(); } break; }
     case "grab_result":
       if (e.ok) {
-        say($("grab-result"), "抢到了！", true);
+        say($("grab-result"), proxy ? fmt(["已替 {name} 抢到！", "Got it for {name}!"], { name: proxy.name }) : "抢到了！", true);
         if (!state.orders.some((o) => o.id === e.order_id)) {
           state.orders.push({ id: e.order_id, item_id: state.grabs.get(e.request_id), qty: 1, status: "reserved" });
           renderMine(state.holds, state.orders);
