@@ -43,7 +43,7 @@ async def test_a_grid_worker_sees_her_own_grid_and_a_host_the_whole_community(ap
     assert sorted(await _ids(api, HOST)) == ["li", "sun", "wang", "zhao"]
     data = await api.ok("GET", "/api/communities/c1/residents", GRID1)
     assert data["residents"][1] == {"id": "wang", "community_id": "c1", "name": "王玉香", "building": "3号楼",
-                                    "room": "1205", "grid_worker_id": "grid1", "initials": "wyx"}
+                                    "room": "1205", "grid_worker_id": "grid1", "aliases": [], "initials": "wyx"}
     status, body = await api.call("GET", "/api/communities/c1/residents", token("wang"))
     assert (status, body["error"]["code"]) == (403, "forbidden")
     status, _ = await api.call("GET", "/api/communities/c2/residents", GRID1)
