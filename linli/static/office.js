@@ -74,8 +74,9 @@ async function loadExpired() {
     const li = el("li");
     li.dataset.order = o.id;
     const what = el("div", undefined, "what");
-    what.append(el("strong", `${o.name || o.user_id} · ${o.item_id} × ${o.qty}`));
-    what.append(el("span", `自提点 ${o.pickup_point_id || "—"} · 取货码 ${o.pickup_code || "—"} · ${localTime(o.expired_at)} 过期`, "when"));
+    what.append(el("strong", `${o.name || o.user_id} · ${o.title || o.item_id} × ${o.qty}`));
+    const when = o.expired_at ? ` · ${localTime(o.expired_at)} 过期` : "";
+    what.append(el("span", `自提点 ${o.pickup_point_id || "—"} · 取货码 ${o.pickup_code || "—"}${when}`, "when"));
     li.append(what);
     return li;
   }) : [el("li", "暂无", "empty")]));
