@@ -20,7 +20,7 @@ from community import rewards
 from community.accounts import NotEnoughPoints, points_balance, post_points
 from community.api import create_community
 from infra.auth import Principal
-from infra.errors import Conflict
+from infra.errors import Conflict, NotFound
 from infra.settings import Settings
 from infra.tables import audit_log, points_ledger, redemptions, residents
 from infra.tables import rewards as rewards_table
@@ -329,3 +329,29 @@ async def test_the_rates_are_read_by_the_community_and_set_by_its_admin(api: Api
     changed = await api.ok("PATCH", path, ADMIN1, {"points_per_yuan": 2, "fund_share_bp": 500})
     assert (changed["points_per_yuan"], changed["fund_share_bp"], changed["pickup_days"]) == (2, 500, 3)
     assert (await api.ok("PATCH", path, OPERATOR, {"pickup_days": 7}))["pickup_days"] == 7
+
+
+async def test_a_voucher_verified_at_once_by_many_is_taken_once(engine: AsyncEngine) -> None:
+    """Ten verifications of one code at once: one takes it, nine are already_used; another community's office
+    finds no such voucher."""
+    await create_community(engine, "c1", "幸福里")
+    await create_community(engine, "c2", "望江苑")
+    await _people(engine, "wang")
+    await _credit(engine, "wang", 100)
+    await _reward(engine, "fee", 40, kind="fee_offset", value_cents=2000)
+    code = (await rewards.redeem(engine, _resident("wang"), "fee", "v1")).voucher_code
+    assert code is not None
+    office = Principal(user_id="adm1", role="admin", community_id="c1")
+
+    async def one() -> str:
+        try:
+            await rewards.verify_voucher(engine, office, "c1", code)
+            return "ok"
+        except Conflict as exc:
+            return exc.code
+
+    outcomes = await asyncio.gather(*(one() for _ in range(10)))
+    assert (outcomes.count("ok"), outcomes.count("already_used")) == (1, 9)
+    with pytest.raises(NotFound) as unknown:
+        await rewards.verify_voucher(engine, Principal(user_id="adm2", role="admin", community_id="c2"), "c2", code)
+    assert unknown.value.code == "unknown_voucher"
