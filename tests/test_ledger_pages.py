@@ -158,6 +158,9 @@ async def test_a_resident_redeems_a_voucher_the_office_takes_once(server: Server
                                    {"id": "fee20", "title": "抵物业费20元", "points": 30, "kind": "fee_offset",
                                     "value_cents": 2000})
         assert status in (201, 409)
+        status, _ = await api.call("POST", "/api/communities/c1/rewards", ADMIN,
+                                   {"id": "tv", "title": "电视机", "points": 5000, "kind": "goods", "stock": 1})
+        assert status in (201, 409)
 
     desk = await new_page(viewport=PHONE, locale="zh-CN", refused=("/wish-windows",))
     await desk.goto(f"{server.url}/grid?token={GRID}")
@@ -173,6 +176,9 @@ async def test_a_resident_redeems_a_voucher_the_office_takes_once(server: Server
     await expect(page.locator("#balance")).to_have_text(re.compile(r"^3040"))  # 3000 yuan collected + 40
     await expect(page.locator("#history li").first).to_contain_text("志愿服务：帮忙分拣快递")
     await expect(page.locator("#history")).to_contain_text("收货得积分")
+    # What she cannot afford yet says what is missing instead of refusing after a tap.
+    await expect(page.locator('[data-reward="tv"] button')).to_have_text("还差 1960 分")
+    await expect(page.locator('[data-reward="tv"] button')).to_be_disabled()
     page.on("dialog", lambda dialog: dialog.accept())
     await page.locator('[data-reward="fee20"] button').click()
     voucher = re.compile(r"^换好了！抵用券号码：[A-Z2-9]{4} [A-Z2-9]{4} [A-Z2-9]{4}$")

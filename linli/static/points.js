@@ -72,9 +72,12 @@ function render() {
     const worth = r.kind === "fee_offset" ? fmt(["抵物业费 {v}", "Takes {v} off the property fee"], { v: yuan(r.value_cents) }) : "";
     const left = r.stock === null ? "" : fmt(["还剩 {n} 份", "{n} left"], { n: r.stock });
     what.append(el("div", [fmt(["{p} 积分", "{p} points"], { p: r.points }), worth, left].filter(Boolean).join(" · "), "when"));
-    const b = el("button", fmt(["兑换", "Exchange"]));
+    // Say what is missing before she taps, rather than refusing after.
+    const short = r.points - balance;
+    const b = el("button", r.stock === 0 ? fmt(["换完了", "None left"])
+      : short > 0 ? fmt(["还差 {n} 分", "{n} more points"], { n: short }) : fmt(["兑换", "Exchange"]));
     b.type = "button";
-    b.disabled = r.stock === 0;
+    b.disabled = r.stock === 0 || short > 0;
     b.onclick = () => redeem(r, b);
     li.append(what, b);
     return li;
