@@ -12,6 +12,7 @@ with candidates, for the grid worker to choose.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -62,11 +63,18 @@ def _digits(text: object) -> str:
     return "".join(ch for ch in str(text or "") if ch.isdigit()).lstrip("0")
 
 
-def _names(resident: Resident) -> set[str]:
+def _names(resident: Resident) -> frozenset[str]:
     aliases = resident.get("aliases") or []
-    if isinstance(aliases, str):  # as stored: a JSON list; or written by hand, "开心果、阿梅"
-        aliases = json.loads(aliases) if aliases.startswith("[") else [a for a in re.split(r"[,，、\s]+", aliases) if a]
-    return {_fold(str(n)) for n in [resident.get("name") or "", *aliases] if n}  # type: ignore[misc]
+    return _folded_names(str(resident.get("name") or ""),
+                         aliases if isinstance(aliases, str) else json.dumps(list(aliases)))  # type: ignore[call-overload]
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_names(name: str, aliases: str) -> frozenset[str]:
+    """A name and its aliases folded; aliases as stored (a JSON list) or written by hand ("开心果、阿梅").
+    Cached: a chain of 200 lines asks about every resident for every line."""
+    listed = json.loads(aliases) if aliases.startswith("[") else [a for a in re.split(r"[,，、\s]+", aliases) if a]
+    return frozenset(_fold(str(n)) for n in [name, *listed] if n)
 
 
 def _ids(residents: Sequence[Resident]) -> list[str]:
