@@ -86,3 +86,25 @@ async def test_a_grid_worker_reviews_corrects_and_confirms_a_chain(server: Serve
         await expect(line("3.0").locator(".badge")).to_have_text("以前导入过")
         await expect(line("7.0").locator(".badge")).to_have_text("以前导入过")
         await expect(review.locator(".confirm")).to_be_disabled()
+
+
+async def test_the_host_imports_a_chain_for_the_whole_community_from_the_console(
+        server: ServerProcess, new_page: NewPage, screenshot: Screenshot) -> None:
+    """The host console has the same importer: a resident of any grid is hers to import for."""
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        await community(api, "c9", "grid9")
+        sid, _ = await session_with_window(api, "c9", "周五")
+        await api.ok("POST", "/api/communities/c9/residents", token("host1", "host", "c9"),
+                     {"id": "c9-ma", "name": "马桂芳", "building": "8号楼", "room": "101", "grid_worker_id": "grid0",
+                      "aliases": ["开心果"]})
+        page = await signed_in(new_page, server, token("host1", "host", "c9"), f"/host?session={sid}",
+                               viewport={"width": 1280, "height": 900})
+        await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill("1. 🍀开心果🍀 红薯3斤\n2. 李建国 鸡蛋1盒")
+        await page.locator("#host-chain-go").click()
+        review = page.locator("#host-review")
+        await expect(review.locator(".chain-line .badge")).to_have_text(["新心愿", "新心愿"])
+        await expect(review.locator(".chain-line .what").first).to_have_text("马桂芳 · 红薯 3斤 · 仁和药房")
+        await review.get_by_role("button", name="确认导入（2 条）").click()
+        await expect(review.locator("h3")).to_have_text("写入了 2 条：2 条新心愿，0 处修改")
+        await screenshot(page, "host-chain-laptop")
