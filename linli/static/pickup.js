@@ -111,7 +111,7 @@ async function start() {
   if (!point) { $("point").textContent = errText({ code: "not_bound" }); return; }
   $("point").textContent = [point.name, point.address, point.hours].filter(Boolean).join(" · ");
   $("code-form").onsubmit = confirm;
-  $("code").oninput = renderPreview;
+  $("code").oninput = () => { $("result").textContent = ""; renderPreview(); };
   await loadDue();
   setInterval(loadDue, 30000);  // new deliveries and collections by a colleague show up by themselves
 }
