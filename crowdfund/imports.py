@@ -27,7 +27,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from community.api import list_pickup_points, pickup_point_in, residents_of
+from community.api import list_pickup_points, pickup_point_in, record_action, residents_of
 from crowdfund.catalog import offered_in
 from crowdfund.chain import ChainItem, ChainParse, parse_chain
 from crowdfund.chain_model import Kind
@@ -168,7 +168,7 @@ async def preview_chain(engine: AsyncEngine, principal: Principal, wid: str, bod
 async def import_chain(engine: AsyncEngine, principal: Principal, wid: str, body: ChainImport) -> ChainResult:
     """The confirm: write what the plan with the corrections says, in one transaction."""
     plan, parsed, ctx = await _plan(engine, principal, wid, body)
-    written, edited, changed = await _write(engine, principal, wid, plan, body.seen)
+    written, edited, changed = await _write(engine, principal, wid, ctx.community_id, plan, body.seen)
     async with engine.connect() as conn:
         rows = {r.id: r for r in await conn.execute(
             sa.select(wish_lines).where(wish_lines.c.id.in_(sorted({*written, *edited}))))}
@@ -209,9 +209,10 @@ def _report(result: ChainResult, plan: Plan) -> None:
                                           applied=ln.done == "written"))
 
 
-async def _write(engine: AsyncEngine, principal: Principal, wid: str, plan: Plan, seen: dict[str, str] | None,
-                 ) -> tuple[list[int], list[int], list[str]]:
-    """Write the plan's new lines and edits; (new line ids, edited line ids, refs changed since the preview)."""
+async def _write(engine: AsyncEngine, principal: Principal, wid: str, community_id: str, plan: Plan,
+                 seen: dict[str, str] | None) -> tuple[list[int], list[int], list[str]]:
+    """Write the plan's new lines and edits; (new line ids, edited line ids, refs changed since the preview).
+    Each is in her audit log too: someone else wished or changed a wish for her."""
     now = datetime.now(UTC)
     written: list[int] = []
     edited: list[int] = []
@@ -235,6 +236,10 @@ async def _write(engine: AsyncEngine, principal: Principal, wid: str, plan: Plan
                     ids[ln.ref] = await _insert(tx, principal, wid, ln, key, now)
                     written.append(ids[ln.ref])
                     ln.done = "written"
+                    await record_action(tx, resident_id=str(ln.resident_id), community_id=community_id,
+                                        actor=principal, action="chain_wish", detail={
+                                            "window_id": wid, "wish_id": ids[ln.ref], "product_id": ln.product_id,
+                                            "qty": ln.qty, "line": ln.text[:200]})
                     continue
                 effect = ln.effect
                 assert effect is not None
@@ -256,6 +261,11 @@ async def _write(engine: AsyncEngine, principal: Principal, wid: str, plan: Plan
                 await tx.execute(chain_edits.insert().values(
                     window_id=wid, import_key=key, wish_line_id=target, kind=ln.kind, qty_before=effect.before,
                     qty_after=effect.after, entered_by=principal.user_id, created_at=now))
+                await record_action(tx, resident_id=str(ln.resident_id), community_id=community_id, actor=principal,
+                                    action="chain_edit", detail={
+                                        "window_id": wid, "wish_id": target, "product_id": ln.product_id,
+                                        "kind": ln.kind, "before": effect.before, "after": effect.after,
+                                        "line": ln.text[:200]})
                 ln.done = "written"
     except sa.exc.IntegrityError as exc:
         raise Conflict("the chain was imported by someone else meanwhile: preview it again",

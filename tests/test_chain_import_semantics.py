@@ -206,6 +206,12 @@ async def test_edits_change_her_wish_once(api: Api, engine: AsyncEngine) -> None
     expected = [("kai", "pg", 2, "withdrawn"), ("meng", "pg", 8, "active"), ("zhou", "li", 6, "active")]
     assert await _wishes(engine) == expected
     assert [(w["resident_id"], w["qty"]) for w in result["edited"]] == [("zhou", 6)]
+    # She sees who changed her own wish, and how.
+    audit = (await api.ok("GET", "/api/me/audit", token("zhou")))["entries"]
+    assert [(e["action"], e["actor_id"], e["detail"]["kind"], e["detail"]["before"], e["detail"]["after"])
+            for e in audit] == [("chain_edit", "grid1", "replace", 2, 6)]
+    assert [e["action"] for e in (await api.ok("GET", "/api/me/audit", token("meng")))["entries"]] == [
+        "chain_edit", "chain_wish"]
     again = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, _body(chain + "\n刘姐 苹果1斤"))
     assert again["already_imported"] == 5 and again["imported"] == [] and await _wishes(engine) == expected
     # An add for someone with nothing yet is a new wish; a withdrawal of nothing changes nothing.
