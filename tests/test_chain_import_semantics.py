@@ -281,6 +281,11 @@ async def test_every_bad_input_is_a_4xx_that_changes_nothing(api: Api, engine: A
         (GRID, {"pickup_point_id": "p1"}, 400, "bad_request"),
         (token("meng"), _body(chain), 403, "forbidden"),
         (token("grid9", "grid", "c2"), _body(chain), 403, "forbidden"),
+        (GRID, _body(chain, pickup_point_id="p\u0000"), 400, "bad_request"),
+        (GRID, _body(chain + "\u0000"), 400, "bad_request"),
+        (GRID, _body(chain, corrections=[{"ref": "2.0", "resident_id": "x\u0000"}]), 400, "bad_request"),
+        (GRID, _body(chain, seen=["2.0"]), 400, "bad_request"),
+        (GRID, _body(chain, corrections=[{"ref": "2.0", "qty": 2**63}]), 400, "bad_request"),
     ]
     for path in (f"/api/wish-windows/{wid}/chain/preview", f"/api/wish-windows/{wid}/chain"):
         for tok, body, want, code in bad:
@@ -288,6 +293,7 @@ async def test_every_bad_input_is_a_4xx_that_changes_nothing(api: Api, engine: A
             assert (status, answer["error"]["code"]) == (want, code), (path, body, answer)
     status, answer = await api.call("POST", "/api/wish-windows/nowindow/chain/preview", GRID, _body(chain))
     assert status == 404
+
     assert await _sql(engine) == before
 
 
