@@ -240,13 +240,16 @@ async def _today(res: Resources, live: stream.Live, host: Principal, now: int) -
             await live.inventory.confirm_hold(state.id, str(order["id"]), "wang-ayi")
     # What no wish holds is sold in the live room: a flash sale on the surplus.
     state = await stream.load_session(live, state.id)
+    by_title = {i.title: i.id for i in await stream.items(live, state.id)}
+    if "新小米" in by_title:
+        # 赵奶奶 has no phone for the live: her grid worker 刘姐 grabbed 新小米 for her (代下单), which her
+        # "谁替我办过事" page shows once the worker has written the order.
+        await stream.start_flash(live, state, by_title["新小米"], 6 * 3600, None, None)
+        await live.inventory.reserve(state.id, by_title["新小米"], "zhao-nainai", 2, "demo-proxy-1", proxy=GRID_WORKER)
     surplus = [i for i in await stream.items(live, state.id) if i.title == "红薯"]
     if surplus:
         await stream.pin(live, state, surplus[0].id)
         await stream.start_flash(live, state, surplus[0].id, 6 * 3600, None, 5)
-        # 赵奶奶 has no phone for the live: her grid worker 刘姐 grabbed for her (代下单), which her
-        # "谁替我办过事" page shows once the worker has written the order.
-        await live.inventory.reserve(state.id, surplus[0].id, "zhao-nainai", 2, "demo-proxy-1", proxy=GRID_WORKER)
     return state.id, window.id
 
 
