@@ -29,6 +29,12 @@ function what(e) {
       return fmt(["{who} 给您加了 {n} 积分：{why}", "{who} gave you {n} points: {why}"], { who: actor(e), n: d.points, why: d.reason || "" });
     case "pickup_point_changed":
       return fmt(["{who} 替您改了取货点", "{who} changed your pickup point"], { who: actor(e) });
+    case "chain_wish":
+      return fmt(["{who} 按群接龙替您加了心愿：“{line}”", "{who} added a wish for you from the group chain: “{line}”"],
+                 { who: actor(e), line: d.line || "" });
+    case "chain_edit":
+      return fmt(["{who} 按群接龙改了您的心愿：“{line}”", "{who} changed your wish from the group chain: “{line}”"],
+                 { who: actor(e), line: d.line || "" });
     default:
       return fmt(["{who} 替您办了一件事（{what}）", "{who} acted for you ({what})"], { who: actor(e), what: e.action });
   }
