@@ -224,12 +224,12 @@ async def _write(engine: AsyncEngine, principal: Principal, wid: str, community_
                 if ln.skipped:
                     ln.done = "skipped"
                     continue
+                if seen is not None and seen.get(ln.ref) != ln.sig and ln.ref in plan.sources:
+                    ln.done = "changed"  # not what the preview showed: look again, whatever it is now
+                    changed.append(ln.ref)
+                    continue
                 if ln.status not in ("new", "edit"):
                     ln.done = "" if ln.status == "already_imported" else "not_written"
-                    continue
-                if seen is not None and seen.get(ln.ref) != ln.sig:
-                    ln.done = "changed"
-                    changed.append(ln.ref)
                     continue
                 key = plan.keys[ln.ref]
                 if ln.status == "new":

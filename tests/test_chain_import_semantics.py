@@ -307,7 +307,7 @@ async def test_a_line_whose_plan_changed_since_the_preview_is_not_written(api: A
                  {"product_id": "pg", "qty": 5, "pickup_point_id": "p1"})
     result = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, _body(chain, seen=seen))
     assert [w["resident_id"] for w in result["imported"]] == ["zhou"]
-    assert result["changed"] == [] and _by_row(result)["1.0"]["status"] == "app_duplicate"
+    assert result["changed"] == ["1.0"] and _by_row(result)["1.0"]["status"] == "app_duplicate"
     # A line that would now be written differently is reported, not written.
     await api.ok("PATCH", "/api/communities/c1/residents/zhou", HOST, {"room": "703"})
     chain2 = "3. 6-702 苹果2斤"
