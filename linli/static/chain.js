@@ -228,6 +228,12 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       go.onclick = confirm;
       parts.push(go);
     } else {
+      if (result.changed.length) {
+        const reread = el("button", say(["重新读取这段接龙", "Read this chain again"]));
+        reread.type = "button";
+        reread.onclick = () => { result = null; read().catch((e) => box.append(el("p", failText(e), "result no"))); };
+        parts.push(reread, " ");
+      }
       const again = el("button", say(["再粘贴一段", "Paste another"]));
       again.type = "button";
       again.onclick = () => { preview = null; result = null; fixes = {}; textarea.value = ""; render(); textarea.focus(); };
