@@ -210,13 +210,16 @@ class OutboxWorker:
                 await conn.execute(stmt)
 
     async def _write_proxied(self, conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
-        """Insert orders a grid worker placed, and audit each one the insert actually added, in the
-        same transaction: an entry written again (a retry, a claimed entry) adds no second audit row."""
+        """Insert orders a grid worker placed, and audit each one this call recorded the proxy of, in the
+        same transaction: an entry written again (a retry, a claimed entry) adds no second audit row.
+        An order whose release arrived first (its reservation pending in a dead consumer) exists
+        without its proxy: the reservation then fills ``proxy_by`` in, once, and is audited then."""
         communities: dict[object, str] = {}
         for row in rows:
-            added = (await conn.execute(self._insert(orders).values(**row)
-                                        .on_conflict_do_nothing(index_elements=["id"])
-                                        .returning(orders.c.id))).first()
+            stmt = self._insert(orders).values(**row)
+            added = (await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["id"], set_={"proxy_by": stmt.excluded.proxy_by}, where=orders.c.proxy_by.is_(None),
+            ).returning(orders.c.id))).first()
             if added is None:
                 continue
             sid = row["session_id"]

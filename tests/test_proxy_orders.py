@@ -145,6 +145,29 @@ async def test_a_grid_worker_grabs_for_her_resident_and_the_audit_shows_it_once(
         await c.close()
 
 
+async def test_a_release_written_before_its_proxy_reservation_still_records_the_proxy_once(server: Server) -> None:
+    """The release of a proxy order reaches SQL before its reservation (pending in a dead consumer): the
+    order is cancelled, proxy_by is filled in when the reservation arrives, and the audit entry is one."""
+    sale = await _sale(server)
+    wang = f"{sale.cid}-wang"
+    desk = await Client.join(server.ws, sale.sid, sale.grid)
+    result = await _grab(desk, sale.iid, "p1", for_user=wang)
+    assert result["ok"]
+    await desk.close()
+    (reserved,) = await _entries(server, sale.sid)
+    fields = {k.decode(): v.decode() for k, v in reserved[1].items() if k != b"proxy"}
+    released = {**fields, "event": "released", "changed_ts": fields["ts"], "why": "cancel"}
+    worker = OutboxWorker(server.redis, server.engine, consumer="proxy-order")
+    await worker.write([(b"0-1", {k.encode(): str(v).encode() for k, v in released.items()})])
+    for _ in range(2):
+        await worker.write([reserved])
+    async with server.engine.connect() as conn:
+        row = (await conn.execute(sa.select(orders).where(orders.c.id == result["order_id"]))).one()
+        audits = (await conn.execute(sa.select(audit_log).where(audit_log.c.resident_id == wang))).all()
+    assert (row.user_id, row.status, row.proxy_by) == (wang, "cancelled", f"{sale.cid}-grid")
+    assert [a.action for a in audits] == ["proxy_grab"]
+
+
 async def test_for_user_from_anyone_but_her_grid_worker_is_refused_and_reserves_nothing(server: Server) -> None:
     """Another grid's worker, a resident, an admin and an unknown or other community's resident all get
     not_your_resident; a host may not grab at all; a grid worker of another community cannot join."""
