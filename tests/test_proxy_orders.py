@@ -129,6 +129,8 @@ async def test_a_grid_worker_grabs_for_her_resident_and_the_audit_shows_it_once(
     assert [(r.id, r.user_id, r.proxy_by, r.qty) for r in rows] == [(result["order_id"], wang, f"{sale.cid}-grid", 2)]
     assert len(audits) == 1 and audits[0].community_id == sale.cid
 
+    mine = (await server.api.ok("GET", "/api/me/orders", token(wang, community=sale.cid)))["orders"]
+    assert [(o["id"], o["proxy_by"]) for o in mine] == [(result["order_id"], f"{sale.cid}-grid")]
     log = await server.api.ok("GET", "/api/me/audit", token(wang, community=sale.cid))
     (entry,) = log["entries"]
     assert (entry["actor_id"], entry["actor_role"], entry["action"]) == (f"{sale.cid}-grid", "grid", "proxy_grab")

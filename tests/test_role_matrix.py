@@ -120,7 +120,8 @@ async def _world(api: Api, redis: Redis, engine: AsyncEngine) -> World:
     inventory = Inventory(redis)
     for n, user in enumerate(("c1-wang", "c1-li")):
         assert (await inventory.reserve(sid, iid, user, 1, f"g{n}")).ok
-    assert (await inventory.reserve(sid, iid, "c1-wang", 1, "p1", proxy="c1-grid")).ok
+    proxied = await inventory.reserve(sid, iid, "c1-wang", 1, "p1", proxy="c1-grid")
+    assert proxied.ok and proxied.order_id
     await OutboxWorker(redis, engine, consumer="matrix").drain_once()
     now = int(time.time() * 1000)
     s2 = await api.ok("POST", "/api/sessions", t["host"], {"title": "下周直播", "community_id": "c1"})
@@ -132,7 +133,7 @@ async def _world(api: Api, redis: Redis, engine: AsyncEngine) -> World:
     world.by_segment = {
         "communities": "c1", "sessions": sid, "items": iid, "residents": "c1-wang", "rewards": "fee10",
         "products": "hongshu", "lucky-bags": _id_of(bag), "red-packets": _id_of(packet), "wish-windows": wid,
-        "wishes": _id_of(line), "pickup-points": "c1-p1", "suppliers": "farm1",
+        "wishes": _id_of(line), "pickup-points": "c1-p1", "suppliers": "farm1", "me/orders": proxied.order_id,
     }
     return world
 
@@ -149,12 +150,19 @@ def _id_of(created: Any) -> str:
     raise AssertionError(f"no id in {created}")
 
 
+def _kind(parts: list[str], n: int, world: World) -> str:
+    """What the parameter at ``parts[n]`` names: its two segments before (me/orders) when the walk knows
+    them, else the one before (sessions)."""
+    pair = "/".join(parts[max(0, n - 2):n])
+    return pair if pair in world.by_segment else parts[n - 1]
+
+
 def _fill(path: str, world: World) -> str:
     """The path with each parameter replaced by a real id of the kind its segment names, else a placeholder."""
     parts = path.split("/")
     for n, part in enumerate(parts):
         if PARAM.fullmatch(part):
-            parts[n] = world.by_segment.get(parts[n - 1], "no-such-thing")
+            parts[n] = world.by_segment.get(_kind(parts, n, world), "no-such-thing")
     return "/".join(parts)
 
 
@@ -197,11 +205,11 @@ def _body(request: Any) -> Any:
     return None if request is None else _sample(mi.type_info(request))
 
 
-def _community_scoped(path: str) -> bool:
-    """Whether the path names something of c1 (a community, its session, window, reward, point)."""
-    scoped = ("communities", "sessions", "wish-windows", "rewards", "pickup-points")
+def _community_scoped(path: str, world: World) -> bool:
+    """Whether the path names something of c1 (a community, its session, window, reward, point, order)."""
+    scoped = ("communities", "sessions", "wish-windows", "rewards", "pickup-points", "me/orders")
     parts = path.split("/")
-    return any(PARAM.fullmatch(p) and parts[n - 1] in scoped for n, p in enumerate(parts))
+    return any(PARAM.fullmatch(p) and _kind(parts, n, world) in scoped for n, p in enumerate(parts))
 
 
 def _routes() -> list[tuple[str, str, Endpoint]]:
@@ -252,7 +260,7 @@ async def test_every_route_answers_every_role_as_it_declares(api: Api, redis: Re
             if roles and not caller.holds(*roles) and status != 403 \
                     and not ((method, path) in DOOR_EXCEPTIONS and status == 404):
                 failures.append(f"{method} {path} as {role} (declared {roles}): {status} {data}")
-        if _community_scoped(path):
+        if _community_scoped(path, world):
             for role in OTHER_ROLES:
                 status, data = await _knock(api, method, url, world.others[role], body)
                 answers.append((f"c2 {role}", status, data))
