@@ -63,7 +63,8 @@ async def test_serve_demo_shows_the_whole_week(tmp_path: Path) -> None:
             # Relayed by a proxy on this machine, anyone could be asking: no tokens then.
             async with http.get(base + "/api/demo", headers={"X-Forwarded-For": "203.0.113.9"}) as resp:
                 assert resp.status == 403 and (await resp.json())["error"]["code"] == "demo_local_only"
-            assert [p["role"] for p in demo["people"]] == ["resident"] * 3 + ["host", "grid", "supplier", "supplier"]
+            roles = [p["role"] for p in demo["people"]]
+            assert roles == ["resident"] * 3 + ["host", "grid", "pickup", "supplier", "supplier", "admin"]
             for p in demo["people"]:
                 assert all("token" not in link["url"] for link in p["links"])
                 for link in p["links"]:
