@@ -48,6 +48,7 @@ const OUTCOMES = {
   shortfall: ["供应商最多只能供 {capacity}{unit}，这次没有排上您", "The supplier can deliver only {capacity} {unit}; your wish missed out"],
   not_in_catalog: ["暂时没有这个商品，已记下您的需求", "Not in the catalog yet; your wish is noted"],
   supplier_short: ["供应商少发了货，预留从 {held_before}{unit} 减到 {held_qty}{unit}", "The supplier sent fewer: your hold went from {held_before} to {held_qty} {unit}"],
+  pickup_ready: ["货到了：请到 {point} 取货，取货码 {code}，{expires} 前有效", "Your order has arrived: collect it at {point} with code {code} before {expires}."],
   remainder_filled: ["又为您补上 {added_qty}{unit}，一共预留 {held_qty}{unit}", "{added_qty} {unit} more came free for you: {held_qty} {unit} held in all"],
 };
 
@@ -84,6 +85,7 @@ const NOTICES = {
   hold_release_soon: ["请尽快确认：{product} {qty}{unit} 的预留 {release} 放回直播间", "Please confirm: your hold of {qty} {unit} {product} goes back to the sale at {release}."],
   hold_released: ["{product} {qty}{unit} 没有按时确认，预留已放回直播间", "Your hold of {qty} {unit} {product} was not confirmed in time and went back to the sale."],
   supplier_short: ["供应商少发了货：{product} 的预留从 {held_before}{unit} 减到 {held_qty}{unit}", "The supplier sent fewer: your hold of {product} went from {held_before} to {held_qty} {unit}."],
+  pickup_ready: ["货到了：请到 {point} 取货，取货码 {code}，{expires} 前有效", "Your order has arrived: collect it at {point} with code {code} before {expires}."],
   remainder_filled: ["又为您补上 {added_qty}{unit} {product}，一共 {held_qty}{unit}", "{added_qty} {unit} more {product} came free for you: {held_qty} {unit} in all."],
 };
 
@@ -92,6 +94,7 @@ export function noticeText(notice) {
   const template = NOTICES[notice.kind];
   const params = { ...(notice.params || {}) };
   if (params.release_at) params.release = shortTime(params.release_at);
+  if (params.expires_at) params.expires = shortTime(params.expires_at);
   return template ? fmt(template, params) : fmt(["新消息：{kind}", "New notice: {kind}"], { kind: notice.kind });
 }
 
