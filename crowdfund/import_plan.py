@@ -10,7 +10,10 @@ says for every item of every chain line what the import does with it:
 - ``edit``: an add, replace or withdraw, with its net effect on her wish (before, after);
 - ``unmatched_name`` / ``unmatched_product``: with candidates to choose among;
 - ``not_yours``: a resident of another grid (a grid worker imports for her own grid only);
-- ``question`` and ``unparsed``: never written.
+- ``question``: never an order; a question asking for something the catalog lacks ("有香油吗？要一瓶") by a
+  resident the line names is written as her free-text wish (``free_text``), a demand signal as an app
+  wish for something not in the catalog is;
+- ``unparsed``: never written.
 
 The grid worker's corrections (by ``ref``: the row, or the row and item) choose the resident or the
 product, set the qty, skip a line or accept an app duplicate; the plan is made again with them, so a
@@ -29,6 +32,7 @@ new wish, a withdraw with nothing to withdraw changes nothing.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -122,6 +126,7 @@ class PlanLine(msgspec.Struct, kw_only=True, omit_defaults=True):
     suggested_qty: int | None = None
     pickup_point_id: str = ""
     problem: str = ""
+    free_text: str = ""  # a question's demand: written as her free-text wish, when she is known
     duplicate: Duplicate | None = None
     effect: Effect | None = None
     skipped: bool = False  # the grid worker skipped it
@@ -283,12 +288,13 @@ def plan_chain(ctx: Context, parsed: ChainParse, text: str, corrections: Sequenc
                 continue
             line.status = "edit"
             _edit(plan, line, holdings, resident, pid)
+    _questions(ctx, plan, parsed, by_ref, by_key, mine, grid, used_rows)
     _unread(plan, parsed, rows, used_rows)
     unknown = set(by_ref) - {ln.ref for ln in plan.lines} - {str(ln.row) for ln in plan.lines}
     if unknown:
         raise BadRequest(f"no chain line {sorted(unknown)[0]} to correct", code="unknown_row")
     for ln in plan.lines:
-        if ln.status in ("question", "unparsed") and (ln.ref in by_ref or str(ln.row) in by_ref):
+        if ln.status in ("question", "unparsed") and not ln.free_text and (ln.ref in by_ref or str(ln.row) in by_ref):
             raise BadRequest(f"row {ln.row} is not an order: there is nothing to correct", code="nothing_to_correct")
     return plan
 
@@ -402,12 +408,50 @@ def _edit(plan: Plan, line: PlanLine, holdings: dict[tuple[str, str], Target], r
         plan.edits_of[line.ref] = target.ref  # a line of this paste: written first, then changed
 
 
-def _unread(plan: Plan, parsed: ChainParse, rows: list[str], used: set[int]) -> None:
-    """Questions and the lines not read, each at its row."""
+def _questions(ctx: Context, plan: Plan, parsed: ChainParse, by_ref: dict[str, Correction],
+               by_key: dict[str, Any], mine: set[str], grid: str | None, used: set[int]) -> None:
+    """Questions: never orders; what one asks for that the catalog lacks is her free-text wish."""
+    people = {str(p["id"]): p for p in ctx.people}
+    seen: Counter[str] = Counter()
     for q in parsed.questions:
         used.add(q.row)
-        plan.lines.append(PlanLine(ref=f"{q.row}.0", row=q.row, text=q.text, status="question", line=q.line,
-                                   name=q.name))
+        seen[q.text] += 1
+        wanted = [i for i in q.items if find_product(i.product, ctx.catalog).status == "none"]
+        if not wanted:
+            plan.lines.append(PlanLine(ref=f"{q.row}.0", row=q.row, text=q.text, status="question", line=q.line,
+                                       name=q.name))
+            continue
+        entry = ChainEntry(line=q.line, name=q.name, items=[], note="", building=q.building, room=q.room)
+        who = _resident(ctx, entry, mine, grid) if (q.name or q.building or q.room) else None
+        for n, item in enumerate(wanted):
+            ref = f"{q.row}.{n}"
+            fix = by_ref.get(ref) or Correction(ref=ref)
+            if str(q.row) in by_ref:
+                fix = _merged(by_ref[str(q.row)], fix)
+            line = PlanLine(ref=ref, row=q.row, text=q.text, status="question", line=q.line, name=q.name,
+                            household=_household(entry), product_text=item.product, written_qty=item.qty,
+                            written_unit=item.unit, free_text=item.product, skipped=fix.skip,
+                            qty=fix.qty or min(max(1, math.ceil(item.qty)), MAX_WISH_QTY),
+                            pickup_point_id=ctx.pickup_point_id)
+            plan.lines.append(line)
+            plan.keys[ref] = key = f"q:{_hash(q.text)}#{seen[q.text]}#{n}"
+            done = by_key.get(key)
+            resident = fix.resident_id or (who.resident_id if who is not None else None)
+            if done is not None:
+                if done.resident_id in mine:
+                    line.status, line.resident_id = "already_imported", done.resident_id
+                    _name(line, people)
+                continue
+            if resident is not None:
+                line.resident_id = resident
+                _name(line, people)
+            elif who is not None and who.candidates:
+                line.candidates = [Candidate(id=c, name=str(people[c]["name"]), household=_place(people[c]))
+                                   for c in who.candidates if c in people]
+
+
+def _unread(plan: Plan, parsed: ChainParse, rows: list[str], used: set[int]) -> None:
+    """The lines not read, each at its row."""
     free = [n for n, raw in enumerate(rows, 1) if n not in used and raw.strip()]
     for text in parsed.unparsed:
         row = next((n for n in free if rows[n - 1].strip() == text.strip()), 0)

@@ -228,18 +228,19 @@ async def _write(engine: AsyncEngine, principal: Principal, wid: str, community_
                     ln.done = "changed"  # not what the preview showed: look again, whatever it is now
                     changed.append(ln.ref)
                     continue
-                if ln.status not in ("new", "edit"):
+                demand = ln.status == "question" and bool(ln.free_text and ln.resident_id)
+                if ln.status not in ("new", "edit") and not demand:
                     ln.done = "" if ln.status == "already_imported" else "not_written"
                     continue
                 key = plan.keys[ln.ref]
-                if ln.status == "new":
+                if ln.status == "new" or demand:
                     ids[ln.ref] = await _insert(tx, principal, wid, ln, key, now)
                     written.append(ids[ln.ref])
                     ln.done = "written"
                     await record_action(tx, resident_id=str(ln.resident_id), community_id=community_id,
                                         actor=principal, action="chain_wish", detail={
                                             "window_id": wid, "wish_id": ids[ln.ref], "product_id": ln.product_id,
-                                            "qty": ln.qty, "line": ln.text[:200]})
+                                            "free_text": ln.free_text, "qty": ln.qty, "line": ln.text[:200]})
                     continue
                 effect = ln.effect
                 assert effect is not None
@@ -276,7 +277,7 @@ async def _write(engine: AsyncEngine, principal: Principal, wid: str, community_
 async def _insert(tx: Any, principal: Principal, wid: str, ln: PlanLine, key: str, now: datetime,
                   qty: int | None = None) -> int:
     result = await tx.execute(wish_lines.insert().values(
-        window_id=wid, resident_id=ln.resident_id, product_id=ln.product_id, free_text=None,
+        window_id=wid, resident_id=ln.resident_id, product_id=ln.product_id, free_text=ln.free_text or None,
         qty=qty or ln.qty, pickup_point_id=ln.pickup_point_id, entered_by=principal.user_id, source="chain",
         import_key=key, status="active", created_at=now, updated_at=now).returning(wish_lines.c.id))
     return int(result.scalar_one())

@@ -90,7 +90,8 @@ async def test_a_grid_worker_reviews_corrects_and_confirms_a_chain(server: Serve
 
 async def test_the_host_imports_a_chain_for_the_whole_community_from_the_console(
         server: ServerProcess, new_page: NewPage, screenshot: Screenshot) -> None:
-    """The host console has the same importer: a resident of any grid is hers to import for."""
+    """The host console has the same importer: a resident of any grid is hers to import for, and a question
+    for what the catalog lacks is noted as the asker's wish."""
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
         await community(api, "c9", "grid9")
@@ -100,11 +101,14 @@ async def test_the_host_imports_a_chain_for_the_whole_community_from_the_console
                       "aliases": ["开心果"]})
         page = await signed_in(new_page, server, token("host1", "host", "c9"), f"/host?session={sid}",
                                viewport={"width": 1280, "height": 900})
-        await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill("1. 🍀开心果🍀 红薯3斤\n2. 李建国 鸡蛋1盒")
+        chain = "1. 🍀开心果🍀 红薯3斤\n2. 李建国 鸡蛋1盒\n李建国：有香油吗？要一瓶"
+        await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill(chain)
         await page.locator("#host-chain-go").click()
         review = page.locator("#host-review")
-        await expect(review.locator(".chain-line .badge")).to_have_text(["新心愿", "新心愿"])
+        await expect(review.locator(".chain-line .badge")).to_have_text(
+            ["新心愿", "新心愿", "是提问：记下她想要的（目录里没有）"])
+        await expect(review.locator(".chain-line .what").nth(2)).to_have_text("李建国 · 香油 1瓶")
         await expect(review.locator(".chain-line .what").first).to_have_text("马桂芳 · 红薯 3斤 · 仁和药房")
-        await review.get_by_role("button", name="确认导入（2 条）").click()
-        await expect(review.locator("h3")).to_have_text("写入了 2 条：2 条新心愿，0 处修改")
+        await review.get_by_role("button", name="确认导入（3 条）").click()
+        await expect(review.locator("h3")).to_have_text("写入了 3 条：3 条新心愿，0 处修改")
         await screenshot(page, "host-chain-laptop")

@@ -323,3 +323,26 @@ async def test_a_line_whose_plan_changed_since_the_preview_is_not_written(api: A
     seen = {ln["ref"]: ln["sig"] for ln in preview["lines"]}
     result = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, _body(chain2, seen=seen))
     assert [(w["resident_id"], w["qty"]) for w in result["imported"]] == [("zhou", 2)]
+
+
+async def test_a_question_for_what_the_catalog_lacks_is_her_free_text_wish(api: Api, engine: AsyncEngine) -> None:
+    """有香油吗？要一瓶 is no order, but by a resident the line names it is her free-text wish (a demand
+    signal, as in the app), once; a question by nobody known, or asking about the catalog, writes nothing."""
+    wid = await _window(api)
+    chain = "1. 孟秀英 苹果5斤\n2. 王芳 12-602 有香油吗？要一瓶\n@团长 榴莲有没有？要一个\n孟秀英：有苹果吗？要2斤"
+    preview = await api.ok("POST", f"/api/wish-windows/{wid}/chain/preview", GRID, _body(chain))
+    lines = _by_row(preview)
+    assert (lines["2.0"]["status"], lines["2.0"]["free_text"], lines["2.0"]["qty"], lines["2.0"]["resident_id"]) == (
+        "question", "香油", 1, "wang2")
+    assert "resident_id" not in lines["3.0"] and "free_text" not in lines["4.0"]
+    done = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID,
+                        _body(chain, corrections=[{"ref": "3.0", "resident_id": "zhou"}]))
+    assert sorted((w["resident_id"], w["product_id"], w["free_text"], w["qty"]) for w in done["imported"]) == [
+        ("meng", "pg", None, 5), ("wang2", None, "香油", 1), ("zhou", None, "榴莲", 1)]
+    demand = await api.ok("GET", f"/api/wish-windows/{wid}/demand", HOST)
+    assert sorted(f["text"] for f in demand["free_text"]) == ["榴莲", "香油"]
+    again = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, _body(chain))
+    assert again["imported"] == [] and _by_row(again)["2.0"]["status"] == "already_imported"
+    status, answer = await api.call("POST", f"/api/wish-windows/{wid}/chain/preview", GRID,
+                                    _body(chain, corrections=[{"ref": "4.0", "skip": True}]))
+    assert (status, answer["error"]["code"]) == (400, "nothing_to_correct")

@@ -89,6 +89,9 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       const point = (choices.points || []).find((p) => p.id === ln.pickup_point_id);
       return `${who} · ${what} ${ln.qty || ""}${ln.unit || ""}${point ? " · " + point.name : ""}`;
     }
+    if (ln.status === "question" && ln.free_text) {
+      return `${who || say(["（不知道是谁）", "(who?)"])} · ${ln.free_text} ${ln.written_qty || ""}${ln.written_unit || ""}`;
+    }
     if (ln.status === "unmatched_product" || ln.status === "unmatched_name") {
       return `${who} · ${ln.product_text || what} ${ln.written_qty || ""}${ln.written_unit || ""}`;
     }
@@ -98,6 +101,10 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
   function statusWord(ln) {
     if (ln.skipped) return say(STATUS.skipped);
     if (ln.status === "edit") return `${say(STATUS.edit)}：${say(KIND[ln.kind] || STATUS.edit)}`;
+    if (ln.status === "question" && ln.free_text) {
+      return ln.resident_id ? say(["是提问：记下她想要的（目录里没有）", "a question: noted as her wish (not in the catalog)"])
+        : say(["是提问：谁想要？选了就记下", "a question: who wants it? choose to note it"]);
+    }
     if (ln.status === "unmatched_name" && (ln.candidates || []).length > 1) return say(["有几位，请选是哪一位", "several: choose one"]);
     return say(STATUS[ln.status] || STATUS.unparsed);
   }
@@ -132,7 +139,8 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     const parts = [];
     const id = `${box.id}-${ln.ref.replace(".", "-")}`;
     const row = String(ln.row);
-    if (first && (ln.status === "unmatched_name" || (fixes[row] && fixes[row].resident_id))) {
+    const unknown = ln.status === "unmatched_name" || (ln.status === "question" && ln.free_text && !ln.resident_id);
+    if (first && (unknown || (fixes[row] && fixes[row].resident_id))) {
       // The line's candidates first, then everyone else she may import for (王阿姨 may be 赵秀英).
       const likely = new Set((ln.candidates || []).map((c) => c.id));
       const others = choices.residents.filter((r) => !likely.has(r.id))
@@ -166,7 +174,8 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       parts.push(check(`${id}-extra`, say(["她确实还要这些（另加一份）", "she wants this as well (extra)"]),
                        (fixes[ln.ref] || {}).accept_duplicate, (v) => fix(ln.ref, "accept_duplicate", v)));
     }
-    if (["new", "edit", "unmatched_name", "unmatched_product", "app_duplicate"].includes(ln.status) || ln.skipped) {
+    if (["new", "edit", "unmatched_name", "unmatched_product", "app_duplicate"].includes(ln.status) || ln.skipped
+        || (ln.status === "question" && ln.free_text)) {
       parts.push(check(`${id}-skip`, say(["跳过这一行", "skip this line"]), (fixes[ln.ref] || {}).skip,
                        (v) => fix(ln.ref, "skip", v)));
     }
@@ -190,7 +199,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     if (result) {
       const written = result.lines.filter((l) => l.done === "written");
       parts.push(el("h3", say(["写入了 {n} 条：{added} 条新心愿，{edited} 处修改", "{n} written: {added} new wishes, {edited} changes"],
-                               { n: written.length, added: written.filter((l) => l.status === "new").length,
+                               { n: written.length, added: written.filter((l) => l.status !== "edit").length,
                                  edited: written.filter((l) => l.status === "edit").length }), "result ok"));
       if (result.changed.length) {
         parts.push(el("p", say(["{n} 行在您核对时有了变化，没有写入，请重新读取", "{n} lines changed while you checked: not written, read again"],
@@ -221,7 +230,8 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     }));
     parts.push(list);
     if (!result) {
-      const writes = preview.lines.filter((l) => !l.skipped && (l.status === "new" || l.status === "edit")).length;
+      const writes = preview.lines.filter((l) => !l.skipped && (l.status === "new" || l.status === "edit"
+        || (l.status === "question" && l.free_text && l.resident_id))).length;
       const go = el("button", say(["确认导入（{n} 条）", "Confirm import ({n})"], { n: writes }), "grab confirm");
       go.type = "button";
       go.disabled = !writes;
