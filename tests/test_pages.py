@@ -322,14 +322,16 @@ async def test_a_token_kept_under_the_old_key_still_signs_in(server: ServerProce
 
 async def test_the_demo_opens_onto_a_chooser_of_people(tmp_path: Path, new_page: NewPage,
                                                        screenshot: Screenshot) -> None:
-    """`linli serve --demo`: the front page lists demo residents, the host, a grid worker and the suppliers,
-    each with their pages; a tap signs in (the link itself carries no token)."""
+    """`linli serve --demo`: the front page lists demo residents, the host, a grid worker, pickup staff, the
+    suppliers and the community's admin, each with their pages; a tap signs in (the link itself carries no
+    token)."""
     demo = await start_linli(["serve", "--demo"], linli_env(tmp_path / "var"), tmp_path / "demo.log")
     try:
         page = await new_page(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
         await page.goto(demo.url + "/")
         await expect(page.locator("#people .who")).to_have_text(
-            ["王阿姨", "李大叔", "赵奶奶", "主播 小周", "网格员 刘姐", "供应商 东山农场", "供应商 西岭果园"])
+            ["王阿姨", "李大叔", "赵奶奶", "主播 小周", "网格员 刘姐", "仁和药房 店员 小林", "供应商 东山农场",
+             "供应商 西岭果园", "社区管理员 陈主任"])
         for link in await page.locator("#people a").all():
             assert "token" not in (await link.get_attribute("href") or "")
         await screenshot(page, "sign-in-phone")
