@@ -12,24 +12,22 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import cn2an
-
 from crowdfund.chain_model import ChainItem
 
-MAX_QTY = 10_000
-CN_DIGITS = "零〇一二两三四五六七八九十百千"
-UNITS = ("公斤", "千克", "斤", "克", "kg", "g", "箱", "盒", "个", "份", "袋", "瓶", "只", "条", "把", "颗",
-         "提", "包", "桶", "块", "串", "板", "捆", "罐", "听", "支", "根", "枚", "粒", "件", "盆", "兜",
-         "筐", "打", "瓣", "棵", "碗", "杯", "套", "屉", "笼", "扎", "单", "排", "组", "盘", "张", "对")
-NUM = rf"(?:\d+(?:\.\d+)?|[{CN_DIGITS}]+|半)"
-UNIT = "(?:" + "|".join(sorted(map(re.escape, UNITS), key=len, reverse=True)) + ")"
-TIMES = "[xX*×]"
+# The quantity rules are shared with comment-to-grab in the live room, so they live on the ground floor;
+# the chain modules go on importing them from here.
+from infra.quantities import NUM as NUM
+from infra.quantities import QTY_ONLY as _QTY_ONLY
+from infra.quantities import TIMES as TIMES
+from infra.quantities import UNIT as UNIT
+from infra.quantities import UNITS as UNITS
+from infra.quantities import number as number
+from infra.quantities import quantity_of as _qty
+from infra.quantities import read_quantity as read_quantity
+from infra.quantities import whole as _whole
+
 PRICE_MARK = "¤"  # stands where a price was, so the price goes to the product it was written against
 
-# "10斤", "两份", "三斤半", "10斤x2", "2", "x2", "*2份": a quantity alone.
-_QTY_ONLY = re.compile(
-    rf"(?:(?P<num>{NUM})(?P<unit>{UNIT})(?P<half>半)?|(?P<bare>\d+(?:\.\d+)?))(?:{TIMES}(?P<mult>\d+))?"
-    rf"|{TIMES}(?P<xnum>\d+)(?P<xunit>{UNIT})?")
 # "3份午餐", "两斤红薯", "二斤半土豆": the quantity first, which needs a unit.
 _QTY_FIRST = re.compile(rf"(?P<num>{NUM})(?P<unit>{UNIT})(?P<half>半)?(?P<product>[^\d\s]+)")
 # "红薯10斤", "馒头x4", "五常大米10斤x2", "鸡蛋2" (a bare number only at the end): the product first.
@@ -67,42 +65,6 @@ def tidy(text: str) -> str:
     return re.sub(r"(\d)\s*([-—–~])\s*(\d)", r"\1\2\3", text)
 
 
-def number(text: str) -> float | None:
-    if text == "半":
-        return 0.5
-    if "两" in text[1:]:
-        return None  # 二两 is two liang (a weight), which cn2an would read as 22
-    try:
-        return float(text) if text[0].isdigit() else float(cn2an.cn2an(text, "smart"))
-    except (ValueError, KeyError):
-        return None
-
-
-def _qty(m: re.Match[str]) -> tuple[float, str] | None:
-    """(quantity, unit) of a match with the groups the quantity patterns share."""
-    groups = m.groupdict()
-    if groups.get("xnum"):
-        qty: float | None = float(groups["xnum"])
-        unit = groups.get("xunit") or ""
-    else:
-        qty = number(groups.get("num") or groups.get("bare") or "")
-        unit = groups.get("unit") or ""
-    if qty is None:
-        return None
-    if groups.get("half"):
-        qty += 0.5
-    if groups.get("mult"):
-        qty *= int(groups["mult"])
-    return (qty, unit) if 0 < qty <= MAX_QTY else None
-
-
-def read_quantity(text: str) -> tuple[int | float, str] | None:
-    """A quantity alone ("两份", "三斤半", "x2"), as (quantity, unit)."""
-    m = _QTY_ONLY.fullmatch(text.replace(" ", ""))
-    q = _qty(m) if m else None
-    return (_whole(q[0]), q[1]) if q else None
-
-
 def product_name(text: str) -> str | None:
     """A product as written, without fillers ("要", "的要") and punctuation; None if nothing is left."""
     text = text.replace(PRICE_MARK, "").strip(" .:-~()")
@@ -112,10 +74,6 @@ def product_name(text: str) -> str | None:
     if _NOT_PRODUCT.search(text) or re.fullmatch(rf"{UNIT}[装的]?", text):
         return None  # "盒装" is how it is packed, not what it is
     return text
-
-
-def _whole(qty: float) -> int | float:
-    return int(qty) if qty == int(qty) else qty
 
 
 @dataclass
