@@ -56,6 +56,7 @@ async def test_a_grid_worker_reviews_corrects_and_confirms_a_chain(server: Serve
         # Her corrections: who 王阿姨 is, the case in 斤, skip 老马, and 王玉香 does want 10 斤 more.
         await line("4.0").get_by_label("是哪一位？").select_option("c8-zhao")
         await expect(line("4.0").locator(".badge")).to_have_text("新心愿")
+        await line("4.0").get_by_label("记住：群里的“王阿姨”就是赵秀英").check()
         await line("5.0").get_by_label("数量（斤）").fill("10")
         await line("5.0").get_by_label("数量（斤）").dispatch_event("change")
         await expect(line("5.0").locator(".badge")).to_have_text("新心愿")
@@ -78,6 +79,9 @@ async def test_a_grid_worker_reviews_corrects_and_confirms_a_chain(server: Serve
             wishes[rid] = sorted((w["product_id"], w["qty"]) for w in found["wishes"] if w["status"] == "active")
         assert wishes == {"wang": [("c8-hongshu", 5), ("c8-hongshu", 10)], "li": [("c8-jidan", 3)],
                           "zhao": [("c8-hongshu", 5), ("c8-hongshu", 10)]}
+        # 王阿姨 is remembered as 赵秀英's name in the chat: next time she is found without asking.
+        listed = await api.ok("GET", "/api/communities/c8/residents?q=zxy", token("grid8", "grid", "c8"))
+        assert listed["residents"][0]["aliases"] == ["王阿姨"]
 
         # The same chain again: everything was imported before, nothing to confirm.
         await review.get_by_role("button", name="再粘贴一段").click()

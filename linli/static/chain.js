@@ -55,14 +55,16 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
 
   const body = (extra = {}) => ({
     text, pickup_point_id: pointSelect.value,
-    corrections: Object.entries(fixes).map(([ref, f]) => ({ ref, ...f })).filter((c) => Object.keys(c).length > 1),
+    // "remember" stays on the page: after the confirm it saves the line's name as her alias.
+    corrections: Object.entries(fixes).map(([ref, { remember, ...f }]) => ({ ref, ...f }))
+      .filter((c) => Object.keys(c).length > 1),
     ...extra,
   });
 
   async function loadChoices() {
     const win = await api("GET", `/api/wish-windows/${windowId()}`);
     const people = await api("GET", `/api/communities/${win.community_id}/residents`).catch(() => ({ residents: [] }));
-    choices = { products: win.products, residents: people.residents };
+    choices = { products: win.products, residents: people.residents, community: win.community_id };
   }
 
   async function read() {
@@ -148,6 +150,13 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       parts.push(select(`${id}-who`, say(["是哪一位？", "Who is it?"]),
                         [...(ln.candidates || []), ...others].map((c) => [c.id, c.household ? `${c.name}（${c.household}）` : c.name]),
                         (fixes[row] || {}).resident_id, (v) => fix(row, "resident_id", v)));
+      const chosen = choices.residents.find((r) => r.id === (fixes[row] || {}).resident_id);
+      if (chosen && ln.name && ln.name !== chosen.name && !(chosen.aliases || []).includes(ln.name)) {
+        // Next week's chain then finds her by this name without asking.
+        parts.push(check(`${id}-remember`, say(["记住：群里的“{name}”就是{who}", "remember: “{name}” in the chat is {who}"],
+                                                { name: ln.name, who: chosen.name }),
+                         (fixes[row] || {}).remember, (v) => { fixes[row] = { ...fixes[row], remember: v || undefined }; }));
+      }
     }
     if (ln.status === "unmatched_product" || (fixes[ln.ref] && (fixes[ln.ref].product_id || fixes[ln.ref].qty))) {
       const likely = new Set((ln.product_candidates || []).map((p) => p.id));
@@ -252,12 +261,28 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     box.replaceChildren(...parts);
   }
 
+  /** Save the names the grid worker asked to remember as the residents' aliases. */
+  async function rememberNames() {
+    const byRow = new Map(preview.lines.map((l) => [String(l.row), l]));
+    for (const [row, f] of Object.entries(fixes)) {
+      const ln = byRow.get(row);
+      const person = f.remember && ln && choices.residents.find((r) => r.id === f.resident_id);
+      if (!person || (person.aliases || []).includes(ln.name)) continue;
+      try {
+        const saved = await api("PATCH", `/api/communities/${choices.community}/residents/${person.id}`,
+                                { aliases: [...(person.aliases || []), ln.name].slice(-10) });
+        person.aliases = saved.aliases;
+      } catch (e) { box.append(el("p", failText(e), "result no")); }
+    }
+  }
+
   async function confirm() {
     if (busy) return;
     busy = true;
     try {
       const seen = Object.fromEntries(preview.lines.map((l) => [l.ref, l.sig]));
       result = await api("POST", `/api/wish-windows/${windowId()}/chain`, body({ seen }));
+      await rememberNames();
       render();
       onImported();
     } catch (e) { box.append(el("p", failText(e), "result no")); } finally { busy = false; }
