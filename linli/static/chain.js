@@ -52,6 +52,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
   let result = null;
   let choices = { products: [], residents: [] };
   let busy = false;
+  let asked = 0; // previews answer in any order: only the latest one is shown
 
   const body = (extra = {}) => ({
     text, pickup_point_id: pointSelect.value,
@@ -68,9 +69,17 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
   }
 
   async function read() {
-    preview = await api("POST", `/api/wish-windows/${windowId()}/chain/preview`, body());
+    const mine = ++asked;
+    const answer = await api("POST", `/api/wish-windows/${windowId()}/chain/preview`, body());
+    if (mine !== asked) return;
+    preview = answer;
     render();
   }
+
+  // Another pickup point changes what the lines will be: read them again before the confirm.
+  pointSelect.addEventListener("change", () => {
+    if (preview && !result) read().catch((e) => box.append(el("p", failText(e), "result no")));
+  });
 
   function fix(ref, field, value) {
     const f = { ...(fixes[ref] || {}) };
