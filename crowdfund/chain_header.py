@@ -28,6 +28,7 @@ _GENERIC = re.compile(r"水果|蔬菜|果蔬|生鲜|菜品|美食|食材|特产|
                       r"菜篮子|食堂")
 _VERB = re.compile(r"^(?:买|订|要|抢|来|预定|预订|团)")
 # How long an order runs is not the product: "鲜牛奶月卡" sells 鲜牛奶.
+_PORTION = re.compile(rf"每(?:人|{UNIT})")
 _PERIOD = re.compile(r"(?:月卡|周卡|季卡|年卡|次卡|包月|月订|周订)$")
 _INFO = re.compile(r"自提|送|截止|截单|地址|不接受|注意|备注|可以|回复|发货|格式|每天|每周|每月|包邮|起$|"
                    r"顺丰|冷链|快递|直发|产地|现货|预售|空运|到付")
@@ -62,6 +63,8 @@ def _word(text: str) -> str:
     # Only what looks like a product's name: a misread header would misread every line that relies on it.
     if not re.fullmatch(r"[\u4e00-\u9fffA-Za-z]{1,10}", word) or not _GENERIC.sub("", word):
         return ""
+    if _PORTION.match(word):
+        return ""  # "每份两荤一素配米饭 20元": what a portion holds, not what the chain sells
     return word
 
 
