@@ -116,6 +116,7 @@ class PlanLine(msgspec.Struct, kw_only=True, omit_defaults=True):
     resident_name: str = ""
     candidates: list[Candidate] = []  # residents the line could mean (her own only, for a grid worker)
     product_text: str = ""  # as written
+    from_header: bool = False  # the line names no product: the chain's one product (the request's product_id)
     written_qty: int | float = 0
     written_unit: str = ""
     product_id: str | None = None
@@ -242,7 +243,7 @@ def plan_chain(ctx: Context, parsed: ChainParse, text: str, corrections: Sequenc
                 fix = _merged(whole, fix)
             line = PlanLine(ref=ref, row=entry.row, text=raw, status="new", line=entry.line, kind=entry.kind,
                             name=entry.name, household=_household(entry), product_text=item.product,
-                            written_qty=item.qty, written_unit=item.unit)
+                            from_header=item.from_header, written_qty=item.qty, written_unit=item.unit)
             plan.lines.append(line)
             plan.sources[ref] = (entry, item)
             key = order_key(entry, occurrence, n) if entry.kind == "order" else edit_key(entry, occurrence, n)
@@ -370,7 +371,11 @@ def _product(ctx: Context, line: PlanLine, entry: ChainEntry, item: ChainItem, f
         return True
     if entry.kind == "withdraw":
         return True
-    packs = packs_for(found, parsed.header.packs, ctx.catalog) if parsed.header else []
+    header = parsed.header
+    packs = packs_for(found, header.packs, ctx.catalog) if header else []
+    if header and item.from_header and found.id in (fix.product_id, ctx.product_id):
+        # The grid worker said what the header's product is: the header's packs are about it ("5斤一箱").
+        packs += [p for p in header.packs if p.product in ("", header.product) and p not in packs]
     qty = to_product_units(item.qty, item.unit, found, packs, max_qty=MAX_WISH_QTY)
     if qty.qty is None:
         line.suggested_qty = qty.suggested_qty

@@ -116,3 +116,27 @@ async def test_the_host_imports_a_chain_for_the_whole_community_from_the_console
         await review.get_by_role("button", name="确认导入（3 条）").click()
         await expect(review.locator("h3")).to_have_text("写入了 3 条：3 条新心愿，0 处修改")
         await screenshot(page, "host-chain-laptop")
+
+
+async def test_a_one_product_chain_whose_header_the_catalog_does_not_know_is_fixed_once(
+        server: ServerProcess, new_page: NewPage, screenshot: Screenshot) -> None:
+    """山东烟薯 is no catalog name: the grid worker says once that the chain sells 红薯, and every line that
+    names no product reads it, its cases through the header's 5斤一箱."""
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        await community(api, "c7", "grid7")
+        await session_with_window(api, "c7", "周日")
+        page = await signed_in(new_page, server, token("grid7", "grid", "c7"), "/grid")
+        await expect(page.locator("#window option")).to_have_count(1)
+        chain = "#接龙\n山东烟薯 5斤一箱 25元\n1. 李建国 1箱\n2. 3-1205 两箱\n3. 赵秀英 红薯3斤"
+        await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill(chain)
+        await page.get_by_role("button", name="读取并导入").click()
+        review = page.locator("#review")
+        await expect(review.locator(".chain-line .badge")).to_have_text(
+            ["没读懂，不导入", "没读懂，不导入", "商品没对上", "商品没对上", "新心愿"])
+        await review.get_by_label("这条接龙卖的是哪个商品？（没写商品的行都用它）").select_option("c7-hongshu")
+        await expect(review.locator(".chain-line .what")).to_have_text(
+            ["", "", "李建国 · 红薯 5斤 · 仁和药房", "王玉香 · 红薯 10斤 · 仁和药房", "赵秀英 · 红薯 3斤 · 仁和药房"])
+        await screenshot(page, "chain-one-product-phone")
+        await review.get_by_role("button", name="确认导入（3 条）").click()
+        await expect(review.locator("h3")).to_have_text("写入了 3 条：3 条新心愿，0 处修改")

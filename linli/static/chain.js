@@ -47,6 +47,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
   addStyles();
   // What the grid worker decided, by ref ("4.0") or row ("4"): resident_id, product_id, qty, skip, accept_duplicate.
   let fixes = {};
+  let chainProduct = ""; // the product of a one-product chain, chosen once for every line that names none
   let text = "";
   let preview = null;
   let result = null;
@@ -55,7 +56,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
   let asked = 0; // previews answer in any order: only the latest one is shown
 
   const body = (extra = {}) => ({
-    text, pickup_point_id: pointSelect.value,
+    text, pickup_point_id: pointSelect.value, ...(chainProduct ? { product_id: chainProduct } : {}),
     // "remember" stays on the page: after the confirm it saves the line's name as her alias.
     corrections: Object.entries(fixes).map(([ref, { remember, ...f }]) => ({ ref, ...f }))
       .filter((c) => Object.keys(c).length > 1),
@@ -171,10 +172,12 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       const likely = new Set((ln.product_candidates || []).map((p) => p.id));
       const offered = [...(ln.product_candidates || []), ...choices.products.filter((p) => !likely.has(p.id))];
       if (ln.problem) parts.push(el("p", problemText(ln), "no"));
-      parts.push(select(`${id}-what`, say(["是哪个商品？", "Which product?"]),
-                        offered.map((p) => [p.id, `${p.name}（${say(["按{unit}", "by {unit}"], p)}）`]),
-                        (fixes[ln.ref] || {}).product_id,
-                        (v) => fix(ln.ref, "product_id", v)));
+      if (!ln.from_header) { // the chain's one product is chosen once, above the lines
+        parts.push(select(`${id}-what`, say(["是哪个商品？", "Which product?"]),
+                          offered.map((p) => [p.id, `${p.name}（${say(["按{unit}", "by {unit}"], p)}）`]),
+                          (fixes[ln.ref] || {}).product_id,
+                          (v) => fix(ln.ref, "product_id", v)));
+      }
       const qwrap = el("p", undefined, "chain-choice");
       const qlab = el("label", say(["数量（{unit}）", "Quantity ({unit})"], { unit: ln.unit || "" }));
       qlab.htmlFor = `${id}-qty`;
@@ -227,6 +230,15 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       parts.push(el("h3", say(["读到 {n} 行，请核对", "{n} lines read: please check"], { n: preview.lines.length })));
     }
     parts.push(el("p", countText(shown.counts), "chain-counts"));
+    const fromHeader = shown.lines.filter((l) => l.from_header);
+    if (!result && (chainProduct || fromHeader.some((l) => l.status === "unmatched_product" && !l.product_id))) {
+      // A one-product chain whose header does not say which catalog product: chosen once, for every line.
+      const likely = new Set(fromHeader.flatMap((l) => (l.product_candidates || []).map((p) => p.id)));
+      const offered = [...choices.products.filter((p) => likely.has(p.id)), ...choices.products.filter((p) => !likely.has(p.id))];
+      parts.push(select(`${box.id}-chain-product`, say(["这条接龙卖的是哪个商品？（没写商品的行都用它）", "Which product is this chain for? (every line naming none)"]),
+                        offered.map((p) => [p.id, `${p.name}（${say(["按{unit}", "by {unit}"], p)}）`]), chainProduct,
+                        (v) => { chainProduct = v; read().catch((e) => box.append(el("p", failText(e), "result no"))); }));
+    }
     const list = el("ol", undefined, "chain-lines");
     const firstOfRow = new Set();
     list.replaceChildren(...shown.lines.map((ln) => {
@@ -301,6 +313,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     if (!textarea.value.trim()) return;
     text = textarea.value;
     fixes = {};
+    chainProduct = "";
     result = null;
     try {
       await loadChoices();
