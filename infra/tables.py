@@ -118,6 +118,11 @@ lucky_bag_draws = sa.Table(
     sa.Column("prize_item_id", sa.String(64)),
     sa.Column("prize_points", sa.Integer, nullable=False),
     sa.Column("drawn_at", UTC_TIME, nullable=False),
+    # Set since migration 0009 (stream.fairness): the SHA-256 of the seed published when the bag
+    # opened, the rule that drew, and the options with what they meant at the draw (JSON).
+    sa.Column("seed_hash", sa.String(64)),
+    sa.Column("rule", sa.String(32)),
+    sa.Column("draw_options", sa.Text),
 )
 
 # Neighbourhood points: one row per credit or debit; the id names its cause, so a replay adds nothing.

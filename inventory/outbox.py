@@ -65,6 +65,10 @@ class BagDrawn(msgspec.Struct, kw_only=True, tag_field="event", tag="bag_drawn")
     prize_item: str  # '' when the prize is points only
     prize_points: int
     ts: int
+    # Since provably fair draws (stream.fairness); '' in entries written before.
+    seed_hash: str = ""
+    rule: str = ""
+    options: str = ""  # JSON of stream.fairness.DrawOptions
 
 
 class PointsAwarded(msgspec.Struct, kw_only=True, tag_field="event", tag="points"):

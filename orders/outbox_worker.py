@@ -95,7 +95,8 @@ def draw_rows(entry: outbox.BagDrawn) -> tuple[dict[str, object], list[dict[str,
     audit: dict[str, object] = {
         "bag_id": entry.bag, "session_id": entry.session, "title": entry.title, "seed": entry.seed,
         "entrants": entry.entrants, "winners": entry.winners, "prize_item_id": entry.prize_item or None,
-        "prize_points": entry.prize_points, "drawn_at": drawn_at}
+        "prize_points": entry.prize_points, "drawn_at": drawn_at,
+        "seed_hash": entry.seed_hash or None, "rule": entry.rule or None, "draw_options": entry.options or None}
     points: list[dict[str, object]] = [
         {"id": f"bag:{entry.bag}:{user}", "user_id": user, "session_id": entry.session,
          "points": entry.prize_points, "reason": "lucky_bag", "created_at": drawn_at}

@@ -4,6 +4,7 @@ StreamError (infra DomainError)
 ├── SessionNotFound   404 no such session
 ├── WrongState        409 not allowed in the session's current state (draft, live, ended)
 ├── BagNotFound       404 no such lucky bag or red packet
+├── SessionOver       410 the session has ended: nobody joins its room any more
 └── RateLimited       429 too many frames of one kind from one connection
 Input errors use infra.errors.BadRequest; role and community errors infra.errors.Forbidden.
 """
@@ -28,6 +29,11 @@ class WrongState(StreamError):
 class BagNotFound(StreamError):
     code = "unknown_bag"
     status = 404
+
+
+class SessionOver(StreamError):
+    code = "session_ended"
+    status = 410
 
 
 class RateLimited(StreamError):

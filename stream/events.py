@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stream import keys
+from stream.history import HISTORY_LEN
 from stream.protocol import encoder
 from stream.scripts import Scripts
 
@@ -37,7 +38,8 @@ class Publisher:
 
     async def publish(self, sid: str, event: msgspec.Struct) -> int:
         """Encode once, number and publish; returns the event's seq."""
-        return int(await self.script(self.redis, [keys.event_seq(sid)], [keys.channel(sid), encoder.encode(event)]))
+        return int(await self.script(self.redis, [keys.event_seq(sid), keys.history(sid)],
+                                     [keys.channel(sid), encoder.encode(event), HISTORY_LEN]))
 
 
 class StockTicker:
@@ -54,8 +56,9 @@ class StockTicker:
         """Publish the item's current stock unless the gate held it back; the units, or None."""
         crowded = self.room_size(sid) >= CROWDED_ROOM
         left = await self.script(
-            self.redis, [keys.item_stock(sid, iid), keys.stock_gate(sid, iid), keys.event_seq(sid)],
-            [keys.channel(sid), iid, CROWDED_STOCK_INTERVAL_MS if crowded else STOCK_INTERVAL_MS, 1 if force else 0],
+            self.redis, [keys.item_stock(sid, iid), keys.stock_gate(sid, iid), keys.event_seq(sid), keys.history(sid)],
+            [keys.channel(sid), iid, CROWDED_STOCK_INTERVAL_MS if crowded else STOCK_INTERVAL_MS, 1 if force else 0,
+             HISTORY_LEN],
         )
         return None if int(left) < 0 else int(left)
 

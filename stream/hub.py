@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from stream import audience, keys
 from stream.frames import event_seq, viewers_count
+from stream.history import HISTORY_LEN
 from stream.protocol import Personal
 from stream.scripts import Scripts
 
@@ -160,6 +161,12 @@ class Hub:
         for viewer in viewers:
             viewer.offer(editions.for_viewer(viewer.user_id, viewer.role))
 
+    async def edition(self, viewer: Viewer, data: bytes) -> bytes:
+        """An already published event as this viewer gets it live (her audience's edition)."""
+        winners = audience.winners_of(data) if self._names is not None else []
+        made = audience.editions(data, await self._names(winners) if winners and self._names else None)
+        return data if made is None else made.for_viewer(viewer.user_id, viewer.role)
+
     def deliver_personal(self, sid: str, data: bytes) -> None:
         """Hand a personal frame to the local viewers of the user its envelope names."""
         try:
@@ -216,9 +223,9 @@ class Hub:
             self._reported = set(self.rooms)
             for sid in sids:
                 try:
-                    await self._report(self.redis, [keys.viewers(sid), keys.event_seq(sid)],
+                    await self._report(self.redis, [keys.viewers(sid), keys.event_seq(sid), keys.history(sid)],
                                        [keys.channel(sid), self.process_id, self.local_viewers(sid),
-                                        VIEWERS_STALE_MS])
+                                        VIEWERS_STALE_MS, HISTORY_LEN])
                 except RedisError as exc:
                     log.warning("viewer count report failed: %s", exc)
 

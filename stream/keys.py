@@ -35,6 +35,11 @@ def event_seq(sid: str) -> str:
     return f"{tag(sid)}:event_seq"
 
 
+def history(sid: str) -> str:
+    """A Redis Stream of the session's last broadcast events, entry id <seq>-0 (stream.history)."""
+    return f"{tag(sid)}:history"
+
+
 def hold_release_at(sid: str) -> str:
     """Epoch ms at which unconfirmed holds of the session go back to the live sale."""
     return f"{tag(sid)}:hold_release_at"

@@ -2,8 +2,11 @@
 
 A bag is entered by residents present in the room (for ``min_watch_s``, with the passphrase
 when one is set) and drawn exactly once when its countdown ends, by whichever web process's
-sweeper gets there first. A red packet's total is split by the double-mean rule when it is
-made, and its shares go to the first residents to grab.
+sweeper gets there first. Its seed is drawn when it opens and only its SHA-256 is published then;
+the winners follow from the seed and the entrants by the rule in stream.fairness, with the bag's
+options (prefer residents who have not won lately, a monthly cap) as that rule's tiers and filter.
+Prize units leave stock only for winners, so an undrawn prize stays on sale. A red packet's total
+is split by the double-mean rule when it is made, and its shares go to the first residents to grab.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from infra.errors import BadRequest
 from infra.ids import ID_RE, ID_RULE
 from infra.resources import as_str
 from infra.types import Id, Title
-from stream import keys
+from stream import fairness, keys
 from stream.audience import sees_ids
 from stream.context import Live
+from stream.draw_audit import options_at_draw
 from stream.errors import BagNotFound
+from stream.history import HISTORY_LEN
 from stream.protocol import LuckyBagStarted, LuckyBagView, RedPacketStarted
 from stream.sessions import SessionState, new_id, now_ms
 
@@ -41,6 +46,10 @@ class NewLuckyBag(msgspec.Struct, kw_only=True):
     min_watch_s: Annotated[int, Meta(ge=0, le=24 * 3600)] = 0
     prize_item_id: Id | None = None
     prize_points: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
+    prefer_new_days: Annotated[int, Meta(ge=0, le=365, description=(
+        "draw residents who have not won a bag of the community in the last N days first; 0: no preference"))] = 0
+    monthly_cap: Annotated[int, Meta(ge=0, le=100, description=(
+        "residents who already won this many bags in the last 30 days cannot win; 0: no cap"))] = 0
 
 
 class NewRedPacket(msgspec.Struct, kw_only=True):
@@ -63,6 +72,13 @@ class BagStatus(msgspec.Struct, kw_only=True):
     prize_item_id: str | None
     prize_points: int
     audit: str | None
+    seed_hash: str = ""  # SHA-256 of the seed, published when the bag opened
+    rule: str = ""  # the stream.fairness rule that drew, once drawn
+    prefer_new_days: int = 0
+    monthly_cap: int = 0
+    undrawn: int = 0  # prizes left for nobody eligible: they stayed in stock
+    recent: list[str] = []  # entrants drawn last as recent winners
+    capped: list[str] = []  # entrants not eligible, at the monthly cap
 
 
 class BagSummary(msgspec.Struct, kw_only=True):
@@ -82,6 +98,8 @@ class BagSummary(msgspec.Struct, kw_only=True):
     winner_names: list[str]  # masked names, "" for someone not registered
     entered: bool  # the caller is among the entrants
     won: bool  # the caller is among the winners
+    seed_hash: str = ""
+    undrawn: int = 0
 
 
 class RedPacketView(msgspec.Struct, kw_only=True):
@@ -121,14 +139,20 @@ async def create_bag(live: Live, state: SessionState, bag: NewLuckyBag) -> Lucky
     bid = new_id("b")
     draw_at = now_ms() + bag.countdown_s * 1000
     passphrase = (bag.passphrase or "").strip()
+    # The seed is fixed now and kept secret until the draw; its hash, published now, binds it.
+    seed = secrets.token_hex(32)
     await live.redis.hset(keys.bag(state.id, bid), mapping={
         "status": "open", "title": bag.title.strip(), "winners": bag.winners, "draw_at": draw_at,
         "passphrase": passphrase, "min_watch_ms": bag.min_watch_s * 1000,
-        "prize_item_id": bag.prize_item_id or "", "prize_points": bag.prize_points})
+        "prize_item_id": bag.prize_item_id or "", "prize_points": bag.prize_points,
+        "seed": seed, "seed_hash": fairness.seed_hash(seed), "prefer_new_days": bag.prefer_new_days,
+        "monthly_cap": bag.monthly_cap})
     await live.redis.sadd(keys.bags(state.id), bid)
     await live.redis.zadd(keys.DEADLINES, {f"bag|{state.id}|{bid}": draw_at})
     view = LuckyBagView(id=bid, title=bag.title.strip(), winners=bag.winners, draw_at=draw_at,
-                        needs_passphrase=bool(passphrase), min_watch_s=bag.min_watch_s)
+                        needs_passphrase=bool(passphrase), min_watch_s=bag.min_watch_s,
+                        seed_hash=fairness.seed_hash(seed), prefer_new_days=bag.prefer_new_days,
+                        monthly_cap=bag.monthly_cap)
     await live.publisher.publish(state.id, LuckyBagStarted(bag=view))
     return view
 
@@ -178,19 +202,25 @@ async def open_bags(live: Live, sid: str, user_id: str | None) -> list[LuckyBagV
         entered = bool(user_id and await live.redis.hexists(keys.bag_entrants(sid, bid), user_id))
         views.append(LuckyBagView(id=bid, title=bag["title"], winners=int(bag["winners"]),
                                   draw_at=int(bag["draw_at"]), needs_passphrase=bool(bag["passphrase"]),
-                                  min_watch_s=int(bag["min_watch_ms"]) // 1000, entered=entered))
+                                  min_watch_s=int(bag["min_watch_ms"]) // 1000, entered=entered,
+                                  seed_hash=bag.get("seed_hash", ""),
+                                  prefer_new_days=int(bag.get("prefer_new_days") or 0),
+                                  monthly_cap=int(bag.get("monthly_cap") or 0)))
     return views
 
 
 async def draw_bag(live: Live, sid: str, bid: str) -> list[str] | None:
     """Draw if due (exactly once across processes) and award item prizes; None if not yet due."""
-    code, winners_json = await live.scripts.draw_lucky_bag(
-        live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.event_seq(sid), keys.outbox_of(sid)],
-        [keys.channel(sid), secrets.token_hex(16), sid, bid])
+    for _attempt in range(5):
+        code, winners_json = await _draw_once(live, sid, bid)
+        if code != -3:  # -3: an entrant came in while we read them (a clock between processes)
+            break
     if code == -2:
         raise BagNotFound(f"no lucky bag {bid}")
-    if code == -1:
+    if code in (-1, -3):
         return None
+    if code == -4:
+        raise BagNotFound(f"lucky bag {bid} changed its seed: not drawn")
     winners: list[str] = json.loads(winners_json)
     prize_item = await live.redis.hget(keys.bag(sid, bid), "prize_item_id")
     if prize_item:
@@ -200,6 +230,33 @@ async def draw_bag(live: Live, sid: str, bid: str) -> list[str] | None:
     return winners
 
 
+async def _draw_once(live: Live, sid: str, bid: str) -> tuple[int, bytes | str]:
+    """Read the entrants, compute the winners by the rule and ask the script to record them."""
+    bag = {as_str(k): as_str(v) for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
+    if not bag:
+        return -2, ""
+    if bag["status"] == "drawn":
+        return 0, bag["result"]
+    if now_ms() < int(bag["draw_at"]):
+        return -1, ""
+    entrants = sorted(as_str(u) for u in await live.redis.hkeys(keys.bag_entrants(sid, bid)))
+    prizes = int(bag["winners"])
+    # A bag opened before seeds were kept at opening gets one now (and has no published hash).
+    seed = bag.get("seed") or secrets.token_hex(32)
+    community = as_str(await live.redis.hget(keys.session(sid), "community_id") or b"")
+    options = await options_at_draw(live, sid, community, entrants, prizes, int(bag.get("prefer_new_days") or 0),
+                                    int(bag.get("monthly_cap") or 0))
+    winners = fairness.winners_by(seed, entrants, prizes, recent=options.recent, capped=options.capped)
+    options.undrawn = prizes - len(winners)
+    encode = msgspec.json.encode
+    code, result = await live.scripts.draw_lucky_bag(
+        live.redis, [keys.bag(sid, bid), keys.bag_entrants(sid, bid), keys.event_seq(sid), keys.outbox_of(sid),
+                     keys.history(sid)],
+        [keys.channel(sid), sid, bid, seed, len(entrants), encode(winners), encode(entrants), encode(options),
+         fairness.RULE, options.undrawn, HISTORY_LEN])
+    return int(code), result
+
+
 async def bag_status(live: Live, sid: str, bid: str) -> BagStatus:
     _known("lucky bag", bid)
     bag = {as_str(k): as_str(v) for k, v in (await live.redis.hgetall(keys.bag(sid, bid))).items()}
@@ -207,13 +264,25 @@ async def bag_status(live: Live, sid: str, bid: str) -> BagStatus:
         raise BagNotFound(f"no lucky bag {bid}")
     entrants = sorted(as_str(u) for u in await live.redis.hkeys(keys.bag_entrants(sid, bid)))
     drawn = bag["status"] == "drawn"
+    options = (msgspec.json.decode(bag["options"], type=fairness.DrawOptions) if drawn and bag.get("options")
+               else fairness.DrawOptions(prizes=int(bag["winners"])))
+    rule = bag.get("rule") or (fairness.LEGACY_RULE if drawn else "")
     return BagStatus(
         id=bid, title=bag["title"], status=bag["status"], winners=json.loads(bag["result"]) if drawn else [],
         entrants=entrants, winner_count=int(bag["winners"]), draw_at=int(bag["draw_at"]),
         seed=bag.get("seed") if drawn else None, drawn_at=int(bag["drawn_at"]) if drawn else None,
         prize_item_id=bag["prize_item_id"] or None, prize_points=int(bag["prize_points"]),
-        audit="winners are the entrants with the smallest sha1(seed + ':' + user_id)" if drawn else None,
+        audit=_RULE_TEXT.get(rule) if drawn else None, seed_hash=bag.get("seed_hash", ""), rule=rule,
+        prefer_new_days=int(bag.get("prefer_new_days") or 0), monthly_cap=int(bag.get("monthly_cap") or 0),
+        undrawn=int(bag.get("undrawn") or 0), recent=options.recent, capped=options.capped,
     )
+
+
+_RULE_TEXT = {
+    fairness.RULE: ("winners are the eligible entrants (not capped) ordered by (recent winner last, "
+                    "sha256(seed + ':' + user_id), user_id); sha256(seed) is the seed_hash published at opening"),
+    fairness.LEGACY_RULE: "winners are the entrants with the smallest sha1(seed + ':' + user_id)",
+}
 
 
 async def bag_for(live: Live, principal: Principal, sid: str, bid: str) -> BagStatus | BagSummary:
@@ -226,7 +295,8 @@ async def bag_for(live: Live, principal: Principal, sid: str, bid: str) -> BagSt
                       draw_at=full.draw_at, drawn_at=full.drawn_at, seed=full.seed, prize_item_id=full.prize_item_id,
                       prize_points=full.prize_points, entrant_count=len(full.entrants),
                       winner_names=[names.get(w, "") for w in full.winners],
-                      entered=principal.user_id in full.entrants, won=principal.user_id in full.winners)
+                      entered=principal.user_id in full.entrants, won=principal.user_id in full.winners,
+                      seed_hash=full.seed_hash, undrawn=full.undrawn)
 
 
 def _known(kind: str, bid: str) -> None:

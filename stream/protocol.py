@@ -77,6 +77,9 @@ class LuckyBagView(msgspec.Struct, kw_only=True):
     needs_passphrase: bool
     min_watch_s: int
     entered: bool = False
+    seed_hash: str = ""  # SHA-256 of the draw's seed, revealed with the result (stream.fairness)
+    prefer_new_days: int = 0  # residents who won in the last N days are drawn after the others
+    monthly_cap: int = 0  # residents with this many wins in the last 30 days cannot win
 
 
 class OrderView(msgspec.Struct, kw_only=True):
@@ -103,6 +106,20 @@ class Snapshot(msgspec.Struct, tag="snapshot", **KW):
     orders: list[OrderView]  # grabs and prizes
     stream_url: str | None = None
     hold_release_at: int = 0  # epoch ms: unconfirmed holds go back to the live sale then; 0 when none
+
+
+class Resumed(msgspec.Struct, tag="resumed", **KW):
+    """The first frame of a join with ``?since=<seq>`` that the session's history covers: the
+    ``missed`` events after ``after`` follow at once, in order, then live ones; no snapshot. The
+    viewer's own holds and orders (personal, not in the history) come fresh with it."""
+
+    after: int  # the seq the viewer sent; the next event is after + 1
+    missed: int
+    status: str
+    viewers: int
+    holds: list[OrderView]
+    orders: list[OrderView]
+    hold_release_at: int = 0
 
 
 class GrabResult(msgspec.Struct, tag="grab_result", **KW):
@@ -211,6 +228,11 @@ class LuckyBagResult(msgspec.Struct, tag="lucky_bag_result", **KW):
     winners: list[str] = []  # user ids: host, admin and operator viewers only
     winner_names: list[str] = []  # masked names ("" for someone not registered), in the order of winners
     won: bool = False
+    seed: str = ""  # revealed: SHA-256(seed) is the seed_hash published when the bag opened
+    seed_hash: str = ""
+    rule: str = ""  # the stream.fairness rule; check it at /draws/<bag_id> or with linli verify-draw
+    prizes: int = 0
+    undrawn: int = 0  # prizes no eligible entrant was left for: they stay in stock
 
 
 class RedPacketStarted(msgspec.Struct, tag="red_packet_started", **KW):

@@ -13,6 +13,7 @@ from infra.errors import DomainError, Forbidden
 from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
 from infra.types import readable
 from stream import keys
+from stream.admission import joinable
 from stream.context import LIVE, Live
 from stream.errors import RateLimited
 from stream.hub import Viewer
@@ -38,7 +39,8 @@ from stream.protocol import (
     encoder,
 )
 from stream.proxy import NOT_YOURS, ProxyDesk
-from stream.sessions import SessionState, check_member, items, load_session, now_ms
+from stream.resume import resume, resume_point
+from stream.sessions import SessionState, items, load_session, now_ms
 from stream.tickets import redeem_ticket
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,13 @@ async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snaps
 
 
 async def live_room(request: web.Request) -> web.StreamResponse:
-    """GET /ws/sessions/{sid}: a single-use ?ticket= (browsers) or the Authorization header (other clients)."""
+    """GET /ws/sessions/{sid}: a single-use ?ticket= (browsers) or the Authorization header (other clients);
+    ``?since=<seq>``: the last event seen, to resume from the session's history instead of a snapshot."""
     live, sid, ticket = request.app[LIVE], request.match_info["sid"], request.query.get("ticket")
+    since = resume_point(request.query.get("since"))
     # Who first, then which session: a stranger learns nothing of which sessions exist.
     principal = await redeem_ticket(live, sid, ticket) if ticket is not None else authenticate(request)
-    state = await load_session(live, sid)
-    check_member(principal, state)
+    state = await joinable(live, principal, sid)
 
     # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=False)
@@ -85,10 +88,11 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     await live.hub.join(viewer)
     writer = None
     try:
-        snapshot = await build_snapshot(live, await load_session(live, state.id), viewer.user_id)
-        viewer.min_seq = snapshot.seq
-        # The snapshot goes out before the writer starts, so it is always the first frame.
-        await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
+        # The first frames go out before the writer starts: the snapshot, or what she missed.
+        if not await resume(live, viewer, since):
+            snapshot = await build_snapshot(live, await load_session(live, state.id), viewer.user_id)
+            viewer.min_seq = snapshot.seq
+            await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
         writer = asyncio.create_task(viewer.write_loop())
         limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=state.id,
                                user_id=viewer.user_id, address=request.remote)

@@ -23,8 +23,9 @@ from infra.ids import ID_RE
 from infra.revocation import check_not_revoked
 from infra.types import Id
 from stream import keys
+from stream.admission import joinable
 from stream.context import LIVE, Live
-from stream.sessions import check_member, load_session, now_ms
+from stream.sessions import now_ms
 
 TICKET_TTL_S = 30
 TICKET_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")  # secrets.token_urlsafe(24)
@@ -55,12 +56,14 @@ _encode, _decode = msgspec.json.Encoder().encode, msgspec.json.Decoder(_Bound).d
 
 @endpoint(request=TicketRequest, response=Ticket, status=201)
 async def post_ws_ticket(request: web.Request) -> web.Response:
-    """A single-use ticket, valid 30 s, to open one session's live-room websocket from a browser."""
+    """A single-use ticket, valid 30 s, to open one session's live-room websocket from a browser; a
+    caller who may not join hears why: 401 sign in again, 403 `not_for_role` or another community's,
+    404 `unknown_session`, 410 `session_ended`."""
     principal = authenticate(request)
     body = await read_body(request, TicketRequest)
     live = request.app[LIVE]
-    state = await load_session(live, body.session_id)
-    check_member(principal, state)
+    # The page reads this answer before it connects: the reasons not to (stream.admission).
+    state = await joinable(live, principal, body.session_id)
     ticket = secrets.token_urlsafe(24)
     bound = _Bound(user_id=principal.user_id, role=principal.role, community_id=principal.community_id,
                    token_id=principal.token_id, issued_at=principal.issued_at, expires_at=principal.expires_at)

@@ -152,10 +152,11 @@ async def test_lucky_bag_draws_10_distinct_eligible_winners_once(cluster: Cluste
     assert all(len(c.of_type("lucky_bag_result")) == 1 for c in clients)
     status = await cluster.b.ok("GET", f"/api/sessions/{sid}/lucky-bags/{bid}", HOST)
     assert status["status"] == "drawn" and status["winners"] == winners and len(status["entrants"]) == 300
-    # The audit: anyone can recompute the winners from the seed and the entrants.
+    # The audit: anyone can recompute the winners from the seed and the entrants (stream.fairness).
     import hashlib
-    ranked = sorted(status["entrants"], key=lambda u: hashlib.sha1(f"{status['seed']}:{u}".encode()).hexdigest())
+    ranked = sorted(status["entrants"], key=lambda u: hashlib.sha256(f"{status['seed']}:{u}".encode()).hexdigest())
     assert ranked[:10] == winners
+    assert hashlib.sha256(status["seed"].encode()).hexdigest() == status["seed_hash"] == bag["seed_hash"]
     # Winners got a zero-price order of the prize item.
     for _ in range(100):
         orders = (await cluster.a.ok("GET", f"/api/sessions/{sid}/orders", HOST))["orders"]
