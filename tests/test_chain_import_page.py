@@ -133,7 +133,7 @@ async def test_a_one_product_chain_whose_header_the_catalog_does_not_know_is_fix
         await page.get_by_role("button", name="读取并导入").click()
         review = page.locator("#review")
         await expect(review.locator(".chain-line .badge")).to_have_text(
-            ["没读懂，不导入", "没读懂，不导入", "商品没对上", "商品没对上", "新心愿"])
+            ["接龙的标题或说明，不导入", "接龙的标题或说明，不导入", "商品没对上", "商品没对上", "新心愿"])
         await review.get_by_label("这条接龙卖的是哪个商品？（没写商品的行都用它）").select_option("c7-hongshu")
         await expect(review.locator(".chain-line .what")).to_have_text(
             ["", "", "李建国 · 红薯 5斤 · 仁和药房", "王玉香 · 红薯 10斤 · 仁和药房", "赵秀英 · 红薯 3斤 · 仁和药房"])

@@ -149,7 +149,7 @@ async def test_a_grid_worker_fixes_a_refused_chain_line_and_the_host_sees_the_de
     await review.get_by_role("button", name="再粘贴一段").click()
     await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill(chain)
     await page.get_by_role("button", name="读取并导入").click()
-    await expect(review.locator(".chain-counts")).to_have_text("没读懂，不导入 1 · 以前导入过 3")
+    await expect(review.locator(".chain-counts")).to_have_text("接龙的标题或说明，不导入 1 · 以前导入过 3")
     await expect(review.get_by_role("button", name="确认导入（0 条）")).to_be_disabled()
 
     host = await signed_in(new_page, server, token("host1", "host", "c3"), f"/host?session={sid}", viewport=LAPTOP)

@@ -110,8 +110,11 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     return "";
   }
 
+  let firstOrder = 0; // rows above the first order are the chain's title and notes, not lines gone unread
+
   function statusWord(ln) {
     if (ln.skipped) return say(STATUS.skipped);
+    if (ln.status === "unparsed" && ln.row < firstOrder) return say(["接龙的标题或说明，不导入", "the chain's title or notes: not imported"]);
     if (ln.status === "edit") return `${say(STATUS.edit)}：${say(KIND[ln.kind] || STATUS.edit)}`;
     if (ln.status === "question" && ln.free_text) {
       return ln.resident_id ? say(["是提问：记下她想要的（目录里没有）", "a question: noted as her wish (not in the catalog)"])
@@ -211,7 +214,15 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     return say(["请选商品", "choose the product"]);
   }
 
-  const countText = (counts) => Object.entries(counts).map(([s, n]) => `${say(STATUS[s] || [s, s])} ${n}`).join(" · ");
+  /** The lines by what they will do, in the order a grid worker reads them (the title and notes apart). */
+  function countText(lines) {
+    const counts = new Map();
+    for (const ln of lines) {
+      const word = ln.status === "edit" && !ln.skipped ? say(STATUS.edit) : statusWord(ln);
+      counts.set(word, (counts.get(word) || 0) + 1);
+    }
+    return [...counts].map(([word, n]) => `${word} ${n}`).join(" · ");
+  }
 
   function render() {
     if (!preview && !result) { box.replaceChildren(); return; }
@@ -229,7 +240,8 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     } else {
       parts.push(el("h3", say(["读到 {n} 行，请核对", "{n} lines read: please check"], { n: preview.lines.length })));
     }
-    parts.push(el("p", countText(shown.counts), "chain-counts"));
+    firstOrder = Math.min(...shown.lines.filter((l) => !["unparsed", "question"].includes(l.status)).map((l) => l.row), Infinity);
+    parts.push(el("p", countText(shown.lines), "chain-counts"));
     const fromHeader = shown.lines.filter((l) => l.from_header);
     if (!result && (chainProduct || fromHeader.some((l) => l.status === "unmatched_product" && !l.product_id))) {
       // A one-product chain whose header does not say which catalog product: chosen once, for every line.
