@@ -346,3 +346,16 @@ async def test_a_question_for_what_the_catalog_lacks_is_her_free_text_wish(api: 
     status, answer = await api.call("POST", f"/api/wish-windows/{wid}/chain/preview", GRID,
                                     _body(chain, corrections=[{"ref": "4.0", "skip": True}]))
     assert (status, answer["error"]["code"]) == (400, "nothing_to_correct")
+
+
+async def test_a_one_product_chain_takes_the_product_she_names_once(api: Api, engine: AsyncEngine) -> None:
+    """The header's 红富士苹果 is no catalog name: the request's product_id holds for every line naming none,
+    and the header's 10斤一箱 converts its cases; a line naming its own product keeps it."""
+    wid = await _window(api)
+    chain = "#接龙\n红富士苹果 10斤一箱 50元\n1. 孟秀英 1箱\n2. 周建国 2箱\n3. 林晓 梨3斤"
+    preview = await api.ok("POST", f"/api/wish-windows/{wid}/chain/preview", GRID, _body(chain))
+    assert [(ln["status"], ln.get("from_header", False)) for ln in preview["lines"] if ln["row"] > 2] == [
+        ("unmatched_product", True), ("unmatched_product", True), ("new", False)]
+    done = await api.ok("POST", f"/api/wish-windows/{wid}/chain", GRID, _body(chain, product_id="pg"))
+    assert sorted((w["resident_id"], w["product_id"], w["qty"]) for w in done["imported"]) == [
+        ("kai", "li", 3), ("meng", "pg", 10), ("zhou", "pg", 20)]
