@@ -260,6 +260,8 @@ def plan_chain(ctx: Context, parsed: ChainParse, text: str, corrections: Sequenc
                 if done is not None:
                     line.resident_id, line.product_id, line.qty = done.resident_id, done.product_id, done.qty
                     _name(line, people)
+                    if done.product_id in catalog:
+                        line.product_name, line.unit = catalog[done.product_id].name, catalog[done.product_id].unit
                 continue
             resident = fix.resident_id or (who.resident_id if who is not None else None)
             if resident is None:

@@ -90,6 +90,14 @@ async def test_a_grid_worker_reviews_corrects_and_confirms_a_chain(server: Serve
         await expect(line("3.0").locator(".badge")).to_have_text("以前导入过")
         await expect(line("7.0").locator(".badge")).to_have_text("以前导入过")
         await expect(review.locator(".confirm")).to_be_disabled()
+        # In English and in large text the review says the same and still fits the phone.
+        await page.locator("#lang").click()
+        await expect(line("3.0").locator(".badge")).to_have_text("imported before")
+        await page.locator("#big-text").click()
+        await expect(review.locator(".confirm")).to_have_text("Confirm import (0)")
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, width
+        await screenshot(page, "chain-review-en-large-phone")
 
 
 async def test_the_host_imports_a_chain_for_the_whole_community_from_the_console(
