@@ -94,6 +94,11 @@ async def activity_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "activity.html", headers={"Cache-Control": "no-cache"})
 
 
+async def draw_page(request: web.Request) -> web.FileResponse:
+    """Check a lucky bag's draw from its public audit, in the browser: /draws/{bid}."""
+    return web.FileResponse(STATIC / "draw.html", headers={"Cache-Control": "no-cache"})
+
+
 async def whoami(request: web.Request) -> web.Response:
     """The caller as their token names them (a quick way to check a token)."""
     p = authenticate(request)
@@ -170,6 +175,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                     web.get("/host", host_page), web.get("/grid", grid_page),
                     web.get("/points", points_page), web.get("/fund/{cid}", fund_page), web.get("/office", office_page),
                     web.get("/pickup", pickup_page), web.get("/orders", orders_page),
-                    web.get("/activity", activity_page),
+                    web.get("/activity", activity_page), web.get("/draws/{bid}", draw_page),
                     web.static("/static", STATIC, append_version=False)])
     return app

@@ -330,6 +330,42 @@ def loadtest(url: str | None, users: int, spawn_rate: float, run_time: str, scen
                           stock=stock, report_dir=folder, processes=processes)))
 
 
+@main.command("verify-draw")
+@click.argument("bag_id")
+def verify_draw(bag_id: str) -> None:
+    """Recompute a lucky bag's winners from its recorded audit and check the seed against the hash
+    published when it opened (the rule: stream/fairness.py). Exit 0 when both hold, 1 when not."""
+    from infra.db import create_engine
+    from infra.errors import DomainError
+    from stream.api import AuditRow, load_audit
+
+    async def recorded() -> AuditRow:
+        engine = create_engine(_settings().sql_url)
+        try:
+            return await load_audit(engine, bag_id)
+        finally:
+            await engine.dispose()
+
+    try:
+        row = asyncio.run(recorded())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    verdict = row.verdict()
+    opts = row.options
+    click.echo(f"bag {row.bag_id} ({row.title}) of session {row.session_id}, rule {verdict.rule}")
+    click.echo(f"seed       {row.seed}")
+    click.echo(f"seed hash  {row.seed_hash or '(none published: a draw from before seeds were committed)'}")
+    if opts:
+        click.echo(f"prizes {opts.prizes}, prefer_new_days {opts.prefer_new_days}, monthly_cap {opts.monthly_cap}, "
+                   f"undrawn {opts.undrawn}; recent winners {opts.recent or '-'}, capped {opts.capped or '-'}")
+    click.echo(f"entrants   {len(row.entrants)}")
+    click.echo(f"recorded   {', '.join(verdict.recorded) or '-'}")
+    click.echo(f"recomputed {', '.join(verdict.recomputed) or '-'}")
+    click.echo(f"sha256(seed) matches the published hash: {'yes' if verdict.seed_matches else 'NO'}")
+    click.echo(f"recomputed winners match the recorded ones: {'yes' if verdict.winners_match else 'NO'}")
+    sys.exit(0 if verdict.ok else 1)
+
+
 def _register_crowdfund_tools() -> None:
     from crowdfund.api import aggregate_cmd, chain
 

@@ -6,6 +6,7 @@ rooms and mounts the routes; the demo creates a session.
 """
 
 from stream.context import LIVE, Live
+from stream.draw_audit import AuditRow, load_audit
 from stream.errors import SessionNotFound
 from stream.lifecycle import close_viewers, running_live
 from stream.personal import RoomNotices, send_personal, set_hold_deadline
@@ -24,7 +25,8 @@ from stream.sessions import (
 )
 
 __all__ = [
-    "LIVE", "HoldPlaced", "HoldReleased", "ItemView", "Live", "NewItem", "OrderView", "RoomNotices",
+    "LIVE", "AuditRow",
+    "HoldPlaced", "HoldReleased", "ItemView", "Live", "NewItem", "OrderView", "RoomNotices",
     "SessionNotFound", "SessionState", "add_item", "close_viewers", "create_session", "go_live", "items",
-    "load_session", "pin", "routes", "running_live", "send_personal", "set_hold_deadline", "start_flash",
+    "load_audit", "load_session", "pin", "routes", "running_live", "send_personal", "set_hold_deadline", "start_flash",
 ]

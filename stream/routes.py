@@ -13,6 +13,7 @@ from infra.http import authenticate, json_response, read_body, require
 from infra.types import Cents, HttpUrl, Id, Title
 from stream import lucky, sessions, tickets
 from stream.context import LIVE
+from stream.draw_audit import DrawAudit, audit_for
 from stream.protocol import FlashStarted, ItemView, LuckyBagView
 from stream.room import live_room
 
@@ -122,6 +123,14 @@ async def get_lucky_bag(request: web.Request) -> web.Response:
     return json_response(await lucky.bag_for(request.app[LIVE], principal, state.id, request.match_info["bid"]))
 
 
+@endpoint(response=DrawAudit)
+async def get_draw(request: web.Request) -> web.Response:
+    """The recorded draw of a lucky bag, to check it (stream.fairness): seed, published hash, rule, options
+    and the entrants' rank keys; their user ids for the host, admins and operators, masked names for others."""
+    principal = authenticate(request)
+    return json_response(await audit_for(request.app[LIVE].engine, principal, request.match_info["bid"]))
+
+
 @endpoint(request=lucky.NewRedPacket, response=lucky.RedPacketView, status=201, roles=HOST_ROLES)
 async def create_red_packet(request: web.Request) -> web.Response:
     """Hand out a points red packet (红包) in shares; viewers see red_packet_started."""
@@ -148,6 +157,7 @@ routes = [
     web.post("/api/sessions/{sid}/end", end_session),
     web.post("/api/sessions/{sid}/lucky-bags", create_lucky_bag),
     web.get("/api/sessions/{sid}/lucky-bags/{bid}", get_lucky_bag),
+    web.get("/api/lucky-bag-draws/{bid}", get_draw),
     web.post("/api/sessions/{sid}/red-packets", create_red_packet),
     web.get("/api/sessions/{sid}/red-packets/{pid}", get_red_packet),
     web.get("/ws/sessions/{sid}", live_room),

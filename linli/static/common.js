@@ -126,8 +126,9 @@ export function largeTextToggle(button) {
  * token never goes into a URL. `onEvent` gets each decoded frame; `onClose` gets the ApiError
  * when no ticket could be had (e.g. 401: sign in again). Returns `send(frame)` (false when
  * offline), `resync()` (drop the socket; the next one starts with a fresh snapshot) and `stop()`.
+ * `since()`: the seq of the last event the page has, so a reconnect resumes from there (0: a snapshot).
  */
-export function liveSocket(sid, { onEvent, onOpen = () => {}, onClose = () => {} }) {
+export function liveSocket(sid, { onEvent, onOpen = () => {}, onClose = () => {}, since = () => 0 }) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   let ws = null, retry = 0, stopped = false;
   const again = () => setTimeout(open, Math.min(10000, 500 * 2 ** retry++));
@@ -143,7 +144,9 @@ export function liveSocket(sid, { onEvent, onOpen = () => {}, onClose = () => {}
       return;
     }
     if (stopped) return;
-    ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${encodeURIComponent(sid)}?ticket=${encodeURIComponent(ticket)}`);
+    const last = since();
+    ws = new WebSocket(`${scheme}://${location.host}/ws/sessions/${encodeURIComponent(sid)}?ticket=${encodeURIComponent(ticket)}`
+                       + (last > 0 ? `&since=${last}` : ""));
     ws.onopen = () => { retry = 0; onOpen(); };
     ws.onmessage = (m) => onEvent(JSON.parse(m.data));
     ws.onclose = () => {

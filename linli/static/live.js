@@ -136,6 +136,11 @@ function onEvent(e) {
       state.holds = e.holds; state.orders = e.orders; state.releaseAt = e.hold_release_at || 0;
       renderItems(); renderBags(); renderMine(state.holds, state.orders);
       break;
+    case "resumed":  // back after a blip: the missed events follow; her own holds and orders come fresh
+      lastViewers = e.viewers; $("viewers").textContent = `${t("在线")} ${e.viewers}`;
+      state.holds = e.holds; state.orders = e.orders; state.releaseAt = e.hold_release_at || 0;
+      renderMine(state.holds, state.orders);
+      break;
     case "stock": { const i = state.items.get(e.item_id); if (i) { i.left = e.left; renderItems(); } break; }
     case "item_added": state.items.set(e.item.id, e.item); renderItems(); break;
     case "item_pinned": state.pinned = e.item_id; renderPinned(); break;
@@ -168,6 +173,8 @@ function onEvent(e) {
       state.bags.delete(e.bag_id); renderBags(); $("bags").hidden = false;
       say($("bag-result"), won ? "恭喜您中了福袋！" : `福袋已开奖：${names.length}位邻居中奖`, won);
       $("bag-winners").textContent = `${t("中奖名单")}：${names.map((n) => n || t("邻居")).join("、") || "—"}`;
+      // Anyone can check the draw: the seed revealed now against the hash published when the bag opened.
+      $("bag-check").href = `/draws/${encodeURIComponent(e.bag_id)}`; $("bag-check").hidden = false;
       break;
     }
     case "hold_confirmed": {
@@ -240,11 +247,31 @@ languageToggle($("lang"), () => {
 applyI18n();
 inbox.reload();
 findNextWindow();
+// Who may not be here hears why and what to do, once; reconnecting would not change the answer.
+const GONE = {
+  401: [["登录已过期，请重新登录", "Your sign-in has expired: please sign in again"], ["重新登录", "Sign in again"], "/"],
+  not_for_role: [["直播间是给居民和社区工作人员的，供应商账号进不来", "The live room is for residents and community staff, not for suppliers"],
+                 ["去供应商页面", "Go to the supplier page"], "/supplier"],
+  403: [["这是别的小区的直播，您进不来", "This live belongs to another community"], ["回首页", "Home"], "/"],
+  404: [["找不到这场直播，请检查链接", "There is no such live: please check the link"], ["回首页", "Home"], "/"],
+  410: [["这场直播已经结束了", "This live has ended"], ["看看我的订单", "See my orders"], "/orders"],
+};
+function gone(e) {
+  const [text, action, href] = GONE[e.code] || GONE[e.status];
+  state.socket.stop();
+  $("conn").textContent = fmt(text);
+  $("gone-text").textContent = fmt(text);
+  $("gone-link").textContent = fmt(action);
+  $("gone-link").href = href;
+  $("gone").hidden = false;
+  document.body.dataset.gone = e.code;
+}
 state.socket = liveSocket(sid, {
   onEvent,
+  since: () => state.seq,  // a reconnect resumes from the last event seen (a snapshot if too old)
   onOpen: () => { $("conn").textContent = t("已连接"); },
-  onClose: () => {
-    state.seq = 0;  // the next snapshot is the truth
+  onClose: (e) => {
+    if (e && (GONE[e.code] || GONE[e.status])) { gone(e); return; }
     $("conn").textContent = t("网络断了，正在重连…");
   },
 });
