@@ -7,6 +7,9 @@ from inventory import item_stock_key, outbox
 
 # Not per session: every pending deadline (flash ends, bag draws), swept by every web process.
 DEADLINES = "linli:deadlines"
+# Not per session: "<sid>|<plan id>" of every scheduled flash by start time, polled by every web
+# process; the plan itself (and its one claim) sits under the session's hash tag.
+FLASH_STARTS = "linli:flash_starts"
 
 
 def session(sid: str) -> str:
@@ -108,6 +111,36 @@ def packet_takers(sid: str, pid: str) -> str:
 def outbox_of(sid: str) -> str:
     """The session's order outbox: lucky-bag draws and red-packet shares append to it too."""
     return outbox.outbox_key(sid)
+
+
+def flash_plan(sid: str, pid: str) -> str:
+    """One scheduled flash sale (stream.flash_schedule): item, start, duration, state, claim."""
+    return f"{tag(sid)}:flash_plan:{pid}"
+
+
+def flash_queue(sid: str) -> str:
+    """The session's pending flash plans: plan id -> start time (ms)."""
+    return f"{tag(sid)}:flash_queue"
+
+
+def ticker_buyers(sid: str) -> str:
+    """User ids of buyers the purchase ticker has not announced yet (stream.ticker)."""
+    return f"{tag(sid)}:ticker:buyers"
+
+
+def ticker_lock(sid: str) -> str:
+    """The process that holds the ticker's current beat of the session."""
+    return f"{tag(sid)}:ticker:lock"
+
+
+def insight(sid: str, series: str) -> str:
+    """One series of the host's live chart (stream.insight): grabs, revenue or viewers by epoch second."""
+    return f"{tag(sid)}:insight:{series}"
+
+
+def seen_viewers(sid: str) -> str:
+    """Every user who joined the room (not staff), for the after-live conversion figure."""
+    return f"{tag(sid)}:insight:seen"
 
 
 def item_stock(sid: str, iid: str) -> str:

@@ -16,7 +16,9 @@ from infra.ratelimit import RateLimits
 from inventory import DurabilityUnavailable
 from stream.context import Live
 from stream.deadlines import sweep_forever
+from stream.flash_schedule import poll_forever
 from stream.presence import BEAT_EVERY_S
+from stream.ticker import tick_forever
 
 GOING_AWAY = 1001
 log = logging.getLogger(__name__)
@@ -51,7 +53,9 @@ async def running_live(redis: Redis, engine: AsyncEngine, *, grab_rate: float = 
     await live.hub.start()
     live.stock.start()
     tasks = [asyncio.create_task(sweep_forever(live), name="deadline-sweeper"),
-             asyncio.create_task(_beat_forever(live), name="presence-heartbeat")]
+             asyncio.create_task(_beat_forever(live), name="presence-heartbeat"),
+             asyncio.create_task(poll_forever(live), name="flash-schedule"),
+             asyncio.create_task(tick_forever(live), name="purchase-ticker")]
     try:
         yield live
     finally:

@@ -36,6 +36,9 @@ class EnterLuckyBag(msgspec.Struct, tag="enter_lucky_bag", **KW):
 
 class Comment(msgspec.Struct, tag="comment", **KW):
     text: str  # 1-200 characters once trimmed, checked by the room (code bad_comment)
+    # A comment that grabs (红薯+2) grabs once per request_id; a page resending the same comment
+    # sends the same id. Without one, the same item and quantity grab once per sale.
+    request_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class GrabRedPacket(msgspec.Struct, tag="grab_red_packet", **KW):
@@ -106,6 +109,7 @@ class Snapshot(msgspec.Struct, tag="snapshot", **KW):
     orders: list[OrderView]  # grabs and prizes
     stream_url: str | None = None
     hold_release_at: int = 0  # epoch ms: unconfirmed holds go back to the live sale then; 0 when none
+    flash_plans: list[FlashPlanView] = []  # scheduled flashes not started yet, soonest first
 
 
 class Resumed(msgspec.Struct, tag="resumed", **KW):
@@ -128,6 +132,19 @@ class GrabResult(msgspec.Struct, tag="grab_result", **KW):
     order_id: str | None = None
     reason: str | None = None
     left: int | None = None
+    # Set when a comment grabbed (stream.comment_grab): what it was read as.
+    item_id: str | None = None
+    qty: int | None = None
+
+
+class GrabUnclear(msgspec.Struct, tag="grab_unclear", **KW):
+    """The answer to a comment that looks like a grab but cannot be read as one without guessing;
+    only its author gets it, and nothing was grabbed."""
+
+    code: str  # ambiguous_item, no_pinned_item, unknown_item, over_limit, wrong_unit, not_whole
+    message: str
+    text: str  # the comment as written
+    item_ids: list[str] = []  # the items it could mean (ambiguous_item), or the one it names
 
 
 class LuckyBagEntered(msgspec.Struct, tag="lucky_bag_entered", **KW):
@@ -208,6 +225,34 @@ class FlashStarted(msgspec.Struct, tag="flash_started", **KW):
     price_cents: int
     per_user_limit: int
     left: int
+    plan_id: str | None = None  # the scheduled flash this started (stream.flash_schedule)
+
+
+class FlashPlanView(msgspec.Struct, kw_only=True):
+    """A flash sale the host scheduled: everyone sees the countdown to ``starts_at``."""
+
+    id: str
+    item_id: str
+    starts_at: int  # epoch ms
+    duration_s: int
+    price_cents: int | None = None  # the sale's price; the item's when None
+    per_user_limit: int | None = None  # the sale's limit; the item's when None
+
+
+class FlashScheduled(msgspec.Struct, tag="flash_scheduled", **KW):
+    plan: FlashPlanView
+
+
+class FlashPlanCancelled(msgspec.Struct, tag="flash_plan_cancelled", **KW):
+    plan_id: str
+
+
+class Buyers(msgspec.Struct, tag="buyers", **KW):
+    """The purchase ticker: ``count`` different people grabbed since the last one (王*香 等 12 人刚刚下单);
+    ``names`` are the masked names of the first few of them who are registered residents."""
+
+    count: int
+    names: list[str] = []
 
 
 class FlashEnded(msgspec.Struct, tag="flash_ended", **KW):
@@ -251,7 +296,8 @@ class CommentEvent(msgspec.Struct, tag="comment", **KW):
 
 
 BroadcastEvent = (SessionLive | SessionEnded | ItemAdded | ItemPinned | FlashStarted | FlashEnded
-                  | LuckyBagStarted | LuckyBagResult | RedPacketStarted | CommentEvent)
+                  | LuckyBagStarted | LuckyBagResult | RedPacketStarted | CommentEvent
+                  | FlashScheduled | FlashPlanCancelled | Buyers)
 
 encoder = msgspec.json.Encoder()
 

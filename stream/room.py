@@ -14,8 +14,10 @@ from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
 from infra.types import readable
 from stream import keys
 from stream.admission import joinable
+from stream.comment_grab import grab_by_comment
 from stream.context import LIVE, Live
 from stream.errors import RateLimited
+from stream.flash_schedule import pending_plans
 from stream.hub import Viewer
 from stream.limits import FrameLimiter
 from stream.lucky import bags_with_passphrase, enter_bag, grab_packet, open_bags
@@ -41,6 +43,7 @@ from stream.protocol import (
 from stream.proxy import NOT_YOURS, ProxyDesk
 from stream.resume import resume, resume_point
 from stream.sessions import SessionState, items, load_session, now_ms
+from stream.ticker import note_purchase, note_viewer
 from stream.tickets import redeem_ticket
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,7 @@ async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snaps
         lucky_bags=await open_bags(live, state.id, user_id), viewers=await live.hub.total_viewers(state.id),
         me=user_id, holds=[o for o in mine if o.kind == "hold" and o.status in SHOWN_HOLDS],
         orders=[o for o in mine if o.kind != "hold"], stream_url=state.stream_url,
-        hold_release_at=await hold_deadline(live, state.id),
+        hold_release_at=await hold_deadline(live, state.id), flash_plans=await pending_plans(live, state.id),
     )
 
 
@@ -84,6 +87,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     if not await _counted_in(live, ws, state.id, principal.user_id):
         return ws
+    await note_viewer(live, state.id, principal.user_id, principal.role)
     viewer = Viewer(ws, state.id, principal.user_id, principal.role)
     await live.hub.join(viewer)
     writer = None
@@ -181,12 +185,13 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                                                        reason=r.reason, left=r.left)))
                 if r.ok and not r.repeated:
                     await live.stock.changed(viewer.sid, iid, r.left)
+                    await note_purchase(live, viewer.sid, iid, resident or viewer.user_id, qty)
             case EnterLuckyBag(bag_id=bid, passphrase=passphrase):
                 _need_role(viewer, ("resident",), "enter lucky bags")
                 _limit(limiter, "enter")
                 await enter_bag(live, viewer.sid, bid, viewer.user_id, passphrase or "")
                 viewer.offer(encoder.encode(LuckyBagEntered(bag_id=bid)))
-            case Comment(text=text):
+            case Comment(text=text, request_id=comment_id):
                 text = text.strip()
                 if not text or len(text) > MAX_COMMENT:
                     raise DomainError(f"a comment is 1 to {MAX_COMMENT} characters", code="bad_comment")
@@ -198,6 +203,8 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                     for bid in await bags_with_passphrase(live, viewer.sid, text):
                         await enter_bag(live, viewer.sid, bid, viewer.user_id, text)
                         viewer.offer(encoder.encode(LuckyBagEntered(bag_id=bid)))
+                if viewer.role in GRAB_ROLES:
+                    await grab_by_comment(live, viewer, text, comment_id, limiter)
             case GrabRedPacket(packet_id=pid):
                 _need_role(viewer, ("resident",), "grab red packets")
                 _limit(limiter, "grab")

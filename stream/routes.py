@@ -11,7 +11,7 @@ from infra.apidoc import endpoint
 from infra.auth import Principal
 from infra.http import authenticate, json_response, read_body, require
 from infra.types import Cents, HttpUrl, Id, Title
-from stream import lucky, sessions, tickets
+from stream import host_tools, lucky, sessions, tickets
 from stream.context import LIVE
 from stream.draw_audit import DrawAudit, audit_for
 from stream.protocol import FlashStarted, ItemView, LuckyBagView
@@ -162,4 +162,5 @@ routes = [
     web.get("/api/sessions/{sid}/red-packets/{pid}", get_red_packet),
     web.get("/ws/sessions/{sid}", live_room),
     *tickets.routes,
+    *host_tools.routes,
 ]

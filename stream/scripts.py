@@ -26,11 +26,17 @@ class Scripts:
         self.enter_lucky_bag = _script("enter_lucky_bag")
         self.draw_lucky_bag = _script("draw_lucky_bag")
         self.grab_red_packet = _script("grab_red_packet")
+        self.note_purchase = _script("note_purchase")
+        self.tick_session = _script("tick_session")
+        self.claim_flash_plan = _script("claim_flash_plan")
+        self.finish_flash_plan = _script("finish_flash_plan")
+        self.cancel_flash_plan = _script("cancel_flash_plan")
 
     def all(self) -> list[LuaScript]:
         return [self.publish_event, self.publish_stock, self.report_viewers, self.join_room,
                 self.beat_presence, self.reap_presence, self.restore_presence, self.limit_grabs,
-                self.enter_lucky_bag, self.draw_lucky_bag, self.grab_red_packet]
+                self.enter_lucky_bag, self.draw_lucky_bag, self.grab_red_packet, self.note_purchase,
+                self.tick_session, self.claim_flash_plan, self.finish_flash_plan, self.cancel_flash_plan]
 
     async def load(self, redis: Redis) -> None:
         """Load every script now so the first call needs no extra round trip."""
