@@ -30,6 +30,9 @@ class Settings:
     rate_limits: tuple[tuple[str, str], ...] = ()  # (rule, limit) overrides of infra.ratelimit.RULES
     limit_exempt: str = "127.0.0.0/8,::1"  # addresses the per-address limits skip
     wait_aof: bool = False  # acknowledge a grab only once the AOF holding it is on disk (WAITAOF)
+    ingest: bool = True  # `linli serve` supervises the RTMP ingest (nginx) when nginx is installed
+    rtmp_port: int = 1935
+    rtmp_url: str | None = None  # what hosts type into OBS; None: rtmp://<the console's host>:<rtmp_port>/live
 
     @property
     def sql_url(self) -> str:
@@ -61,6 +64,9 @@ class Settings:
                 for name, value in env.items() if name.startswith("LINLI_LIMIT_") and name != "LINLI_LIMIT_EXEMPT")),
             "limit_exempt": env.get("LINLI_LIMIT_EXEMPT", "127.0.0.0/8,::1"),
             "wait_aof": env.get("LINLI_WAITAOF", "").lower() in {"1", "true", "yes", "on"},
+            "ingest": env.get("LINLI_INGEST", "on").lower() not in {"0", "false", "no", "off"},
+            "rtmp_port": int(env.get("LINLI_RTMP_PORT", "1935")),
+            "rtmp_url": env.get("LINLI_RTMP_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -11,7 +11,15 @@ from community import api as community
 from crowdfund import api as crowdfund
 from infra.appkeys import RESOURCES
 from infra.errors import Forbidden, NotFound
-from infra.http import auth_middleware, authenticate, json_response, problem_middleware, security_headers
+from infra.http import (
+    CONTENT_SECURITY_POLICY,
+    auth_middleware,
+    authenticate,
+    json_response,
+    problem_middleware,
+    security_headers,
+)
+from infra.media_server import running_ingest
 from infra.ratelimit import RATE_LIMITS, token_failure_middleware
 from infra.resources import open_resources
 from infra.settings import Settings
@@ -34,9 +42,15 @@ async def index_page(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
+# The live room's player fetches a host platform's playlist and segments (hls.js reads them with
+# fetch), so this one page may connect to any http(s) media host; every other page stays 'self'.
+LIVE_PAGE_CSP = CONTENT_SECURITY_POLICY.replace("connect-src 'self'", "connect-src 'self' https: http:")
+
+
 async def live_page(request: web.Request) -> web.FileResponse:
     """The resident's live room at a shareable URL: /live/{sid} (the link carries no token)."""
-    return web.FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache"})
+    return web.FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache",
+                                                           "Content-Security-Policy": LIVE_PAGE_CSP})
 
 
 async def wishes_page(request: web.Request) -> web.FileResponse:
@@ -106,8 +120,8 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = False,
-               run_migrations: bool = False) -> web.Application:
-    """The web application; with worker/scheduler it also runs those in-process (``linli serve``)."""
+               run_migrations: bool = False, ingest: bool = False) -> web.Application:
+    """The web application; with worker/scheduler/ingest it also runs those in-process (``linli serve``)."""
     # Outermost, the token-failure limits see every 401 whichever layer made it.
     app = web.Application(middlewares=[token_failure_middleware, problem_middleware, auth_middleware],
                           client_max_size=256 * 1024)
@@ -126,6 +140,11 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
                                        max_connections_per_user=settings.max_connections_per_user,
                                        wait_aof=settings.wait_aof) as live:
             app[stream.LIVE] = live
+            yield
+
+    async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with running_ingest(settings, run=ingest) as info:
+            app[stream.INGEST] = info
             yield
 
     async def close_viewers(app: web.Application) -> None:
@@ -159,6 +178,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
 
     app.cleanup_ctx.append(resources_ctx)
     app.cleanup_ctx.append(live_ctx)
+    app.cleanup_ctx.append(ingest_ctx)  # before the demo, whose test stream pushes to it
     app.on_shutdown.append(close_viewers)
     if settings.demo:
         app.cleanup_ctx.append(demo_ctx)

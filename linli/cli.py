@@ -91,7 +91,7 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
     """Web, worker and scheduler in one process, on the embedded defaults unless configured."""
     _logging()
     settings = _settings(host=host, port=port, demo=demo)
-    app = create_app(settings, worker=True, scheduler=True, run_migrations=True)
+    app = create_app(settings, worker=True, scheduler=True, run_migrations=True, ingest=True)
     _use_uvloop()
     _tune_gc()
     web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=5,

@@ -23,9 +23,10 @@ from stream.sessions import (
     pin,
     start_flash,
 )
+from stream.video import INGEST
 
 __all__ = [
-    "LIVE", "AuditRow",
+    "INGEST", "LIVE", "AuditRow",
     "HoldPlaced", "HoldReleased", "ItemView", "Live", "NewItem", "OrderView", "RoomNotices",
     "SessionNotFound", "SessionState", "add_item", "close_viewers", "create_session", "go_live", "items",
     "load_audit", "load_session", "pin", "routes", "running_live", "send_personal", "set_hold_deadline", "start_flash",

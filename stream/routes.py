@@ -16,6 +16,7 @@ from stream.context import LIVE
 from stream.draw_audit import DrawAudit, audit_for
 from stream.protocol import FlashStarted, ItemView, LuckyBagView
 from stream.room import live_room
+from stream.video_routes import routes as video_routes
 
 HOST_ROLES = ("host",)
 
@@ -163,4 +164,5 @@ routes = [
     web.get("/ws/sessions/{sid}", live_room),
     *tickets.routes,
     *host_tools.routes,
+    *video_routes,
 ]

@@ -28,6 +28,7 @@ from stream.audience import may_watch
 from stream.context import Live
 from stream.errors import SessionNotFound, WrongState
 from stream.protocol import FlashEnded, FlashStarted, ItemAdded, ItemPinned, ItemView, SessionEnded, SessionLive
+from stream.video import new_video_keys, playback_path
 
 MAX_FLASH_S = 6 * 3600
 Units = Annotated[int, Meta(ge=0, le=MAX_QTY, description="whole units in the item's sale unit")]
@@ -134,8 +135,12 @@ async def create_session(live: Live, principal: Principal, title: str, community
             id=sid, community_id=community_id, title=title, status="draft",
             created_by=principal.user_id, created_at=datetime.now(UTC)))
     await live.inventory.register_outbox(sid)
+    # Without a platform URL the session plays what its host pushes to linli's own ingest (stream.video).
+    ingest_key, media_key = new_video_keys(sid)
+    stream_url = stream_url or playback_path(sid, media_key)
     await live.redis.hset(keys.session(sid), mapping={
-        "community_id": community_id, "title": title, "status": "draft", "stream_url": stream_url or ""})
+        "community_id": community_id, "title": title, "status": "draft", "stream_url": stream_url,
+        "ingest_key": ingest_key, "media_key": media_key})
     return SessionState(sid, community_id, title, "draft", None, stream_url)
 
 

@@ -3,6 +3,7 @@ import { $, api, largeTextToggle, liveSocket, localTime, yuan } from "/static/co
 import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n.js";
 import { noticesInbox } from "/static/notices.js";
 import { proxyTarget, showProxyBanner } from "/static/grid-proxy.js";
+import { startPlayer } from "/static/player.js";
 
 const sid = location.pathname.split("/").pop();
 const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足",
@@ -15,7 +16,7 @@ const ROLE_NAMES = { host: "主播", grid: "网格员", admin: "管理员", oper
 const who = (name, role) => name || t(ROLE_NAMES[role] || "邻居");
 let lastViewers = 0;
 const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(), socket: null,
-                holds: [], orders: [], grabs: new Map(), releaseAt: 0, nextWindow: null };
+                holds: [], orders: [], grabs: new Map(), releaseAt: 0, nextWindow: null, streamUrl: "", player: null };
 
 const requestId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
@@ -132,7 +133,11 @@ function onEvent(e) {
       lastViewers = e.viewers; $("viewers").textContent = `${t("在线")} ${e.viewers}`;
       state.items = new Map(e.items.map((i) => [i.id, i]));
       state.bags = new Map(e.lucky_bags.map((b) => [b.id, b]));
-      if (e.stream_url) { $("video").src = e.stream_url; $("video").hidden = false; $("cover").hidden = true; }
+      if (e.stream_url && e.stream_url !== state.streamUrl) {  // a reconnect's snapshot keeps the video playing
+        if (state.player) state.player.stop();
+        state.streamUrl = e.stream_url;
+        state.player = startPlayer($("video"), $("cover"), $("sound"), e.stream_url);
+      }
       state.holds = e.holds; state.orders = e.orders; state.releaseAt = e.hold_release_at || 0;
       renderItems(); renderBags(); renderMine(state.holds, state.orders);
       break;
@@ -194,7 +199,10 @@ function onEvent(e) {
       $("comments").append(li); li.scrollIntoView({ block: "nearest" }); break;
     }
     case "viewers": lastViewers = e.count; $("viewers").textContent = `${t("在线")} ${e.count}`; break;
-    case "session_ended": $("conn").textContent = t("直播已结束"); renderItems(); break;
+    case "session_ended":
+      $("conn").textContent = t("直播已结束"); renderItems();
+      if (state.player) { state.player.stop(); $("cover").textContent = t("直播已结束"); $("cover").hidden = false; }
+      break;
     case "error": $("grab-result").textContent = errorText(e); $("grab-result").className = "result no"; break;
   }
 }

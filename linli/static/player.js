@@ -1,0 +1,82 @@
+// The live room's video. HLS plays through hls.js (from /static/vendor, pinned by package-lock.json)
+// wherever the browser has Media Source Extensions, and natively where it has not (Safari on older
+// iPhones); a plain video file plays as it is. linli's own ingest answers 204 until the host pushes,
+// so the player waits quietly, then starts by itself when the stream arrives.
+import { fmt } from "/static/i18n.js";
+
+const HLS_MODULE = "/static/vendor/hls.light.min.mjs";
+const WAIT_MS = 3000;
+const TEXT = {
+  waiting: ["主播还没开始推流，请稍等…", "Waiting for the host's video…"],
+  loading: ["正在打开视频…", "Opening the video…"],
+  unsupported: ["这个浏览器放不了直播视频，请换个浏览器或升级", "This browser cannot play the live video; try another one"],
+  flv: ["主播的直播地址是 FLV 格式，这里放不了，请主播换成 HLS（.m3u8）地址", "The host's stream is FLV, which this page cannot play; ask for an HLS (.m3u8) address"],
+  broken: ["视频断了，正在重新连接…", "The video dropped, reconnecting…"],
+  sound: ["🔊 打开声音", "🔊 Sound on"],
+};
+
+const isHls = (url) => /\.m3u8(\?|$)/i.test(url) || url.startsWith("/media/");
+const native = (video) => Boolean(video.canPlayType("application/vnd.apple.mpegurl"));
+
+/** Play `url` in `video`, telling the viewer what happens in `cover` (hidden while the video plays)
+ *  and offering `soundButton` while the browser keeps the autoplaying video muted. */
+export function startPlayer(video, cover, soundButton, url) {
+  let hls = null, timer = 0, stopped = false, shown = "waiting";
+  const say = (key) => { shown = key; cover.textContent = fmt(TEXT[key]); cover.hidden = false; video.hidden = key !== "loading"; };
+  const playing = () => { cover.hidden = true; video.hidden = false; soundButton.hidden = !video.muted; };
+  video.muted = true;  // browsers only autoplay muted video; the sound button unmutes it
+  video.playsInline = true;
+  video.addEventListener("playing", playing);
+  video.addEventListener("volumechange", () => { soundButton.hidden = !video.muted || video.hidden; });
+  soundButton.textContent = fmt(TEXT.sound);
+  soundButton.onclick = () => { video.muted = false; video.play().catch(() => {}); };
+
+  const retry = (key) => {
+    if (stopped) return;
+    if (hls) { hls.destroy(); hls = null; }
+    say(key);
+    clearTimeout(timer);
+    timer = setTimeout(start, WAIT_MS);
+  };
+
+  async function ready() {
+    // Only linli's own ingest says "not yet" with a 204; a platform's URL is tried at once.
+    if (!url.startsWith("/media/")) return true;
+    try {
+      const resp = await fetch(url, { cache: "no-store" });
+      return resp.status === 200;
+    } catch { return false; }
+  }
+
+  async function start() {
+    if (stopped) return;
+    if (/\.flv(\?|$)/i.test(url)) { say("flv"); return; }
+    if (!isHls(url)) { video.src = url; video.play().catch(() => {}); return; }
+    if (!(await ready())) { retry(shown === "broken" ? "broken" : "waiting"); return; }
+    say("loading");
+    const { default: Hls } = await import(HLS_MODULE);
+    if (Hls.isSupported()) {
+      // No worker: the page's Content-Security-Policy allows no blob: scripts, and one stream is light.
+      hls = new Hls({ enableWorker: false, liveDurationInfinity: true, manifestLoadingMaxRetry: 2 });
+      hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else retry("broken");  // the stream stopped or the network dropped: wait for it again
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
+    } else if (native(video)) {
+      video.src = url;
+      video.addEventListener("error", () => retry("broken"), { once: true });
+      video.play().catch(() => {});
+    } else say("unsupported");
+  }
+
+  say("waiting");
+  start();
+  return {
+    stop() { stopped = true; clearTimeout(timer); if (hls) hls.destroy(); video.removeAttribute("src"); video.hidden = true; },
+    get hls() { return hls; },
+  };
+}

@@ -1,0 +1,254 @@
+"""The live video: the RTMP ingest linli supervises (nginx's RTMP module), the HLS it serves, the live
+room playing it in Chromium. A real `linli serve`, a real nginx, ffmpeg as the host's OBS.
+
+Debian's chromium plays H.264 (MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E"') is true),
+so the stream is what OBS sends: H.264 in FLV over RTMP, remuxed to MPEG-TS segments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import expect
+
+from infra.clock_stream import FfmpegMissing, argv, find_ffmpeg
+from infra.media_server import IngestUnavailable, MediaIngest, find_nginx
+from infra.redis_server import free_port
+from tests.live import SECRET, Api, token
+from tests.servers import ServerProcess, linli_env, start_linli
+from tests.test_pages import PHONE, NewPage, browser, new_page  # noqa: F401
+
+HOST, RESIDENT = token("host1", "host"), token("wang")
+
+
+def _missing() -> str | None:
+    try:
+        find_nginx()
+        find_ffmpeg()
+    except (IngestUnavailable, FfmpegMissing) as exc:
+        return str(exc)
+    return None
+
+
+# CI installs both (.ci/run) and must run these; elsewhere they say what is missing instead of failing.
+if os.environ.get("CI") and _missing():
+    raise RuntimeError(f"CI lacks the video tools: {_missing()}")
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=f"video tests need nginx-rtmp and ffmpeg: {_missing()}")
+
+
+class Rig:
+    def __init__(self, server: ServerProcess, rtmp_port: int, data: Path) -> None:
+        self.server, self.rtmp_port, self.data = server, rtmp_port, data
+
+    def rtmp(self, key: str) -> str:
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"
+
+
+@pytest.fixture(scope="module")
+async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
+    tmp = tmp_path_factory.mktemp("video")
+    port = free_port()
+    server = await start_linli(["serve"], linli_env(tmp / "var", LINLI_SECRET=SECRET, LINLI_RTMP_PORT=str(port)),
+                               tmp / "serve.log")
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        operator = token("root", "operator", None)
+        status, _ = await api.call("POST", "/api/communities", operator, {"id": "c1", "name": "幸福里"})
+        assert status in (201, 409)
+        await api.call("POST", "/api/communities/c1/residents", HOST, {"id": "wang", "name": "王玉香"})
+    yield Rig(server, port, tmp / "var")
+    assert server.stop() == 0
+    assert "RTMP ingest" in server.output()
+
+
+async def new_session(api: Api, title: str = "周六助农直播") -> str:
+    return str((await api.ok("POST", "/api/sessions", HOST, {"title": title, "community_id": "c1"}))["id"])
+
+
+async def push(url: str, seconds: float) -> tuple[int, str]:
+    """ffmpeg publishing the clock test pattern to ``url`` for ``seconds``, as OBS would; (exit code, stderr)."""
+    cmd = argv(find_ffmpeg(), url)
+    proc = await asyncio.create_subprocess_exec(*cmd[:1], "-t", str(seconds), *cmd[1:],
+                                                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), seconds + 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0, err.decode(errors="replace")
+
+
+async def wait_playlist(http: aiohttp.ClientSession, url: str, within_s: float = 20) -> str:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        async with http.get(url) as resp:
+            if resp.status == 200:
+                return await resp.text()
+            assert resp.status == 204, resp.status
+        assert asyncio.get_running_loop().time() < deadline, "no playlist came"
+        await asyncio.sleep(0.3)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_the_host_gets_an_rtmp_address_and_a_stream_key_and_nobody_else_does(rig: Rig) -> None:
+    """GET /api/sessions/{sid}/ingest: the host sees rtmp://<host>:<port>/live and a per-session key; a resident is
+    refused; a session without a platform URL plays its own ingest's playlist."""
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, rig.server.url)
+        sid = await new_session(api)
+        got = await api.ok("GET", f"/api/sessions/{sid}/ingest", HOST)
+        assert got["rtmp_url"] == f"rtmp://127.0.0.1:{rig.rtmp_port}/live" and got["ready"] is True
+        assert got["stream_key"].startswith(sid + "-") and len(got["stream_key"]) == len(sid) + 33
+        assert got["stream_url"] == got["playback_url"] and got["playback_url"].startswith(f"/media/{sid}/")
+        assert got["stream_key"] not in got["playback_url"] and got["publishing"] is False
+        assert (await api.ok("GET", f"/api/sessions/{sid}", RESIDENT))["stream_url"] == got["playback_url"]
+        status, body = await api.call("GET", f"/api/sessions/{sid}/ingest", RESIDENT)
+        assert status == 403 and body["error"]["code"] == "forbidden"
+        other = await api.ok("POST", "/api/sessions", HOST, {"title": "平台直播", "community_id": "c1",
+                                                              "stream_url": "https://live.example.cn/a.m3u8"})
+        assert other["stream_url"] == "https://live.example.cn/a.m3u8"
+        # Until the host pushes, the playlist says "nothing yet" without an error; a wrong path is 404.
+        async with http.get(rig.server.url + got["playback_url"]) as resp:
+            assert resp.status == 204
+        async with http.get(rig.server.url + f"/media/{sid}/{'0' * 32}/index.m3u8") as resp:
+            assert resp.status == 404 and (await resp.json())["error"]["code"] == "no_stream"
+
+
+@pytest.mark.timeout(120)
+async def test_a_push_with_the_key_becomes_a_playlist_that_members_play(rig: Rig) -> None:
+    """ffmpeg publishes with the session's key; the ingest cuts 1 s segments that linli serves at the playback path."""
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, rig.server.url)
+        sid = await new_session(api)
+        got = await api.ok("GET", f"/api/sessions/{sid}/ingest", HOST)
+        pushing = asyncio.create_task(push(rig.rtmp(got["stream_key"]), 8))
+        playlist = await wait_playlist(http, rig.server.url + got["playback_url"])
+        assert "#EXTM3U" in playlist and "#EXT-X-TARGETDURATION:1" in playlist
+        segment = next(line for line in playlist.splitlines() if line.endswith(".ts"))
+        async with http.get(rig.server.url + got["playback_url"].replace("index.m3u8", segment)) as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"] == "video/mp2t"
+            assert (await resp.read())[:1] == b"\x47"  # an MPEG-TS packet
+        assert (await api.ok("GET", f"/api/sessions/{sid}/ingest", HOST))["publishing"] is True
+        code, err = await pushing
+        assert code == 0, err
+        for bad in ("../../x.ts", "index.m3u8.tmp", "x.ts"):
+            async with http.get(rig.server.url + got["playback_url"].replace("index.m3u8", bad)) as resp:
+                assert resp.status == 404
+
+
+@pytest.mark.timeout(120)
+async def test_a_wrong_old_or_ended_stream_key_is_refused(rig: Rig) -> None:
+    """An unknown key, a key replaced by a new one and the key of an ended session are each refused by the ingest,
+    and nothing of theirs is written."""
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, rig.server.url)
+        sid = await new_session(api)
+        old = (await api.ok("GET", f"/api/sessions/{sid}/ingest", HOST))["stream_key"]
+        new = (await api.ok("POST", f"/api/sessions/{sid}/ingest/key", HOST))["stream_key"]
+        assert new != old and new.startswith(sid + "-")
+        ended = await new_session(api, "已结束的直播")
+        ended_key = (await api.ok("GET", f"/api/sessions/{ended}/ingest", HOST))["stream_key"]
+        await api.ok("POST", f"/api/sessions/{ended}/end", HOST)
+        for key in (f"{sid}-{'0' * 32}", old, ended_key, "nonsense"):
+            code, _ = await push(rig.rtmp(key), 3)
+            assert code != 0, f"the ingest took {key}"
+            assert not (rig.data / "media" / "hls" / key).exists()
+        # A resident's token is no stream key either, and outsiders cannot ask the ingest's question.
+        code, _ = await push(rig.rtmp(RESIDENT), 3)
+        assert code != 0
+        async with http.post(rig.server.url + "/api/ingest/publish", data={"name": old}) as resp:
+            assert resp.status == 403
+        async with http.post(rig.server.url + "/api/ingest/publish", data={"name": new}) as resp:
+            assert resp.status == 200  # the current key is let in
+        assert "RTMP publish refused" in rig.server.output()
+
+
+@pytest.mark.timeout(120)
+async def test_the_supervisor_restarts_a_dead_ingest_stops_an_orphan_and_stops_cleanly(rig: Rig,
+                                                                                       tmp_path: Path) -> None:
+    """nginx killed: the watcher starts it again on the same port; a supervisor that died leaves an nginx that
+    the next start stops; stop leaves no process and a closed port."""
+    port = free_port()
+    callback = f"{rig.server.url}/api/ingest/publish"
+    ingest = MediaIngest(tmp_path, callback_url=callback, port=port)
+    await ingest.start()
+    assert ingest.process is not None
+    first = ingest.process.pid
+    ingest.kill()
+    for _ in range(100):
+        if ingest.restarts == 1 and port_open(port):
+            break
+        await asyncio.sleep(0.1)
+    assert ingest.restarts == 1 and ingest.process.pid != first and port_open(port)
+    # A push through the restarted ingest is checked and taken.
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, rig.server.url)
+        sid = await new_session(api)
+        key = (await api.ok("GET", f"/api/sessions/{sid}/ingest", HOST))["stream_key"]
+    code, err = await push(f"rtmp://127.0.0.1:{port}/live/{key}", 3)
+    assert code == 0, err
+    assert (tmp_path / "media" / "hls" / key / "index.m3u8").exists()
+
+    # The supervising process dies without stopping nginx: the next one finds and stops that orphan.
+    orphan = ingest.process.pid
+    ingest._stopping.set()
+    if ingest._watcher:
+        ingest._watcher.cancel()
+    ingest._release_lock()
+    again = MediaIngest(tmp_path, callback_url=callback, port=port)
+    await again.start()
+    assert again.process is not None and again.process.pid != orphan
+    await ingest.process.wait()  # the orphan is gone (and reaped: this test started it)
+    await again.stop()
+    assert not port_open(port) and not again.pid_file.exists()
+
+
+def test_without_nginx_or_ffmpeg_linli_says_what_to_install(tmp_path: Path) -> None:
+    """A machine without the tools gets a sentence that names the Debian packages, not a traceback."""
+    with pytest.raises(IngestUnavailable, match="apt-get install nginx-core libnginx-mod-rtmp"):
+        find_nginx(path=str(tmp_path))
+    with pytest.raises(FfmpegMissing, match="apt-get install ffmpeg"):
+        find_ffmpeg(path=str(tmp_path))
+
+
+@pytest.mark.timeout(120)
+async def test_the_live_room_plays_the_hosts_stream_in_chromium(rig: Rig, new_page: NewPage) -> None:  # noqa: F811
+    """A resident's live room on a phone waits for the host, then plays the pushed stream (currentTime advances,
+    the cover is gone, no error) and stops the video when the live ends."""
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, rig.server.url)
+        sid = await new_session(api)
+        await api.ok("POST", f"/api/sessions/{sid}/live", HOST)
+        key = (await api.ok("GET", f"/api/sessions/{sid}/ingest", HOST))["stream_key"]
+        page = await new_page(viewport=PHONE, locale="zh-CN")
+        await page.goto(f"{rig.server.url}/live/{sid}?token={RESIDENT}")
+        await expect(page.locator("#cover")).to_have_text("主播还没开始推流，请稍等…")
+        pushing = asyncio.create_task(push(rig.rtmp(key), 30))
+        await expect(page.locator("#video")).to_be_visible(timeout=30_000)
+        await expect(page.locator("#cover")).to_be_hidden(timeout=30_000)
+        first = await page.evaluate("document.getElementById('video').currentTime")
+        await asyncio.sleep(2)
+        later = await page.evaluate("document.getElementById('video').currentTime")
+        assert later > first + 1, (first, later)
+        assert await page.evaluate("document.getElementById('video').videoWidth") == 640
+        await expect(page.locator("#sound")).to_be_visible()
+        await api.ok("POST", f"/api/sessions/{sid}/end", HOST)
+        await expect(page.locator("#cover")).to_have_text("直播已结束")
+        pushing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pushing
+
+
