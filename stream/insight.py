@@ -63,7 +63,7 @@ class BagLine(msgspec.Struct, kw_only=True):
     entrants: int
     winners: int
     drawn_at: int  # epoch ms
-    audit: str  # the route with its seed, entrants and winners, to recompute the draw
+    audit: str  # the page that recomputes the draw from its public audit (/draws/<bag id>)
 
 
 class SessionSummary(msgspec.Struct, kw_only=True):
@@ -150,7 +150,7 @@ async def summary(live: Live, state: SessionState) -> SessionSummary:
     peak = max((int(as_str(v)) for v in (await live.redis.hvals(keys.insight(sid, "viewers")))), default=0)
     bags = [BagLine(bag_id=d.bag_id, title=d.title, entrants=len(json.loads(d.entrants)),
                     winners=len(json.loads(d.winners)), drawn_at=int(d.drawn_at.timestamp() * 1000),
-                    audit=f"/api/sessions/{sid}/lucky-bags/{d.bag_id}") for d in draws]
+                    audit=f"/draws/{d.bag_id}") for d in draws]
     return SessionSummary(
         session_id=sid, title=state.title, status=state.status, items=list(sold.values()),
         orders=sum(i.grab_orders for i in sold.values()), buyers=buyers,
