@@ -57,8 +57,10 @@ def argv(ffmpeg: str, target: str, *, size: str = "640x360") -> list[str]:
     if target.startswith("rtmp://"):
         out = ["-f", "flv", target]
     else:
+        # Segments named as the ingest names them (0.ts, 1.ts, ...), which is what linli serves.
         out = ["-f", "hls", "-hls_time", "1", "-hls_list_size", "6",
-               "-hls_flags", "delete_segments+program_date_time+omit_endlist", target]
+               "-hls_flags", "delete_segments+program_date_time+omit_endlist",
+               "-hls_segment_filename", str(Path(target).parent / "%d.ts"), target]
     return [
         ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
         "-re", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}",

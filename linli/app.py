@@ -156,7 +156,11 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
 
         for line in await seed_demo(app[RESOURCES], app[stream.LIVE]):
             print(line, flush=True)
-        yield
+        from linli.demo_video import demo_video
+
+        async with demo_video(app[RESOURCES], app[stream.LIVE], app[stream.INGEST]) as line:
+            print(line, flush=True)
+            yield
 
     async def demo_people(request: web.Request) -> web.Response:
         """Who to be in the demo, with their tokens: only with `linli serve --demo`, only to this machine."""

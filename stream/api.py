@@ -23,11 +23,12 @@ from stream.sessions import (
     pin,
     start_flash,
 )
-from stream.video import INGEST
+from stream.video import INGEST, video_fields
 
 __all__ = [
     "INGEST", "LIVE", "AuditRow",
     "HoldPlaced", "HoldReleased", "ItemView", "Live", "NewItem", "OrderView", "RoomNotices",
     "SessionNotFound", "SessionState", "add_item", "close_viewers", "create_session", "go_live", "items",
     "load_audit", "load_session", "pin", "routes", "running_live", "send_personal", "set_hold_deadline", "start_flash",
+    "video_fields",
 ]

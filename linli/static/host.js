@@ -1,11 +1,13 @@
 // The host console: create and run a session over the HTTP API, watch it live over the websocket.
 import { $, api as callApi, liveSocket, yuan } from "/static/common.js";
 import { windowPanel } from "/static/host-window.js";
+import { insightPanel } from "/static/insight.js";
 import { errorText } from "/static/i18n.js";
 
 const params = new URLSearchParams(location.search);
 const state = { sid: params.get("session") || null, items: new Map(), stock: new Map(), history: [], socket: null };
 const wishing = windowPanel((text) => { $("status").textContent = text; });
+const insight = insightPanel();  // scheduled flashes, the live chart and the after-live summary
 
 function api(method, path, body) {
   // The console shows every failed call in its status line.
@@ -57,8 +59,21 @@ async function openSession(sid) {
   $("status").textContent = "已连接场次";
   history.replaceState(null, "", `?session=${sid}`);
   render();
-  connect();
+  if (s.status === "ended") state.socket?.stop(); else connect();  // an ended live has no room to join (410)
   wishing.show(sid);
+  insight.show(sid, [...state.items.values()]);
+  showIngest();
+}
+
+// Where the host points OBS: the server and this session's secret stream key (not her login token).
+async function showIngest(path = "", method = "GET") {
+  const got = await api(method, `/api/sessions/${state.sid}/ingest${path}`);
+  $("ingest").hidden = false;
+  $("rtmp-url").value = got.rtmp_url;
+  $("stream-key").value = got.stream_key;
+  $("ingest-status").textContent = !got.ready ? `本机没有推流服务：${got.reason}`
+    : got.stream_url !== got.playback_url ? "本场用的是平台的直播地址，居民看平台的画面"
+    : got.publishing ? "正在收到画面，居民可以看了" : "还没收到画面：在 OBS 里填上面的服务器和密钥，点开始推流";
 }
 
 function connect() {
@@ -75,6 +90,7 @@ function onEvent(e) {
   if (e.type === "viewers" || e.type === "snapshot") $("viewers").textContent = "在线 " + (e.count ?? e.viewers);
   if (e.type === "session_live" || e.type === "session_ended") openSession(state.sid);
   if (e.type === "lucky_bag_result") audit(e.bag_id);
+  insight.onEvent(e);
   render();
 }
 
@@ -99,6 +115,12 @@ $("item-form").onsubmit = async (ev) => {
   state.items.set(item.id, { ...item, loaded: item.left });
   render();
 };
+$("show-key").onclick = () => {
+  const shown = $("stream-key").type === "text";
+  $("stream-key").type = shown ? "password" : "text"; $("show-key").textContent = shown ? "显示" : "隐藏";
+};
+$("new-key").onclick = () => confirm("换密钥后，旧密钥不能再推流。确定？") && showIngest("/key", "POST");
+setInterval(() => { if (state.sid && !$("ingest").hidden) showIngest().catch(() => {}); }, 5000);
 $("go-live").onclick = () => api("POST", `/api/sessions/${state.sid}/live`).then(() => openSession(state.sid));
 $("end").onclick = () => confirm("确定结束直播？") && api("POST", `/api/sessions/${state.sid}/end`).then(() => openSession(state.sid));
 $("bag-form").onsubmit = async (ev) => {

@@ -12,7 +12,7 @@ const TEXT = {
   unsupported: ["这个浏览器放不了直播视频，请换个浏览器或升级", "This browser cannot play the live video; try another one"],
   flv: ["主播的直播地址是 FLV 格式，这里放不了，请主播换成 HLS（.m3u8）地址", "The host's stream is FLV, which this page cannot play; ask for an HLS (.m3u8) address"],
   broken: ["视频断了，正在重新连接…", "The video dropped, reconnecting…"],
-  sound: ["🔊 打开声音", "🔊 Sound on"],
+  sound: ["打开声音", "Sound on"],
 };
 
 const isHls = (url) => /\.m3u8(\?|$)/i.test(url) || url.startsWith("/media/");
