@@ -4,6 +4,7 @@ import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n
 import { noticesInbox } from "/static/notices.js";
 import { proxyTarget, showProxyBanner } from "/static/grid-proxy.js";
 import { startPlayer } from "/static/player.js";
+import { liveCommerce } from "/static/live-commerce.js";
 
 const sid = location.pathname.split("/").pop();
 const REASONS = { sold_out: "已抢光", limit: "已达限购", not_on_sale: "未开售", not_enough: "库存不足",
@@ -19,6 +20,8 @@ const state = { items: new Map(), pinned: null, seq: 0, me: "", bags: new Map(),
                 holds: [], orders: [], grabs: new Map(), releaseAt: 0, nextWindow: null, streamUrl: "", player: null };
 
 const requestId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+// Scheduled flashes, the purchase ticker and the answers to comments that grab (红薯+2).
+const commerce = liveCommerce({ items: () => state.items, say: (text, ok) => say($("grab-result"), text, ok) });
 
 function itemNow(item) {
   return item.on_sale && (!item.ends_at || item.ends_at > Date.now());
@@ -44,7 +47,8 @@ function renderItems() {
   const list = $("items");
   list.replaceChildren(...[...state.items.values()].map((item) => {
     const li = document.createElement("li");
-    li.textContent = `${item.title}  ${yuan(item.price_cents)}/${item.unit}  ${t("剩余")} ${item.left}`;
+    // The number (2号) is how a comment names the item: 2号+1 grabs one.
+    li.textContent = `${item.id.slice(1)}号 ${item.title}  ${yuan(item.price_cents)}/${item.unit}  ${t("剩余")} ${item.left}`;
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = t(item.left <= 0 ? "已抢光" : itemNow(item) ? "抢" : "未开售");
@@ -126,6 +130,7 @@ function onEvent(e) {
     if (state.seq && e.seq > state.seq + 1) { state.socket.resync(); return; } // a gap: resync from a snapshot
     state.seq = e.seq;
   }
+  commerce.onEvent(e);
   switch (e.type) {
     case "snapshot":
       state.seq = e.seq; state.me = e.me; state.pinned = e.pinned_item_id;
@@ -159,12 +164,14 @@ function onEvent(e) {
       if (e.ok) {
         say($("grab-result"), proxy ? fmt(["已替 {name} 抢到！", "Got it for {name}!"], { name: proxy.name }) : "抢到了！", true);
         if (!state.orders.some((o) => o.id === e.order_id)) {
-          state.orders.push({ id: e.order_id, item_id: state.grabs.get(e.request_id), qty: 1, status: "reserved" });
+          // A comment that grabbed (红薯+2) names its item and quantity; a tap is one of the item it asked for.
+          state.orders.push({ id: e.order_id, item_id: state.grabs.get(e.request_id) || e.item_id, qty: e.qty || 1,
+                              status: "reserved" });
           renderMine(state.holds, state.orders);
         }
       } else say($("grab-result"), REASONS[e.reason] || e.reason, false);
       {
-        const i = state.items.get(state.grabs.get(e.request_id));
+        const i = state.items.get(state.grabs.get(e.request_id) || e.item_id);
         if (i && typeof e.left === "number") { i.left = e.left; renderItems(); }  // never a stale "in stock"
         state.grabs.delete(e.request_id);
       }
@@ -211,7 +218,8 @@ $("grab").onclick = () => grab($("pinned").dataset.item);
 $("comment-form").onsubmit = (ev) => {
   ev.preventDefault();
   const text = $("comment-text").value.trim();
-  if (text) { send({ type: "comment", text }); $("comment-text").value = ""; }
+  // The id lets a comment that grabs (红薯+2) grab once however often the frame is resent.
+  if (text) { send({ type: "comment", text, request_id: requestId() }); $("comment-text").value = ""; }
 };
 largeTextToggle($("big-text"));
 // A countdown as people read one: 45 秒 under a minute, else 5:07 or 1:05:07.
