@@ -2,13 +2,11 @@
 import { $, api as callApi, liveSocket, yuan } from "/static/common.js";
 import { windowPanel } from "/static/host-window.js";
 import { insightPanel } from "/static/insight.js";
-import { insightPanel } from "/static/insight.js";
 import { errorText } from "/static/i18n.js";
 
 const params = new URLSearchParams(location.search);
 const state = { sid: params.get("session") || null, items: new Map(), stock: new Map(), history: [], socket: null };
 const wishing = windowPanel((text) => { $("status").textContent = text; });
-const insight = insightPanel();  // scheduled flashes, the live chart and the after-live summary
 const insight = insightPanel();  // scheduled flashes, the live chart and the after-live summary
 
 function api(method, path, body) {
@@ -64,7 +62,6 @@ async function openSession(sid) {
   if (s.status === "ended") state.socket?.stop(); else connect();  // an ended live has no room to join (410)
   wishing.show(sid);
   insight.show(sid, [...state.items.values()]);
-  insight.show(sid, [...state.items.values()]);
   showIngest();
 }
 
@@ -93,7 +90,6 @@ function onEvent(e) {
   if (e.type === "viewers" || e.type === "snapshot") $("viewers").textContent = "在线 " + (e.count ?? e.viewers);
   if (e.type === "session_live" || e.type === "session_ended") openSession(state.sid);
   if (e.type === "lucky_bag_result") audit(e.bag_id);
-  insight.onEvent(e);
   insight.onEvent(e);
   render();
 }
