@@ -275,9 +275,13 @@ const GONE = {
 function gone(e) {
   const [text, action, href] = GONE[e.code] || GONE[e.status];
   state.socket.stop();
-  $("conn").textContent = fmt(text);
-  $("gone-text").textContent = fmt(text);
-  $("gone-link").textContent = fmt(action);
+  const show = () => {
+    $("conn").textContent = fmt(text);
+    $("gone-text").textContent = fmt(text);
+    $("gone-link").textContent = fmt(action);
+  };
+  show();
+  $("lang").addEventListener("click", show);  // after the switch itself: the message in the new language
   $("gone-link").href = href;
   $("gone").hidden = false;
   document.body.dataset.gone = e.code;
