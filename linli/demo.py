@@ -250,6 +250,11 @@ async def _today(res: Resources, live: stream.Live, host: Principal, now: int) -
     if surplus:
         await stream.pin(live, state, surplus[0].id)
         await stream.start_flash(live, state, surplus[0].id, 6 * 3600, None, 5)
+    if "海鸭蛋" in by_title:
+        # Next up: a 海鸭蛋 flash in 4 minutes (everyone sees the countdown) and another round later.
+        for in_s, price in ((4 * 60, 2500), (40 * 60, 2600)):
+            await stream.schedule_flash(live, state, stream.NewFlashPlan(
+                item_id=by_title["海鸭蛋"], in_s=in_s, duration_s=10 * 60, price_cents=price))
     return state.id, window.id
 
 

@@ -8,6 +8,8 @@ rooms and mounts the routes; the demo creates a session.
 from stream.context import LIVE, Live
 from stream.draw_audit import AuditRow, load_audit
 from stream.errors import SessionNotFound
+from stream.flash_schedule import NewFlashPlan
+from stream.flash_schedule import schedule as schedule_flash
 from stream.lifecycle import close_viewers, running_live
 from stream.personal import RoomNotices, send_personal, set_hold_deadline
 from stream.protocol import HoldPlaced, HoldReleased, ItemView, OrderView
@@ -27,8 +29,9 @@ from stream.video import INGEST, video_fields
 
 __all__ = [
     "INGEST", "LIVE", "AuditRow",
-    "HoldPlaced", "HoldReleased", "ItemView", "Live", "NewItem", "OrderView", "RoomNotices",
+    "HoldPlaced", "HoldReleased", "ItemView", "Live", "NewFlashPlan", "NewItem", "OrderView", "RoomNotices",
     "SessionNotFound", "SessionState", "add_item", "close_viewers", "create_session", "go_live", "items",
-    "load_audit", "load_session", "pin", "routes", "running_live", "send_personal", "set_hold_deadline", "start_flash",
+    "load_audit", "load_session", "pin", "routes", "running_live",
+    "schedule_flash", "send_personal", "set_hold_deadline", "start_flash",
     "video_fields",
 ]
