@@ -1,0 +1,113 @@
+"""The Lua scripts of scheduled flashes and the purchase ticker under many concurrent callers, on a
+real Redis: exactly one claim, one start, one drain; every purchase counted once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import msgspec
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infra.auth import Principal
+from infra.tables import communities
+from stream import flash_schedule, keys
+from stream.api import Live, NewItem, add_item, create_session, go_live
+from stream.ticker import note_purchase
+
+HOST = Principal(user_id="host1", role="host", community_id="c1")
+
+
+async def _session(redis: Redis, engine: AsyncEngine) -> tuple[Live, str, str]:
+    async with engine.begin() as conn:
+        await conn.execute(communities.insert().values(id="c1", name="幸福里", created_at=datetime.now(UTC)))
+    live = Live.build(redis, engine)
+    state = await create_session(live, HOST, "周六直播", "c1")
+    item = await add_item(live, state.id, NewItem(title="红薯", price_cents=350, stock=100, per_user_limit=3,
+                                                  unit="斤"))
+    await go_live(live, state)
+    return live, state.id, item.id
+
+
+async def _plan(redis: Redis, sid: str, pid: str, iid: str, starts_at: int) -> None:
+    await redis.hset(keys.flash_plan(sid, pid), mapping={
+        "item_id": iid, "starts_at": starts_at, "duration_s": 30, "price_cents": "", "per_user_limit": "",
+        "state": "pending", "ends_at": 0})
+    await redis.zadd(keys.flash_queue(sid), {pid: starts_at})
+
+
+async def test_one_of_fifty_claimers_wins_a_due_plan_and_a_lapsed_lease_passes_on_the_same_sale(
+        redis: Redis, engine: AsyncEngine) -> None:
+    """50 processes claim a due plan at once: one gets it; after its lease lapses another takes the
+    same deadline; an early plan is nobody's yet."""
+    live, sid, iid = await _session(redis, engine)
+    now = int(time.time() * 1000)
+    await _plan(redis, sid, "f1", iid, now - 10)
+    answers = await asyncio.gather(*(live.scripts.claim_flash_plan(redis, [keys.flash_plan(sid, "f1")], [f"p{n}", 200])
+                                     for n in range(50)))
+    winners = [a for a in answers if int(a[0]) == 1]
+    assert len(winners) == 1 and {a[1] for a in answers if int(a[0]) == 0} == {b"claimed"}
+    ends_at = int(winners[0][1])
+    await asyncio.sleep(0.3)
+    again = await asyncio.gather(*(live.scripts.claim_flash_plan(redis, [keys.flash_plan(sid, "f1")], [f"q{n}", 5000])
+                                   for n in range(20)))
+    assert [int(a[1]) for a in again if int(a[0]) == 1] == [ends_at]
+    await _plan(redis, sid, "f2", iid, now + 60_000)
+    assert await live.scripts.claim_flash_plan(redis, [keys.flash_plan(sid, "f2")], ["p", 200]) == [0, b"early"]
+
+
+async def test_twenty_pollers_start_a_due_plan_once(redis: Redis, engine: AsyncEngine) -> None:
+    """20 web processes run the start of one due plan at once: one sale opens, one flash_started is published."""
+    live, sid, iid = await _session(redis, engine)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(keys.channel(sid))
+    await _plan(redis, sid, "f1", iid, int(time.time() * 1000))
+    outcomes = await asyncio.gather(*(flash_schedule.start_due(live, sid, "f1", f"proc{n}") for n in range(20)))
+    assert outcomes.count(True) == 1 and set(outcomes) <= {True, None}
+    assert [o for o in outcomes if o is not None] == [True]
+    assert await flash_schedule.start_due(live, sid, "f1", "late") is False  # started: nothing more to do
+    started = []
+    for _ in range(20):
+        msg = await pubsub.get_message(timeout=0.1)
+        if msg and b'"flash_started"' in msg["data"]:
+            started.append(msgspec.json.decode(msg["data"]))
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert len(started) == 1 and started[0]["plan_id"] == "f1" and started[0]["item_id"] == iid
+    assert (await live.inventory.snapshot(sid))[iid].on_sale
+    assert await redis.zcard(keys.flash_queue(sid)) == 0
+
+
+async def test_cancel_and_claim_race_and_exactly_one_side_wins(redis: Redis, engine: AsyncEngine) -> None:
+    """Cancels and claims of one due plan at once: either it is cancelled and nobody claimed it, or one
+    claimed it and every cancel was told too late."""
+    live, sid, iid = await _session(redis, engine)
+    for round_ in range(10):
+        pid = f"f{round_}"
+        await _plan(redis, sid, pid, iid, int(time.time() * 1000) - 1)
+        plan_keys = [keys.flash_plan(sid, pid), keys.flash_queue(sid)]
+        calls = [live.scripts.cancel_flash_plan(redis, plan_keys, [pid]) for _ in range(10)]
+        calls += [live.scripts.claim_flash_plan(redis, [keys.flash_plan(sid, pid)], [f"p{n}", 5000]) for n in range(10)]
+        results = await asyncio.gather(*calls)
+        cancels, claims = [int(r) for r in results[:10]], [int(r[0]) for r in results[10:]]
+        if 1 in cancels:
+            assert cancels.count(1) == 1 and sum(claims) == 0
+        else:
+            assert set(cancels) == {-1} and sum(claims) == 1
+
+
+async def test_every_purchase_is_counted_once_and_one_beat_drains_them(redis: Redis, engine: AsyncEngine) -> None:
+    """300 purchases noted at once, then 20 processes beat at once: one of them gets all 300 buyers, and
+    the chart counts 300 grabs and their revenue."""
+    live, sid, iid = await _session(redis, engine)
+    await asyncio.gather(*(note_purchase(live, sid, iid, f"u{n}", 2) for n in range(300)))
+    beats = await asyncio.gather(*(live.scripts.tick_session(
+        redis, [keys.ticker_lock(sid), keys.ticker_buyers(sid), keys.viewers(sid), keys.insight(sid, "viewers")],
+        [f"proc{n}", 2000]) for n in range(20)))
+    drained = [b for b in beats if b is not None]
+    assert len(drained) == 1 and len(drained[0]) == 300 and len(set(drained[0])) == 300
+    assert sum(int(v) for v in (await redis.hgetall(keys.insight(sid, "grabs"))).values()) == 300
+    assert sum(int(v) for v in (await redis.hgetall(keys.insight(sid, "revenue"))).values()) == 300 * 2 * 350
+    assert await redis.llen(keys.ticker_buyers(sid)) == 0
+    assert await redis.hlen(keys.insight(sid, "viewers")) == 1  # the beat sampled the viewers once
