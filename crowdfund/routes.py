@@ -135,15 +135,17 @@ def _line_id(request: web.Request) -> int:
 @endpoint(request=wishes.WishEdit, response=wishes.WishLine, roles=("resident", "grid", "admin"))
 async def patch_wish(request: web.Request) -> web.Response:
     """Change a wish line's qty and/or pickup point: its owner or their grid worker."""
+    principal = require(request, "resident", "grid", "admin")
     body = await read_body(request, wishes.WishEdit)
-    return json_response(await wishes.edit_wish(_engine(request), authenticate(request), request.match_info["wid"],
+    return json_response(await wishes.edit_wish(_engine(request), principal, request.match_info["wid"],
                                                 _line_id(request), body))
 
 
 @endpoint(response=wishes.Withdrawn, roles=("resident", "grid", "admin"))
 async def delete_wish(request: web.Request) -> web.Response:
     """Withdraw a wish line: its owner or their grid worker."""
-    return json_response(await wishes.withdraw_wish(_engine(request), authenticate(request),
+    principal = require(request, "resident", "grid", "admin")
+    return json_response(await wishes.withdraw_wish(_engine(request), principal,
                                                     request.match_info["wid"], _line_id(request)))
 
 
