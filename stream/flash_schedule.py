@@ -74,9 +74,15 @@ async def _fields(live: Live, sid: str, pid: str) -> dict[str, str]:
 async def pending_plans(live: Live, sid: str) -> list[FlashPlanView]:
     """The session's flashes not started yet, soonest first (shown in every snapshot)."""
     pids = [as_str(p) for p in await live.redis.zrange(keys.flash_queue(sid), 0, -1) if isinstance(p, (bytes, str))]
-    plans = []
+    if not pids:
+        return []
+    # One round trip for the whole queue: every snapshot (every joining viewer) reads it.
+    pipe = live.redis.pipeline(transaction=False)
     for pid in pids:
-        f = await _fields(live, sid, pid)
+        pipe.hgetall(keys.flash_plan(sid, pid))
+    plans = []
+    for pid, raw in zip(pids, await pipe.execute(), strict=True):
+        f = {as_str(k): as_str(v) for k, v in raw.items()}
         if f.get("state") == "pending":
             plans.append(_view(pid, f))
     return plans
