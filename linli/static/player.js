@@ -57,7 +57,10 @@ export function startPlayer(video, cover, soundButton, url) {
     const { default: Hls } = await import(HLS_MODULE);
     if (Hls.isSupported()) {
       // No worker: the page's Content-Security-Policy allows no blob: scripts, and one stream is light.
-      hls = new Hls({ enableWorker: false, liveDurationInfinity: true, manifestLoadingMaxRetry: 2 });
+      // Two 1 s segments behind the live edge, caught up by playing up to 10% faster after a stall or a
+      // late join: about 2 s from the host's camera to the screen on one machine (docs/benchmarks.md, section 6).
+      hls = new Hls({ enableWorker: false, liveDurationInfinity: true, manifestLoadingMaxRetry: 2,
+                      liveSyncDurationCount: 2, maxLiveSyncPlaybackRate: 1.1 });
       hls.on(Hls.Events.ERROR, (_event, data) => {
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
