@@ -307,6 +307,16 @@ def bench_outbox(runs: int) -> None:
     asyncio.run(outbox_main(runs))
 
 
+@bench.command("video")
+@click.option("--runs", type=int, default=3, show_default=True)
+@click.option("--seconds", type=float, default=20.0, show_default=True, help="Frames read per run, in seconds.")
+def bench_video(runs: int, seconds: float) -> None:
+    """Camera to screen: a stamped test stream through the RTMP ingest, read back in Chromium's live room."""
+    from bench.video import main as video_main
+
+    sys.exit(video_main(runs, seconds))
+
+
 @main.command()
 @click.option("--url", default=None, help="A running linli (its LINLI_SECRET in the env); default: start one.")
 @click.option("--users", type=int, required=True, help="Concurrent locust users.")
