@@ -289,6 +289,19 @@ def bench_fanout(viewers: str, runs: int) -> None:
     uvloop.run(fanout(runs, [int(v) for v in viewers.split(",")]))
 
 
+@bench.command("resume")
+@click.option("--viewers", type=int, default=10_000, show_default=True)
+@click.option("--blip", type=int, default=40, show_default=True, help="Events published while they were away.")
+@click.option("--runs", type=int, default=3, show_default=True)
+def bench_resume(viewers: int, blip: int, runs: int) -> None:
+    """Bytes and CPU of every viewer resuming after a blip, beside every viewer taking a snapshot."""
+    import uvloop
+
+    from bench.resume import main as resume_main
+
+    uvloop.run(resume_main(runs, viewers, blip))
+
+
 @bench.command("aggregate")
 @click.option("--runs", type=int, default=3, show_default=True)
 def bench_aggregate(runs: int) -> None:

@@ -250,6 +250,10 @@ async def _today(res: Resources, live: stream.Live, host: Principal, now: int) -
     if surplus:
         await stream.pin(live, state, surplus[0].id)
         await stream.start_flash(live, state, surplus[0].id, 6 * 3600, None, 5)
+    # A lucky bag drawn in half an hour that prefers neighbours who have not won this month: its seed's
+    # hash is on screen now, and the result links to /draws/<bag>, where anyone checks the draw.
+    await stream.create_bag(live, state, stream.NewLuckyBag(
+        title="鸡蛋福袋", winners=3, countdown_s=30 * 60, prize_points=20, prefer_new_days=30, monthly_cap=2))
     if "海鸭蛋" in by_title:
         # Next up: a 海鸭蛋 flash in 4 minutes (everyone sees the countdown) and another round later.
         for in_s, price in ((4 * 60, 2500), (40 * 60, 2600)):

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import uuid
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -38,6 +38,7 @@ SEND_QUEUE = 512  # events a viewer may fall behind before it is cut off
 SLOW_CLOSE_CODE = 4008  # "too slow: reconnect for a fresh snapshot"
 VIEWERS_EVERY_S = 1.0
 VIEWERS_STALE_MS = 5_000
+REPLAYED_EDITIONS = 512  # editions of named events kept for resuming viewers
 _personal = msgspec.json.Decoder(Personal)
 
 
@@ -103,6 +104,9 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[str] = set()
         self._room_sizes: dict[str, int] = {}
+        # Editions of replayed events (stream.resume): after a blip a whole room resumes at once and
+        # replays the same few events, so each is decoded and re-encoded once, not once per viewer.
+        self._replayed: OrderedDict[bytes, audience.Editions | None] = OrderedDict()
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
@@ -161,11 +165,19 @@ class Hub:
         for viewer in viewers:
             viewer.offer(editions.for_viewer(viewer.user_id, viewer.role))
 
-    async def edition(self, viewer: Viewer, data: bytes) -> bytes:
-        """An already published event as this viewer gets it live (her audience's edition)."""
-        winners = audience.winners_of(data) if self._names is not None else []
-        made = audience.editions(data, await self._names(winners) if winners and self._names else None)
-        return data if made is None else made.for_viewer(viewer.user_id, viewer.role)
+    async def edition(self, user_id: str, role: str, data: bytes) -> bytes:
+        """An already published event as a viewer gets it live (her audience's edition)."""
+        if audience.event_type(data) not in audience.NAMED_EVENTS:
+            return data
+        if data in self._replayed:
+            made = self._replayed[data]
+        else:
+            winners = audience.winners_of(data) if self._names is not None else []
+            made = audience.editions(data, await self._names(winners) if winners and self._names else None)
+            self._replayed[data] = made
+            if len(self._replayed) > REPLAYED_EDITIONS:
+                self._replayed.popitem(last=False)
+        return data if made is None else made.for_viewer(user_id, role)
 
     def deliver_personal(self, sid: str, data: bytes) -> None:
         """Hand a personal frame to the local viewers of the user its envelope names."""

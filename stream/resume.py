@@ -33,21 +33,28 @@ def resume_point(raw: str | None) -> int | None:
     return int(raw)
 
 
+async def resume_frames(live: Live, sid: str, user_id: str, role: str, since: int) -> list[bytes] | None:
+    """The frames of a resumed join, encoded: ``resumed``, then each missed event in the edition of the
+    viewer's audience; None when the history does not cover ``since`` (a snapshot must be sent)."""
+    frames = await history.missed(live.redis, sid, since)
+    if frames is None:
+        return None
+    state = await load_session(live, sid)
+    mine = [OrderView(**o) for o in await live.inventory.orders_of(sid, user_id)]  # type: ignore[arg-type]
+    first = Resumed(after=since, missed=len(frames), status=state.status, viewers=await live.hub.total_viewers(sid),
+                    holds=[o for o in mine if o.kind == "hold" and o.status in SHOWN_HOLDS],
+                    orders=[o for o in mine if o.kind != "hold"], hold_release_at=await hold_deadline(live, sid))
+    return [encoder.encode(first), *[await live.hub.edition(user_id, role, frame) for frame in frames]]
+
+
 async def resume(live: Live, viewer: Viewer, since: int | None) -> bool:
     """Send the viewer what she missed after ``since``; False when a snapshot must be sent instead."""
     if since is None or since == 0:
         return False
-    frames = await history.missed(live.redis, viewer.sid, since)
+    frames = await resume_frames(live, viewer.sid, viewer.user_id, viewer.role, since)
     if frames is None:
         return False
-    state = await load_session(live, viewer.sid)
-    mine = [OrderView(**o) for o in await live.inventory.orders_of(viewer.sid, viewer.user_id)]  # type: ignore[arg-type]
-    first = Resumed(after=since, missed=len(frames), status=state.status,
-                    viewers=await live.hub.total_viewers(viewer.sid),
-                    holds=[o for o in mine if o.kind == "hold" and o.status in SHOWN_HOLDS],
-                    orders=[o for o in mine if o.kind != "hold"], hold_release_at=await hold_deadline(live, viewer.sid))
-    viewer.min_seq = since + len(frames)  # anything queued meanwhile up to here is among the replayed
-    await viewer.ws.send_frame(encoder.encode(first), WSMsgType.TEXT)
+    viewer.min_seq = since + len(frames) - 1  # anything queued meanwhile up to here is among the replayed
     for frame in frames:
-        await viewer.ws.send_frame(await live.hub.edition(viewer, frame), WSMsgType.TEXT)
+        await viewer.ws.send_frame(frame, WSMsgType.TEXT)
     return True
