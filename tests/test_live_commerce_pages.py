@@ -13,11 +13,12 @@ from playwright.async_api import expect
 from tests import test_pages
 from tests.live import SECRET, Api, token
 from tests.servers import ServerProcess, linli_env, start_linli
-from tests.test_pages import PHONE, NewPage
+from tests.test_pages import PHONE, NewPage, Screenshot
 
 # The page tests' browser and pages, which fail a test on any JavaScript error.
 browser = test_pages.browser
 new_page = test_pages.new_page
+screenshot = test_pages.screenshot
 
 HOST = token("host1", "host")
 
@@ -30,7 +31,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     proc.stop()
 
 
-async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, new_page: NewPage) -> None:
+async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, new_page: NewPage,
+                                                         screenshot: Screenshot) -> None:
     """Residents see a scheduled flash's countdown and queue, then it starts by itself; 王玉香 grabs by
     commenting 红薯+2 and is told plainly what 9号+1 lacks; 李建国 sees 王*香 in the ticker; the host's
     console draws the chart, lists the queue and shows the summary after the live."""
@@ -55,6 +57,7 @@ async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, 
             await expect(page.locator("#prelaunch-big")).to_contain_text(re.compile(r"红薯 秒杀 0:0\d 后开始"))
             await expect(page.locator("#flash-queue li")).to_contain_text("红薯")
             await expect(page.locator("#items li").first).to_contain_text("1号 红薯")
+        await screenshot(li, "live-prelaunch")
         # It starts by itself: the countdown goes, the button can be pressed.
         await expect(wang.locator("#grab")).to_be_enabled(timeout=15_000)
         await expect(wang.locator("#prelaunch")).to_be_hidden()
@@ -65,6 +68,7 @@ async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, 
         await expect(wang.locator("#orders")).to_contain_text("红薯 × 2")
         await expect(li.locator("#comments")).to_contain_text("王*香：红薯+2")
         await expect(li.locator("#ticker")).to_have_text("王*香 刚刚下单", timeout=8_000)
+        await screenshot(li, "live-ticker")
         await wang.wait_for_timeout(1100)  # the room takes a comment a second
         await wang.fill("#comment-text", "9号+1")
         await wang.click("#comment-form button")
@@ -89,3 +93,4 @@ async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, 
         await host.click("#summary-show")
         await expect(host.locator("#summary table")).to_contain_text("2斤")
         await expect(host.locator("#summary")).to_contain_text("1 位买家")
+        await screenshot(host, "host-insight")

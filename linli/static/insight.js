@@ -39,6 +39,11 @@ export function chartSvg(chart) {
     root.append(svg("polyline", { points: pts.map((p, i) => `${x(i).toFixed(1)},${y(p[s.key]).toFixed(1)}`).join(" "),
                                   fill: "none", stroke: s.color, "stroke-width": 2, "data-series": s.key }));
   }
+  // Each line has its own scale, so the top of each is said in words.
+  const top = (key) => Math.max(...pts.map((p) => p[key]));
+  const peaks = svg("text", { x: PAD, y: 14, fill: "#333", "font-size": 12 });
+  peaks.textContent = `最高：每秒抢购 ${top("rate").toFixed(1)} · 在线 ${top("viewers")} 人 · 销售额 ${yuan(top("revenue"))}`;
+  root.append(peaks);
   const first = svg("text", { x: PAD, y: H - 6, fill: "#555", "font-size": 11 });
   first.textContent = localTime(pts[0].t);
   const last = svg("text", { x: W - 8, y: H - 6, fill: "#555", "font-size": 11, "text-anchor": "end" });

@@ -30,7 +30,7 @@ export function liveCommerce({ items, say }) {
   stage.after(ticker, box);
   let tickerUntil = 0;
   const input = document.getElementById("comment-text");
-  if (input) input.placeholder = fmt(["发“红薯+1”或“2号+1”也能抢", "Write 红薯+1 or 2号+1 to grab"]);
+  if (input) input.placeholder = fmt(["写 红薯+1 就能抢", "Write 红薯+1 to grab"]);
 
   const title = (id) => items().get(id)?.title || id;
 
