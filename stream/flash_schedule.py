@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from infra.errors import BadRequest, DomainError
+from infra.ids import ID_RE
 from infra.resources import as_str
 from infra.types import Cents, Id
 from stream import keys
@@ -118,6 +119,8 @@ async def schedule(live: Live, state: SessionState, body: NewFlashPlan) -> Flash
 
 async def cancel(live: Live, state: SessionState, pid: str) -> None:
     """Take a pending flash off the queue; everyone sees flash_plan_cancelled."""
+    if not ID_RE.match(pid):  # it names a key: no braces that would leave the session's hash slot
+        raise BadRequest(f"no scheduled flash {pid[:64]} in this session", code="unknown_plan")
     result = int(await live.scripts.cancel_flash_plan(
         live.redis, [keys.flash_plan(state.id, pid), keys.flash_queue(state.id)], [pid]))
     if result == -2:

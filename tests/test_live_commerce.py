@@ -212,6 +212,9 @@ async def test_a_scheduled_flash_starts_once_across_two_web_processes(cluster: C
         status, body = await cluster.a.call("POST", f"/api/sessions/{sid}/flash-plans", HOST, bad)
         assert status == 400, (bad, body)
     assert (await cluster.a.ok("GET", f"/api/sessions/{sid}/flash-plans", HOST))["plans"] == []
+    for pid in ("nope", "a" * 65, "x:y"):
+        status, body = await cluster.a.call("DELETE", f"/api/sessions/{sid}/flash-plans/{pid}", HOST)
+        assert status == 400 and body["error"]["code"] == "unknown_plan", body
     for v in [*viewers, late]:
         await v.close()
 

@@ -79,7 +79,11 @@ export function liveCommerce({ items, say }) {
   return {
     onEvent(e) {
       switch (e.type) {
-        case "snapshot": plans.clear(); for (const p of e.flash_plans || []) plans.set(p.id, p); render(); break;
+        case "snapshot":
+          plans.clear();
+          if (e.status !== "ended") for (const p of e.flash_plans || []) plans.set(p.id, p);
+          render(); break;
+        case "session_ended": plans.clear(); render(); break;  // its waiting flashes will not start
         case "flash_scheduled": plans.set(e.plan.id, e.plan); render(); break;
         case "flash_plan_cancelled": plans.delete(e.plan_id); render(); break;
         case "flash_started": if (e.plan_id) { plans.delete(e.plan_id); render(); } break;
