@@ -5,7 +5,8 @@ then exactly the events after that seq from the session's history (stream.histor
 each in the viewer's audience edition, then live ones. The viewer is in the hub before the history
 is read, so an event published meanwhile is both replayed and queued; the hub's ``min_seq`` drops
 the queued copy, so there is no gap and no duplicate. When the history no longer covers ``since``
-the join gets a snapshot as always.
+the join gets a snapshot as always, and so it does when the missed events are more bytes than
+``RESUME_MAX_BYTES`` (a snapshot is then smaller).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from stream.protocol import OrderView, Resumed, encoder
 from stream.sessions import load_session
 
 MAX_SEQ = 2**53 - 1  # what a page's JavaScript number holds exactly
+# Past this many bytes of missed events a snapshot is cheaper to send (a busy room's is ~4-10 KB):
+# a viewer away for minutes gets a snapshot rather than a long replay (docs/benchmarks.md, 3b).
+RESUME_MAX_BYTES = 16 * 1024
 SHOWN_HOLDS = ("reserved", "confirmed")
 
 
@@ -37,7 +41,7 @@ async def resume_frames(live: Live, sid: str, user_id: str, role: str, since: in
     """The frames of a resumed join, encoded: ``resumed``, then each missed event in the edition of the
     viewer's audience; None when the history does not cover ``since`` (a snapshot must be sent)."""
     frames = await history.missed(live.redis, sid, since)
-    if frames is None:
+    if frames is None or sum(len(f) for f in frames) > RESUME_MAX_BYTES:
         return None
     state = await load_session(live, sid)
     mine = [OrderView(**o) for o in await live.inventory.orders_of(sid, user_id)]  # type: ignore[arg-type]

@@ -117,7 +117,7 @@ async def test_an_ended_live_says_so_and_points_to_her_orders(server: ServerProc
     await expect(page.locator("#gone-link")).to_have_attribute("href", "/orders")
     await asyncio.sleep(2)
     assert len(asked) == 1
-    english = await new_page(viewport=PHONE, locale="en-GB")
+    english = await new_page(viewport=PHONE, locale="zh-CN")
     await english.goto(f"{server.url}/live/{sid}?token={token('wang')}")
     await expect(english.locator("#gone")).to_be_visible()
     await english.locator("#lang").click()

@@ -98,6 +98,10 @@ async function audit(bagId) {
   const bag = await api("GET", `/api/sessions/${state.sid}/lucky-bags/${bagId}`);
   const li = document.createElement("li");
   li.textContent = `${bag.title}：${bag.entrants.length}人参与，中奖 ${bag.winners.join("、") || "无"}（种子 ${bag.seed}）`;
+  if (bag.undrawn) li.textContent += `，${bag.undrawn} 份没人能中，已回库存`;
+  const check = document.createElement("a");  // the public check anyone can open
+  check.href = `/draws/${encodeURIComponent(bagId)}`; check.textContent = " 开奖公证";
+  li.append(check);
   $("audit").append(li);
 }
 
@@ -127,7 +131,8 @@ $("bag-form").onsubmit = async (ev) => {
   ev.preventDefault();
   await api("POST", `/api/sessions/${state.sid}/lucky-bags`, {
     title: $("bag-title").value, winners: Number($("bag-winners").value), countdown_s: Number($("bag-countdown").value),
-    passphrase: $("bag-pass").value || undefined, prize_points: Number($("bag-points").value) });
+    passphrase: $("bag-pass").value || undefined, prize_points: Number($("bag-points").value),
+    prefer_new_days: Number($("bag-prefer").value) || 0, monthly_cap: Number($("bag-cap").value) || 0 });
   $("status").textContent = "福袋已发出";
 };
 setInterval(() => { state.history.push([...state.items.values()].reduce((n, i) => n + i.left, 0)); drawChart(); }, 1000);
