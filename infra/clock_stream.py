@@ -19,6 +19,8 @@ import shutil
 import signal
 from pathlib import Path
 
+from infra.media_server import die_with_parent
+
 log = logging.getLogger(__name__)
 
 STAMP_BITS = 24
@@ -93,7 +95,8 @@ class ClockStream:
         while True:
             self.process = await asyncio.create_subprocess_exec(
                 *argv(self.ffmpeg, self.target), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                preexec_fn=die_with_parent)  # an encoder left behind would burn a core for nobody
             self.starts += 1
             _, err = await self.process.communicate()
             log.info("the generated test stream ended (%s): %s; starting it again in %ss", self.process.returncode,

@@ -9,9 +9,11 @@ segments (``fragment_s``) that linli serves to the live room. Nothing is played 
 
 nginx runs as one process (``master_process off``): linli is its master, so there is no worker that
 could outlive it and hold the port, and no user switch that would leave it unable to write the
-segments. Like the Redis supervisor, one folder has one ingest: the supervising process holds
-``supervisor.lock``, nginx writes its pid to ``nginx.pid``, and a start finds and stops an nginx
-that a killed linli left running on the folder. A watcher restarts nginx if it dies.
+segments. Unlike Redis, nginx holds nothing worth flushing, so it dies with linli (the kernel's
+parent-death signal). Like the Redis supervisor, one folder has one ingest: the supervising process
+holds ``supervisor.lock``, nginx writes its pid to ``nginx.pid``, and a start finds and stops an
+nginx left running on the folder (where the parent-death signal is missing). A watcher restarts
+nginx if it dies.
 
 When nginx or its RTMP module is missing, ``find_nginx`` says so in words an operator can act on,
 and linli runs without the ingest.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import logging
 import os
@@ -37,6 +40,7 @@ from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 RTMP_APP = "live"  # the application in rtmp://host:port/live; the stream key follows it
 MODULE_DIRS = (Path("/usr/lib/nginx/modules"), Path("/usr/lib64/nginx/modules"), Path("/usr/local/nginx/modules"))
 
@@ -76,6 +80,13 @@ class IngestInfo:
     port: int = 1935
     listen_host: str = "127.0.0.1"  # where it listens, and so where its publish checks come from
     public_url: str | None = None  # rtmp://host:port/live as hosts must type it; None: from the request's host
+
+
+def die_with_parent() -> None:
+    """Run in a child between fork and exec: the kernel sends it SIGTERM when linli ends, however linli
+    ends (SIGKILL included), so no ingest or encoder outlives it (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def hls_folder(data_dir: Path) -> Path:
@@ -202,7 +213,8 @@ class MediaIngest:
         proc = self.process = await asyncio.create_subprocess_exec(
             *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True)  # a Ctrl-C to linli reaches nginx only through stop()
+            start_new_session=True,  # a Ctrl-C to linli reaches nginx only through stop()
+            preexec_fn=die_with_parent)
         deadline = asyncio.get_running_loop().time() + ready_within_s
         while True:
             if proc.returncode is not None:

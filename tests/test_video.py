@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from playwright.async_api import expect
 
 from infra.clock_stream import FfmpegMissing, argv, find_ffmpeg
 from infra.media_server import IngestUnavailable, MediaIngest, find_nginx
-from infra.redis_server import free_port
+from infra.redis_server import free_port, process_running
 from tests.live import SECRET, Api, token
 from tests.servers import ServerProcess, linli_env, start_linli
 from tests.test_pages import PHONE, NewPage, browser, new_page  # noqa: F401
@@ -303,3 +304,42 @@ async def test_the_host_console_shows_the_rtmp_server_and_the_stream_key(rig: Ri
     await page.locator("#new-key").click()
     await expect(page.locator("#stream-key")).not_to_have_value(got["stream_key"])
     assert (await page.locator("#stream-key").input_value()).startswith(sid + "-")
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid`` by name (from /proc)."""
+    found: dict[int, str] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    found[int(child)] = Path(f"/proc/{child}/comm").read_text().strip()
+    return found
+
+
+@pytest.mark.timeout(120)
+async def test_a_killed_linli_leaves_no_ingest_and_no_encoder_behind(tmp_path: Path) -> None:
+    """SIGKILL `linli serve --demo`: its nginx and the demo's ffmpeg end with it (the parent-death signal),
+    where its Redis, which must flush its AOF, is left for the next start."""
+    server = await start_linli(["serve", "--demo"], linli_env(tmp_path / "var", LINLI_SECRET=SECRET,
+                                                              LINLI_RTMP_PORT=str(free_port())), tmp_path / "serve.log")
+    try:
+        for _ in range(200):
+            kids = children(server.proc.pid)
+            if {"nginx", "ffmpeg"} <= set(kids.values()):
+                break
+            await asyncio.sleep(0.1)
+        assert {"nginx", "ffmpeg"} <= set(kids.values()), (kids, server.output()[-2000:])
+    finally:
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+    watched = [pid for pid, name in kids.items() if name in ("nginx", "ffmpeg")]
+    for _ in range(100):
+        if not any(process_running(pid) for pid in watched):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(process_running(pid) for pid in watched), "an ingest or encoder outlived linli"
+    # The Redis it left is stopped by the next start on the folder; here, by hand.
+    redis_pid = next((pid for pid, name in kids.items() if name in ("redis-server", "valkey-server")), None)
+    if redis_pid and process_running(redis_pid):
+        os.kill(redis_pid, signal.SIGTERM)
