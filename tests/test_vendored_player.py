@@ -1,8 +1,9 @@
-"""The video player linli serves is exactly the one package-lock.json pins, byte for byte.
+"""The video players linli serves are exactly the ones package-lock.json pins, byte for byte.
 
-linli ships hls.js in linli/static/vendor so that `pip install .` needs no npm and the pages load no
-CDN. The lock file is the record of where that copy came from: `npm ci` fetches the pinned tarball,
-checks it against the lock's integrity hash, and the file inside must equal the vendored one.
+linli ships hls.js (HLS) and mpegts.js (a platform's FLV) in linli/static/vendor so that
+`pip install .` needs no npm and the pages load no CDN. The lock file is the record of where those
+copies came from: `npm ci` fetches each pinned tarball, checks it against the lock's integrity hash,
+and the files inside must equal the vendored ones.
 """
 
 from __future__ import annotations
@@ -16,21 +17,31 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 VENDOR = ROOT / "linli" / "static" / "vendor"
-PLAYER = "hls.light.min.mjs"
+# (npm package, file inside it, name in linli/static/vendor): `npm run vendor` copies these.
+COPIES = [
+    ("hls.js", "dist/hls.light.min.mjs", "hls.light.min.mjs"),
+    ("hls.js", "LICENSE", "hls.js.LICENSE"),
+    ("mpegts.js", "dist/mpegts.js", "mpegts.js"),
+    ("mpegts.js", "dist/mpegts.js.LICENSE.txt", "mpegts.js.LICENSE.txt"),
+    ("mpegts.js", "LICENSE", "mpegts.js.LICENSE"),
+]
 
 
-def test_the_lock_pins_the_version_package_json_asks_for() -> None:
-    """package.json names one exact hls.js version and the lock file holds that version with an integrity hash."""
-    wanted = json.loads((ROOT / "package.json").read_text())["dependencies"]["hls.js"]
-    locked = json.loads((ROOT / "package-lock.json").read_text())["packages"]["node_modules/hls.js"]
-    assert wanted == locked["version"], "package.json and package-lock.json name different hls.js versions"
-    assert locked["integrity"].startswith("sha512-")
-    assert f'"{wanted}"' in (VENDOR / PLAYER).read_text(encoding="utf-8"), "the vendored player is another version"
+def test_the_lock_pins_the_versions_package_json_asks_for() -> None:
+    """package.json names one exact version of each player, the lock file holds it with an integrity hash, and
+    nothing in linli/static/vendor comes from anywhere else."""
+    wanted = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    locked = json.loads((ROOT / "package-lock.json").read_text())["packages"]
+    for package in {p for p, _, _ in COPIES}:
+        assert wanted[package] == locked[f"node_modules/{package}"]["version"], f"{package}: package.json != lock"
+        assert locked[f"node_modules/{package}"]["integrity"].startswith("sha512-")
+    assert f'"{wanted["hls.js"]}"' in (VENDOR / "hls.light.min.mjs").read_text(encoding="utf-8")
+    assert sorted(p.name for p in VENDOR.iterdir()) == sorted(name for _, _, name in COPIES)
 
 
 @pytest.mark.timeout(300)
-def test_the_vendored_player_is_the_file_of_the_locked_tarball(tmp_path: Path) -> None:
-    """`npm ci` (which verifies the tarball's sha512 against the lock) unpacks the same bytes as linli/static/vendor."""
+def test_the_vendored_players_are_the_files_of_the_locked_tarballs(tmp_path: Path) -> None:
+    """`npm ci` (which checks each tarball's sha512 against the lock) unpacks the bytes in linli/static/vendor."""
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("npm is not installed: the vendored player cannot be checked against the lock file here")
@@ -39,7 +50,6 @@ def test_the_vendored_player_is_the_file_of_the_locked_tarball(tmp_path: Path) -
     done = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, f"npm ci failed (the lock's integrity or the registry):\n{done.stderr[-2000:]}"
-    unpacked = tmp_path / "node_modules" / "hls.js"
-    assert (unpacked / "dist" / PLAYER).read_bytes() == (VENDOR / PLAYER).read_bytes(), \
-        "linli/static/vendor drifted from the lock file: run `npm ci && npm run vendor`"
-    assert (unpacked / "LICENSE").read_bytes() == (VENDOR / "hls.js.LICENSE").read_bytes()
+    for package, inside, name in COPIES:
+        assert (tmp_path / "node_modules" / package / inside).read_bytes() == (VENDOR / name).read_bytes(), \
+            f"linli/static/vendor/{name} drifted from the lock file: run `npm ci && npm run vendor`"

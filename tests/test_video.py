@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from playwright.async_api import expect
 
 from infra.clock_stream import FfmpegMissing, argv, find_ffmpeg
@@ -343,3 +344,48 @@ async def test_a_killed_linli_leaves_no_ingest_and_no_encoder_behind(tmp_path: P
     redis_pid = next((pid for pid, name in kids.items() if name in ("redis-server", "valkey-server")), None)
     if redis_pid and process_running(redis_pid):
         os.kill(redis_pid, signal.SIGTERM)
+
+
+@pytest.mark.timeout(120)
+async def test_a_platforms_flv_stream_plays_through_mpegts_js(rig: Rig, new_page: NewPage) -> None:  # noqa: F811
+    """A host whose platform gives an http-flv URL: the room plays it live with mpegts.js (currentTime advances)."""
+
+    async def serve_flv(request: web.Request) -> web.StreamResponse:
+        # A platform's CDN: FLV as it is encoded, in real time, readable cross-origin.
+        resp = web.StreamResponse(headers={"Access-Control-Allow-Origin": "*", "Content-Type": "video/x-flv"})
+        await resp.prepare(request)
+        encoder = await asyncio.create_subprocess_exec(
+            find_ffmpeg(), "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+            "-t", "10", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "25",
+            "-pix_fmt", "yuv420p", "-f", "flv", "pipe:1", stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL)
+        assert encoder.stdout is not None
+        try:
+            while chunk := await encoder.stdout.read(16384):
+                await resp.write(chunk)
+        finally:
+            if encoder.returncode is None:
+                encoder.kill()
+            await encoder.wait()
+        return resp
+
+    platform = web.Application()
+    platform.add_routes([web.get("/live.flv", serve_flv)])
+    runner = web.AppRunner(platform)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            api = Api(http, rig.server.url)
+            sid = (await api.ok("POST", "/api/sessions", HOST, {"title": "平台直播", "community_id": "c1",
+                                                                 "stream_url": f"http://127.0.0.1:{port}/live.flv"}))["id"]
+        page = await new_page(viewport=PHONE, locale="zh-CN")
+        await page.goto(f"{rig.server.url}/live/{sid}?token={RESIDENT}")
+        await expect(page.locator("#cover")).to_be_hidden(timeout=30_000)
+        first = await page.evaluate("document.getElementById('video').currentTime")
+        await asyncio.sleep(2)
+        assert await page.evaluate("document.getElementById('video').currentTime") > first + 1
+        assert await page.evaluate("typeof window.mpegts") == "object"
+    finally:
+        await runner.cleanup()

@@ -1,27 +1,30 @@
 // The live room's video. HLS plays through hls.js (from /static/vendor, pinned by package-lock.json)
 // wherever the browser has Media Source Extensions, and natively where it has not (Safari on older
-// iPhones); a plain video file plays as it is. linli's own ingest answers 204 until the host pushes,
+// iPhones); a platform's FLV (http-flv) through mpegts.js where MSE is there; a plain video file
+// plays as it is. WebRTC (WHEP) is not played. linli's own ingest answers 204 until the host pushes,
 // so the player waits quietly, then starts by itself when the stream arrives.
 import { fmt } from "/static/i18n.js";
 
 const HLS_MODULE = "/static/vendor/hls.light.min.mjs";
+const FLV_SCRIPT = "/static/vendor/mpegts.js";  // a classic script (UMD): it sets window.mpegts
 const WAIT_MS = 3000;
 const TEXT = {
   waiting: ["主播还没开始推流，请稍等…", "Waiting for the host's video…"],
   loading: ["正在打开视频…", "Opening the video…"],
   unsupported: ["这个浏览器放不了直播视频，请换个浏览器或升级", "This browser cannot play the live video; try another one"],
-  flv: ["主播的直播地址是 FLV 格式，这里放不了，请主播换成 HLS（.m3u8）地址", "The host's stream is FLV, which this page cannot play; ask for an HLS (.m3u8) address"],
+  flv: ["这个浏览器放不了 FLV 直播，请主播换成 HLS（.m3u8）地址", "This browser cannot play FLV; ask the host for an HLS (.m3u8) address"],
   broken: ["视频断了，正在重新连接…", "The video dropped, reconnecting…"],
   sound: ["打开声音", "Sound on"],
 };
 
+const isFlv = (url) => /\.flv(\?|$)/i.test(url);
 const isHls = (url) => /\.m3u8(\?|$)/i.test(url) || url.startsWith("/media/");
 const native = (video) => Boolean(video.canPlayType("application/vnd.apple.mpegurl"));
 
 /** Play `url` in `video`, telling the viewer what happens in `cover` (hidden while the video plays)
  *  and offering `soundButton` while the browser keeps the autoplaying video muted. */
 export function startPlayer(video, cover, soundButton, url) {
-  let hls = null, timer = 0, stopped = false, shown = "waiting";
+  let hls = null, flv = null, timer = 0, stopped = false, shown = "waiting";
   const say = (key) => { shown = key; cover.textContent = fmt(TEXT[key]); cover.hidden = false; video.hidden = key !== "loading"; };
   const playing = () => { cover.hidden = true; video.hidden = false; soundButton.hidden = !video.muted; };
   video.muted = true;  // browsers only autoplay muted video; the sound button unmutes it
@@ -34,6 +37,7 @@ export function startPlayer(video, cover, soundButton, url) {
   const retry = (key) => {
     if (stopped) return;
     if (hls) { hls.destroy(); hls = null; }
+    if (flv) { flv.destroy(); flv = null; }
     say(key);
     clearTimeout(timer);
     timer = setTimeout(start, WAIT_MS);
@@ -50,7 +54,7 @@ export function startPlayer(video, cover, soundButton, url) {
 
   async function start() {
     if (stopped) return;
-    if (/\.flv(\?|$)/i.test(url)) { say("flv"); return; }
+    if (isFlv(url)) { await startFlv(); return; }
     if (!isHls(url)) { video.src = url; video.play().catch(() => {}); return; }
     if (!(await ready())) { retry(shown === "broken" ? "broken" : "waiting"); return; }
     say("loading");
@@ -76,10 +80,39 @@ export function startPlayer(video, cover, soundButton, url) {
     } else say("unsupported");
   }
 
+  async function startFlv() {
+    say("loading");
+    const mpegts = await loadScript(FLV_SCRIPT, "mpegts");
+    if (!mpegts.isSupported()) { say("flv"); return; }
+    mpegts.LoggingControl.enableAll = false;  // it would log every reconnect to the console
+    flv = mpegts.createPlayer({ type: "flv", isLive: true, url }, { enableWorker: false, liveBufferLatencyChasing: true });
+    flv.on(mpegts.Events.ERROR, () => retry("broken"));
+    flv.attachMediaElement(video);
+    flv.load();
+    Promise.resolve(flv.play()).catch(() => {});
+  }
+
   say("waiting");
   start();
   return {
-    stop() { stopped = true; clearTimeout(timer); if (hls) hls.destroy(); video.removeAttribute("src"); video.hidden = true; },
+    stop() {
+      stopped = true; clearTimeout(timer);
+      if (hls) hls.destroy();
+      if (flv) flv.destroy();
+      video.removeAttribute("src"); video.hidden = true;
+    },
     get hls() { return hls; },
   };
+}
+
+/** Load a classic script once and resolve to the global it defines. */
+function loadScript(src, global) {
+  if (window[global]) return Promise.resolve(window[global]);
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = () => resolve(window[global]);
+    script.onerror = reject;
+    document.head.append(script);
+  });
 }
