@@ -5,13 +5,15 @@ message with what to do, and the page stops asking to connect; a resident checks
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, WebSocketRoute, expect
 
 from infra.auth import issue_token
 from tests import test_pages
@@ -168,3 +170,63 @@ async def test_a_resident_checks_a_draw_she_entered(server: ServerProcess, new_p
     assert "wang" not in (await page.locator("#entrants").text_content() or "")
     await screenshot(page, "draw-check")
     await asyncio.gather(*(c.close() for c in others))
+
+
+async def test_the_live_room_resumes_after_a_blip(server: ServerProcess, new_page: NewPage) -> None:
+    """The socket drops; while it is down a neighbour comments and the host pins another item. The page
+    reconnects with since=<its last seq>, is answered with resumed and the missed events (no snapshot), and
+    shows the comment and the pin."""
+    sid = await _session(server)
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, server.url)
+        second = await api.ok("POST", f"/api/sessions/{sid}/items", HOST,
+                              {"title": "新小米", "price_cents": 1200, "stock": 5, "unit": "袋"})
+    page = await new_page(viewport=PHONE, locale="zh-CN")
+    sockets: list[tuple[str, WebSocketRoute]] = []
+    frames: list[list[dict[str, Any]]] = []
+    release = asyncio.Event()
+
+    async def route(ws: WebSocketRoute) -> None:
+        mine: list[dict[str, Any]] = []
+        frames.append(mine)
+        sockets.append((ws.url, ws))
+        if len(sockets) > 1:
+            await release.wait()  # the blip lasts until the test has published what she misses
+        upstream = ws.connect_to_server()
+
+        def down(message: str | bytes) -> None:
+            mine.append(json.loads(message))
+            ws.send(message)
+
+        upstream.on_message(down)
+
+    await page.route_web_socket(re.compile(r".*/ws/sessions/.*"), route)
+    await page.goto(f"{server.url}/live/{sid}?token={token('wang')}")
+    await expect(page.locator("#conn")).to_have_text("已连接")
+    await expect(page.locator("#items")).to_contain_text("新小米")
+    talker = await Client.join(server.url.replace("http", "ws"), sid, token("li"))
+    await talker.send({"type": "comment", "text": "大家好"})
+    await expect(page.locator("#comments")).to_contain_text("大家好")
+    last = max(f["seq"] for f in frames[0] if "seq" in f)
+
+    await sockets[0][1].close(code=4000, reason="blip")
+    await expect(page.locator("#conn")).to_contain_text("重连")
+    await asyncio.sleep(1.1)  # a neighbour may comment about once a second
+    await talker.send({"type": "comment", "text": "掉线时说的话"})
+    await talker.wait_for(lambda e: e["type"] == "comment" and e["text"] == "掉线时说的话")
+    async with aiohttp.ClientSession() as http:
+        await Api(http, server.url).ok("POST", f"/api/sessions/{sid}/items/{second['id']}/pin", HOST)
+    await talker.wait_for(lambda e: e["type"] == "item_pinned")
+    for _ in range(100):
+        if len(sockets) > 1:
+            break
+        await asyncio.sleep(0.1)
+    release.set()
+
+    await expect(page.locator("#conn")).to_have_text("已连接")
+    await expect(page.locator("#comments")).to_contain_text("掉线时说的话")
+    await expect(page.locator("#pinned-title")).to_have_text("新小米")
+    assert f"since={last}" in sockets[1][0]
+    assert frames[1][0]["type"] == "resumed" and frames[1][0]["after"] == last
+    assert not [f for f in frames[1] if f["type"] == "snapshot"]
+    await talker.close()
