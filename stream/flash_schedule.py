@@ -29,7 +29,7 @@ from redis.typing import EncodableT
 from infra.errors import BadRequest, DomainError
 from infra.ids import ID_RE
 from infra.resources import as_str
-from infra.types import Cents, Id
+from infra.types import Cents, EpochMs, Id
 from stream import keys
 from stream.context import Live
 from stream.errors import WrongState
@@ -50,7 +50,7 @@ class NewFlashPlan(msgspec.Struct, kw_only=True):
 
     item_id: Id
     duration_s: Annotated[int, Meta(ge=1, le=MAX_FLASH_S)]
-    starts_at: Annotated[int, Meta(ge=0, description="epoch ms")] | None = None
+    starts_at: EpochMs | None = None
     in_s: Annotated[int, Meta(ge=0, le=MAX_AHEAD_S)] | None = None
     price_cents: Cents | None = None
     per_user_limit: Units | None = None
