@@ -244,3 +244,20 @@ def test_the_rule_is_documented_and_stable() -> None:
     assert fairness.verify("b1", seed, None, users, legacy, None, None).ok
     assert not fairness.verify("b1", seed, "0" * 64, users, by_key[:3],
                                fairness.DrawOptions(prizes=3), fairness.RULE).seed_matches
+
+
+async def test_bad_draw_options_are_refused_and_open_nothing(room: Room) -> None:
+    """Options out of range or of the wrong type are a 400 with a code, and no bag opens; a malformed bag id
+    on the audit is a 404 (a NUL in the URL a 400)."""
+    sid, _ = await room.session()
+    for bad in ({"prefer_new_days": -1}, {"prefer_new_days": 366}, {"monthly_cap": 101}, {"monthly_cap": "2"},
+                {"prefer_new_days": 1.5}, {"monthly_cap": None}):
+        status, body = await room.a.call("POST", f"/api/sessions/{sid}/lucky-bags", HOST,
+                                         {"title": "福袋", "winners": 1, "countdown_s": 60, "prize_points": 1, **bad})
+        assert status == 400 and body["error"]["code"], (bad, status, body)
+    snapshot = await Client.join(room.ws[0], sid, HOST)
+    assert snapshot.events[0]["lucky_bags"] == []
+    await snapshot.close()
+    for bid, answer in (("b:x", 404), ("x" * 80, 404), ("b%00", 400)):
+        status, body = await room.a.call("GET", f"/api/lucky-bag-draws/{bid}", HOST)
+        assert status == answer and body["error"]["code"] in ("unknown_bag", "bad_request"), bid
