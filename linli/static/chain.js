@@ -4,30 +4,30 @@
 // confirm; the confirm sends what the review showed (each line's sig), so a line that changed in the
 // meantime is reported rather than written.
 import { api, el } from "/static/common.js";
-import { errorText, fmt } from "/static/i18n.js";
+import { errorText, t } from "/static/i18n.js";
 
 const STATUS = {
-  new: ["新心愿", "new wish"],
-  already_imported: ["以前导入过", "imported before"],
-  app_duplicate: ["她自己已经要了", "she wished for it herself"],
-  edit: ["修改", "change"],
-  unmatched_name: ["不知道是谁", "who is it?"],
-  unmatched_product: ["商品没对上", "which product?"],
-  not_yours: ["别的网格的居民", "another grid's resident"],
-  question: ["是提问，不导入", "a question: not imported"],
-  unparsed: ["没读懂，不导入", "not read: not imported"],
-  skipped: ["跳过", "skipped"],
+  new: "chain.status.new",
+  already_imported: "chain.status.already_imported",
+  app_duplicate: "chain.status.app_duplicate",
+  edit: "chain.status.edit",
+  unmatched_name: "chain.status.unmatched_name",
+  unmatched_product: "chain.status.unmatched_product",
+  not_yours: "chain.status.not_yours",
+  question: "chain.status.question",
+  unparsed: "chain.status.unparsed",
+  skipped: "chain.status.skipped",
 };
-const KIND = { add: ["再加", "add"], replace: ["改为", "change to"], withdraw: ["不要了", "withdraw"] };
+const KIND = { add: "chain.kind.add", replace: "chain.kind.replace", withdraw: "chain.kind.withdraw" };
 const DONE = {
-  written: ["已写入", "written"], skipped: ["已跳过", "skipped"],
-  changed: ["刚才有变化，没有写入，请重新读取", "changed meanwhile: not written, read it again"],
+  written: "chain.done.written", skipped: "chain.done.skipped",
+  changed: "chain.done.changed",
 };
 const ERRORS = {
-  import_changed: ["有人同时在导入，请重新读取", "Someone imported at the same time: read it again."],
-  unknown_row: ["这一行已经不在接龙里了，请重新读取", "That line is no longer in the chain: read it again."],
+  import_changed: "chain.errors.import_changed",
+  unknown_row: "chain.errors.unknown_row",
 };
-const say = (pair, params) => fmt(pair, params);
+const say = (id, params) => t(id, params);
 const failText = (e) => (ERRORS[e && e.code] ? say(ERRORS[e.code]) : errorText(e));
 
 function addStyles() {
@@ -102,7 +102,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       return `${who} · ${what} ${ln.qty || ""}${ln.unit || ""}${point ? " · " + point.name : ""}`;
     }
     if (ln.status === "question" && ln.free_text) {
-      return `${who || say(["（不知道是谁）", "(who?)"])} · ${ln.free_text} ${ln.written_qty || ""}${ln.written_unit || ""}`;
+      return `${who || say("chain.who")} · ${ln.free_text} ${ln.written_qty || ""}${ln.written_unit || ""}`;
     }
     if (ln.status === "unmatched_product" || ln.status === "unmatched_name") {
       return `${who} · ${ln.product_text || what} ${ln.written_qty || ""}${ln.written_unit || ""}`;
@@ -114,13 +114,13 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
 
   function statusWord(ln) {
     if (ln.skipped) return say(STATUS.skipped);
-    if (ln.status === "unparsed" && ln.row < firstOrder) return say(["接龙的标题或说明，不导入", "the chain's title or notes: not imported"]);
-    if (ln.status === "edit") return `${say(STATUS.edit)}：${say(KIND[ln.kind] || STATUS.edit)}`;
+    if (ln.status === "unparsed" && ln.row < firstOrder) return say("chain.the_chains_title_or");
+    if (ln.status === "edit") return say("common.label_value", { label: say(STATUS.edit), value: say(KIND[ln.kind] || STATUS.edit) });
     if (ln.status === "question" && ln.free_text) {
-      return ln.resident_id ? say(["是提问：记下她想要的（目录里没有）", "a question: noted as her wish (not in the catalog)"])
-        : say(["是提问：谁想要？选了就记下", "a question: who wants it? choose to note it"]);
+      return ln.resident_id ? say("chain.a_question_noted_as")
+        : say("chain.a_question_who_wants");
     }
-    if (ln.status === "unmatched_name" && (ln.candidates || []).length > 1) return say(["有几位，请选是哪一位", "several: choose one"]);
+    if (ln.status === "unmatched_name" && (ln.candidates || []).length > 1) return say("chain.several_choose_one");
     return say(STATUS[ln.status] || STATUS.unparsed);
   }
 
@@ -130,7 +130,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     lab.htmlFor = id;
     const sel = el("select");
     sel.id = id;
-    sel.append(new Option(say(["请选择", "choose"]), ""), ...options.map(([value, name]) => new Option(name, value)));
+    sel.append(new Option(say("chain.choose"), ""), ...options.map(([value, name]) => new Option(name, value)));
     sel.value = chosen || "";
     sel.onchange = () => onChange(sel.value);
     wrap.append(lab, document.createElement("br"), sel);
@@ -160,13 +160,13 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       const likely = new Set((ln.candidates || []).map((c) => c.id));
       const others = choices.residents.filter((r) => !likely.has(r.id))
         .map((r) => ({ id: r.id, name: r.name, household: [r.building, r.room].filter(Boolean).join("-") }));
-      parts.push(select(`${id}-who`, say(["是哪一位？", "Who is it?"]),
-                        [...(ln.candidates || []), ...others].map((c) => [c.id, c.household ? `${c.name}（${c.household}）` : c.name]),
+      parts.push(select(`${id}-who`, say("chain.who_is_it"),
+                        [...(ln.candidates || []), ...others].map((c) => [c.id, c.household ? say("common.paren", { a: c.name, b: c.household }) : c.name]),
                         (fixes[row] || {}).resident_id, (v) => fix(row, "resident_id", v)));
       const chosen = choices.residents.find((r) => r.id === (fixes[row] || {}).resident_id);
       if (chosen && ln.name && ln.name !== chosen.name && !(chosen.aliases || []).includes(ln.name)) {
         // Next week's chain then finds her by this name without asking.
-        parts.push(check(`${id}-remember`, say(["记住：群里的“{name}”就是{who}", "remember: “{name}” in the chat is {who}"],
+        parts.push(check(`${id}-remember`, say("chain.remember_name_in_the",
                                                 { name: ln.name, who: chosen.name }),
                          (fixes[row] || {}).remember, (v) => { fixes[row] = { ...fixes[row], remember: v || undefined }; }));
       }
@@ -176,13 +176,13 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       const offered = [...(ln.product_candidates || []), ...choices.products.filter((p) => !likely.has(p.id))];
       if (ln.problem) parts.push(el("p", problemText(ln), "no"));
       if (!ln.from_header) { // the chain's one product is chosen once, above the lines
-        parts.push(select(`${id}-what`, say(["是哪个商品？", "Which product?"]),
-                          offered.map((p) => [p.id, `${p.name}（${say(["按{unit}", "by {unit}"], p)}）`]),
+        parts.push(select(`${id}-what`, say("chain.which_product"),
+                          offered.map((p) => [p.id, say("common.paren", { a: p.name, b: say("chain.by_unit", p) })]),
                           (fixes[ln.ref] || {}).product_id,
                           (v) => fix(ln.ref, "product_id", v)));
       }
       const qwrap = el("p", undefined, "chain-choice");
-      const qlab = el("label", say(["数量（{unit}）", "Quantity ({unit})"], { unit: ln.unit || "" }));
+      const qlab = el("label", say("chain.quantity_unit", { unit: ln.unit || "" }));
       qlab.htmlFor = `${id}-qty`;
       const qty = el("input");
       qty.type = "number"; qty.min = "1"; qty.max = "10000"; qty.inputMode = "numeric"; qty.id = `${id}-qty`;
@@ -193,14 +193,14 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     }
     if (ln.status === "app_duplicate" || ln.accepted_duplicate) {
       const d = ln.duplicate || {};
-      parts.push(el("p", say(["她自己已经要了 {qty}{unit}，这一行不重复算", "she already wished for {qty} {unit}: not counted twice"],
+      parts.push(el("p", say("chain.she_already_wished_for",
                               { qty: d.qty, unit: ln.unit }), "conn"));
-      parts.push(check(`${id}-extra`, say(["她确实还要这些（另加一份）", "she wants this as well (extra)"]),
+      parts.push(check(`${id}-extra`, say("chain.she_wants_this_as"),
                        (fixes[ln.ref] || {}).accept_duplicate, (v) => fix(ln.ref, "accept_duplicate", v)));
     }
     if (["new", "edit", "unmatched_name", "unmatched_product", "app_duplicate"].includes(ln.status) || ln.skipped
         || (ln.status === "question" && ln.free_text)) {
-      parts.push(check(`${id}-skip`, say(["跳过这一行", "skip this line"]), (fixes[ln.ref] || {}).skip,
+      parts.push(check(`${id}-skip`, say("chain.skip_this_line"), (fixes[ln.ref] || {}).skip,
                        (v) => fix(ln.ref, "skip", v)));
     }
     return parts;
@@ -208,10 +208,10 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
 
   function problemText(ln) {
     const p = ln.problem || "";
-    if (/sells it by/.test(p)) return say(["单位对不上：这个商品按“{unit}”卖", "wrong unit: it is sold by {unit}"], { unit: ln.unit });
-    if (/whole number/.test(p)) return say(["数量要是整数", "the quantity must be a whole number"]);
-    if (/no such product/.test(p)) return say(["目录里没有这个商品", "not in the catalog"]);
-    return say(["请选商品", "choose the product"]);
+    if (/sells it by/.test(p)) return say("chain.wrong_unit_it_is", { unit: ln.unit });
+    if (/whole number/.test(p)) return say("chain.the_quantity_must_be");
+    if (/no such product/.test(p)) return say("chain.not_in_the_catalog");
+    return say("chain.choose_the_product");
   }
 
   /** The lines by what they will do, in the order a grid worker reads them (the title and notes apart). */
@@ -230,15 +230,15 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     const shown = result || preview;
     if (result) {
       const written = result.lines.filter((l) => l.done === "written");
-      parts.push(el("h3", say(["写入了 {n} 条：{added} 条新心愿，{edited} 处修改", "{n} written: {added} new wishes, {edited} changes"],
+      parts.push(el("h3", say("chain.n_written_added_new",
                                { n: written.length, added: written.filter((l) => l.status !== "edit").length,
                                  edited: written.filter((l) => l.status === "edit").length }), "result ok"));
       if (result.changed.length) {
-        parts.push(el("p", say(["{n} 行在您核对时有了变化，没有写入，请重新读取", "{n} lines changed while you checked: not written, read again"],
+        parts.push(el("p", say("chain.n_lines_changed_while",
                                 { n: result.changed.length }), "result no"));
       }
     } else {
-      parts.push(el("h3", say(["读到 {n} 行，请核对", "{n} lines read: please check"], { n: preview.lines.length })));
+      parts.push(el("h3", say("chain.n_lines_read_please", { n: preview.lines.length })));
     }
     firstOrder = Math.min(...shown.lines.filter((l) => !["unparsed", "question"].includes(l.status)).map((l) => l.row), Infinity);
     parts.push(el("p", countText(shown.lines), "chain-counts"));
@@ -247,8 +247,8 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       // A one-product chain whose header does not say which catalog product: chosen once, for every line.
       const likely = new Set(fromHeader.flatMap((l) => (l.product_candidates || []).map((p) => p.id)));
       const offered = [...choices.products.filter((p) => likely.has(p.id)), ...choices.products.filter((p) => !likely.has(p.id))];
-      parts.push(select(`${box.id}-chain-product`, say(["这条接龙卖的是哪个商品？（没写商品的行都用它）", "Which product is this chain for? (every line naming none)"]),
-                        offered.map((p) => [p.id, `${p.name}（${say(["按{unit}", "by {unit}"], p)}）`]), chainProduct,
+      parts.push(select(`${box.id}-chain-product`, say("chain.which_product_is_this"),
+                        offered.map((p) => [p.id, say("common.paren", { a: p.name, b: say("chain.by_unit", p) })]), chainProduct,
                         (v) => { chainProduct = v; read().catch((e) => box.append(el("p", failText(e), "result no"))); }));
     }
     const list = el("ol", undefined, "chain-lines");
@@ -259,7 +259,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
       li.dataset.status = ln.skipped ? "skipped" : ln.status;
       const first = !firstOfRow.has(ln.row);
       firstOfRow.add(ln.row);
-      li.append(el("p", ln.row ? say(["第{row}行：{text}", "Row {row}: {text}"], ln) : ln.text, "pasted"));
+      li.append(el("p", ln.row ? say("chain.row_row_text", ln) : ln.text, "pasted"));
       const head = el("p", undefined, "reading");
       head.append(el("span", statusWord(ln), "badge"), " ", el("span", reading(ln), "what"));
       li.append(head);
@@ -274,19 +274,19 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     if (!result) {
       const writes = preview.lines.filter((l) => !l.skipped && (l.status === "new" || l.status === "edit"
         || (l.status === "question" && l.free_text && l.resident_id))).length;
-      const go = el("button", say(["确认导入（{n} 条）", "Confirm import ({n})"], { n: writes }), "grab confirm");
+      const go = el("button", say("chain.confirm_import_n", { n: writes }), "grab confirm");
       go.type = "button";
       go.disabled = !writes;
       go.onclick = confirm;
       parts.push(go);
     } else {
       if (result.changed.length) {
-        const reread = el("button", say(["重新读取这段接龙", "Read this chain again"]));
+        const reread = el("button", say("chain.read_this_chain_again"));
         reread.type = "button";
         reread.onclick = () => { result = null; read().catch((e) => box.append(el("p", failText(e), "result no"))); };
         parts.push(reread, " ");
       }
-      const again = el("button", say(["再粘贴一段", "Paste another"]));
+      const again = el("button", say("chain.paste_another"));
       again.type = "button";
       again.onclick = () => { preview = null; result = null; fixes = {}; textarea.value = ""; render(); textarea.focus(); };
       parts.push(again);

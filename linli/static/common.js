@@ -1,5 +1,6 @@
 // What every page shares: the signed-in token, one fetch helper for the API, money in yuan,
 // the large-text switch and the websocket to a live session.
+import { lang as pageLang } from "/static/i18n.js";
 
 const TOKEN_KEY = "linli-token";
 
@@ -90,12 +91,12 @@ export function toLocalInput(ms) {
 /** The value of an <input type="datetime-local"> (local time) as epoch ms; NaN when empty. */
 export const fromLocalInput = (value) => (value ? new Date(value).getTime() : NaN);
 
-/** Epoch ms in local time for people: "6月7日 周六 18:30" (or the English form). */
-export function localTime(ms, lang = "zh") {
+/** Epoch ms in local time for people: "6月7日 周六 18:30" (or the English form); the page's language unless told. */
+export function localTime(ms, lang = pageLang()) {
   const d = new Date(ms);
   if (lang === "en") return d.toLocaleString("en-GB", { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
-  const week = "日一二三四五六"[d.getDay()];
-  return `${d.getMonth() + 1}月${d.getDate()}日 周${week} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const day = d.toLocaleDateString("zh-CN", { month: "long", day: "numeric" });
+  return `${day} ${d.toLocaleDateString("zh-CN", { weekday: "short" })} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 /** A new element: el("li", "text", "class"). */

@@ -4,30 +4,29 @@
 // last, SHA-256(seed + ":" + user id)); the first `prizes` win. Staff get user ids and recompute every
 // key; everyone else gets the keys and recomputes her own from her id, so she sees she was in the draw.
 import { $, api, el, largeTextToggle, localTime, whoAmI } from "/static/common.js";
-import { errorText, fmt, lang, languageToggle } from "/static/i18n.js";
+import { lang, languageToggle, show, showError, t } from "/static/i18n.js";
 
 const bid = decodeURIComponent(location.pathname.split("/").pop());
 const WORDS = {
-  title: ["福袋开奖公证", "Lucky bag draw check"], verdict: ["核对结果", "Check"], facts: ["公开的数据", "Public data"],
-  entrants: ["参与的邻居（按抽签号排序）", "Entrants (by draw number)"], home: ["回首页", "Home"], big: ["大字", "Large text"],
-  checking: ["正在核对…", "Checking…"], done: ["已在您的手机上重新算过", "Recomputed on this device"],
-  hashYes: ["开奖前公布的密码指纹和开奖后公开的密码对得上", "The seed revealed at the draw matches the hash published when the bag opened"],
-  hashNo: ["密码指纹对不上！", "The revealed seed does NOT match the published hash!"],
-  hashNone: ["这次开奖在公布指纹之前（旧规则），只能核对名单", "This draw predates published hashes (old rule): only the winners can be checked"],
-  winYes: ["按公开规则重新算出的中奖名单和公布的一样", "Recomputing by the published rule gives the same winners"],
-  winNo: ["重新算出的中奖名单不一样！", "Recomputing gives DIFFERENT winners!"],
-  mineYes: ["您在抽签名单里，抽签号 {n}", "You were in the draw, number {n}"],
-  mineNo: ["名单里找不到您的抽签号", "Your draw number is not in the list"],
-  noCrypto: ["这个浏览器不能计算 SHA-256（请用 https 打开）", "This browser cannot compute SHA-256 here (open it over https)"],
-  rule: ["规则：没封顶的邻居按（最近中过奖的排后面，SHA-256(密码:用户号)）排序，前 {prizes} 位中奖。",
-         "Rule: entrants not at the cap, ordered by (recent winners last, SHA-256(seed:user id)); the first {prizes} win."],
-  bag: ["{title}，{at} 开奖，{n} 人参与，{prizes} 份奖品", "{title}, drawn {at}, {n} entrants, {prizes} prizes"],
-  seed: ["开奖密码", "Seed"], hash: ["开奖前公布的指纹", "Hash published at opening"], ruleName: ["规则", "Rule"],
-  options: ["选项", "Options"], undrawn: ["没抽出的奖品（已回库存）", "Undrawn prizes (back in stock)"],
-  prefer: ["{d} 天内中过奖的排后面", "winners of the last {d} days drawn last"],
-  cap: ["30 天内最多中 {n} 次", "at most {n} wins in 30 days"], noOptions: ["无", "none"],
-  recent: ["最近中过", "recent winner"], capped: ["已封顶", "at the cap"], won: ["中奖", "won"], you: ["您", "you"],
-  neighbour: ["邻居", "Neighbour"],
+  title: "draw.words.title", verdict: "draw.words.verdict", facts: "draw.words.facts",
+  entrants: "draw.words.entrants", home: "common.home", big: "common.big_text",
+  checking: "draw.words.checking", done: "draw.words.done",
+  hashYes: "draw.words.hashYes",
+  hashNo: "draw.words.hashNo",
+  hashNone: "draw.words.hashNone",
+  winYes: "draw.words.winYes",
+  winNo: "draw.words.winNo",
+  mineYes: "draw.words.mineYes",
+  mineNo: "draw.words.mineNo",
+  noCrypto: "draw.words.noCrypto",
+  rule: "draw.words.rule",
+  bag: "draw.words.bag",
+  seed: "draw.words.seed", hash: "draw.words.hash", ruleName: "draw.words.ruleName",
+  options: "draw.words.options", undrawn: "draw.words.undrawn",
+  prefer: "draw.words.prefer",
+  cap: "draw.words.cap", noOptions: "draw.words.noOptions",
+  recent: "draw.words.recent", capped: "draw.words.capped", won: "draw.words.won", you: "draw.words.you",
+  neighbour: "draw.words.neighbour",
 };
 let audit = null;
 let checks = null;
@@ -70,39 +69,39 @@ async function check(a) {
 function say(id, ok, yes, no, params = {}) {
   $(id).hidden = false;
   $(id).className = `check ${ok ? "yes" : "no"}`;
-  $(id).textContent = fmt(ok ? yes : no, params);
+  $(id).textContent = t(ok ? yes : no, params);
 }
 
 function render() {
   for (const [id, key] of [["title", "title"], ["verdict-title", "verdict"], ["facts-title", "facts"],
                            ["entrants-title", "entrants"], ["home", "home"], ["big-text", "big"]]) {
-    $(id).textContent = fmt(WORDS[key]);
+    $(id).textContent = t(WORDS[key]);
   }
-  document.title = fmt(WORDS.title);
+  document.title = t(WORDS.title);
   if (!audit) return;
   const a = audit;
-  $("bag-title").textContent = fmt(WORDS.bag, { title: a.title, at: localTime(a.drawn_at, lang()), n: a.entrants.length, prizes: a.prizes });
-  if (!crypto.subtle) { $("check-hash").textContent = fmt(WORDS.noCrypto); }
+  $("bag-title").textContent = t(WORDS.bag, { title: a.title, at: localTime(a.drawn_at, lang()), n: a.entrants.length, prizes: a.prizes });
+  if (!crypto.subtle) { $("check-hash").textContent = t(WORDS.noCrypto); }
   else if (a.seed_hash) say("check-hash", checks.hash, WORDS.hashYes, WORDS.hashNo);
-  else { $("check-hash").className = "check"; $("check-hash").textContent = fmt(WORDS.hashNone); }
+  else { $("check-hash").className = "check"; $("check-hash").textContent = t(WORDS.hashNone); }
   if (checks.winners !== null) say("check-winners", checks.winners, WORDS.winYes, WORDS.winNo);
   $("check-mine").hidden = checks.mine === null;
   if (checks.mine !== null) say("check-mine", checks.mine > 0, WORDS.mineYes, WORDS.mineNo, { n: checks.mine });
-  $("rule").textContent = fmt(WORDS.rule, { prizes: a.prizes });
-  const options = [a.prefer_new_days ? fmt(WORDS.prefer, { d: a.prefer_new_days }) : "",
-                   a.monthly_cap ? fmt(WORDS.cap, { n: a.monthly_cap }) : ""].filter(Boolean).join("；") || fmt(WORDS.noOptions);
+  $("rule").textContent = t(WORDS.rule, { prizes: a.prizes });
+  const options = [a.prefer_new_days ? t(WORDS.prefer, { d: a.prefer_new_days }) : "",
+                   a.monthly_cap ? t(WORDS.cap, { n: a.monthly_cap }) : ""].filter(Boolean).join(t("common.clause_sep")) || t(WORDS.noOptions);
   const facts = [[WORDS.seed, a.seed], [WORDS.hash, a.seed_hash || "—"], [WORDS.ruleName, a.rule],
                  [WORDS.options, options], [WORDS.undrawn, String(a.undrawn)]];
-  $("facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", fmt(k)), el("dd", v)]));
+  $("facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", t(k)), el("dd", v)]));
   const won = new Set(a.winners);
   $("entrants").replaceChildren(...a.entrants.map((e) => {
     const li = el("li");
     li.dataset.key = e.key;
     if (e.me) li.classList.add("me");
-    li.append(el("span", e.me ? fmt(WORDS.you) : (e.name || e.user_id || fmt(WORDS.neighbour))));
-    if (won.has(e.key)) li.append(el("span", fmt(WORDS.won), "won"));
-    if (e.recent) li.append(el("span", fmt(WORDS.recent), "flag"));
-    if (e.capped) li.append(el("span", fmt(WORDS.capped), "flag"));
+    li.append(el("span", e.me ? t(WORDS.you) : (e.name || e.user_id || t(WORDS.neighbour))));
+    if (won.has(e.key)) li.append(el("span", t(WORDS.won), "won"));
+    if (e.recent) li.append(el("span", t(WORDS.recent), "flag"));
+    if (e.capped) li.append(el("span", t(WORDS.capped), "flag"));
     li.append(el("span", e.key, "key"));
     return li;
   }));
@@ -112,12 +111,12 @@ largeTextToggle($("big-text"));
 languageToggle($("lang"), render);
 render();
 (async () => {
-  $("status").textContent = fmt(WORDS.checking);
+  show($("status"), WORDS.checking);
   try {
     audit = await api("GET", `/api/lucky-bag-draws/${encodeURIComponent(bid)}`);
     checks = await check(audit);
     render();
-    $("status").textContent = fmt(WORDS.done);
+    show($("status"), WORDS.done);
     document.body.dataset.checked = checks.hash !== false && checks.winners ? "ok" : "failed";
-  } catch (e) { $("status").textContent = errorText(e); document.body.dataset.checked = "error"; }
+  } catch (e) { showError($("status"), e); document.body.dataset.checked = "error"; }
 })();

@@ -1,50 +1,50 @@
 // The community fund, open to everyone of the community: what it holds, the share of each
 // purchase that flows in, the income of each month as bars, and every spending by project.
 import { $, api, el, largeTextToggle, yuan } from "/static/common.js";
-import { errorText, fmt, lang, languageToggle } from "/static/i18n.js";
+import { dateText, lang, languageToggle, showError, t } from "/static/i18n.js";
 
 const cid = decodeURIComponent(location.pathname.split("/").pop());
 let report = null;
 
 const WORDS = {
-  title: ["社区基金", "Community fund"], balance: ["基金余额", "Balance"], income: ["每月收入", "Income by month"],
-  spending: ["支出明细", "Spending"], home: ["回首页", "Home"], big: ["大字", "Large text"],
+  title: "common.community_fund", balance: "fund.words.balance", income: "fund.words.income",
+  spending: "fund.words.spending", home: "common.home", big: "common.big_text",
 };
 
 function labels() {
-  $("home").textContent = fmt(WORDS.home);
-  $("big-text").textContent = fmt(WORDS.big);
-  $("balance-title").textContent = fmt(WORDS.balance);
-  $("income-title").textContent = fmt(WORDS.income);
-  $("spending-title").textContent = fmt(WORDS.spending);
+  $("home").textContent = t(WORDS.home);
+  $("big-text").textContent = t(WORDS.big);
+  $("balance-title").textContent = t(WORDS.balance);
+  $("income-title").textContent = t(WORDS.income);
+  $("spending-title").textContent = t(WORDS.spending);
 }
 
-/** "2026-11" in plain words: 2026年11月. */
+/** "2026-11" in plain words: 2026年11月, or 11/2026. */
 function monthName(month) {
   const [y, m] = month.split("-");
-  return lang() === "en" ? `${m}/${y}` : `${y}年${Number(m)}月`;
+  return lang() === "en" ? `${m}/${y}` : dateText(new Date(Number(y), Number(m) - 1, 1), { year: "numeric", month: "long" });
 }
 
 function day(ms) {
   const d = new Date(ms);
-  return lang() === "en" ? d.toLocaleDateString("en-GB") : `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日`;
+  return lang() === "en" ? d.toLocaleDateString("en-GB") : dateText(d, { year: "numeric", month: "long", day: "numeric" });
 }
 
 function render() {
   labels();
   const r = report;
-  $("title").textContent = `${r.name} · ${fmt(WORDS.title)}`;
+  $("title").textContent = `${r.name} · ${t(WORDS.title)}`;
   document.title = $("title").textContent;
   $("status").textContent = "";
   $("balance").textContent = yuan(r.balance_cents);
   const pct = Math.round(r.share * 1000) / 10;
   $("facts").replaceChildren(
-    el("div", fmt(["每笔收货，商家收入的 {pct}% 进入基金", "{pct}% of the merchants' revenue of every collected order flows in"], { pct })),
-    el("div", fmt(["累计收入 {a}，累计支出 {b}", "Income so far {a}, spent {b}"], { a: yuan(r.income_cents), b: yuan(r.spent_cents) })),
+    el("div", t("fund.pct_of_the_merchants", { pct })),
+    el("div", t("fund.income_so_far_a", { a: yuan(r.income_cents), b: yuan(r.spent_cents) })),
   );
   // Bars, newest month first; each bar's length is its share of the best month.
   const top = Math.max(1, ...r.income.map((m) => m.amount_cents));
-  if (!r.income.length) $("months").replaceChildren(el("p", fmt(["还没有收入", "No income yet"]), "empty"));
+  if (!r.income.length) $("months").replaceChildren(el("p", t("fund.no_income_yet"), "empty"));
   else $("months").replaceChildren(...r.income.map((m) => {
     const row = el("div", undefined, "month");
     row.setAttribute("role", "listitem");
@@ -54,11 +54,11 @@ function render() {
     fill.style.width = `${Math.max(1, Math.round((m.amount_cents / top) * 100))}%`;
     track.append(fill);
     row.append(el("span", monthName(m.month), "label"), track,
-               el("span", fmt(["{a}（{n} 笔订单）", "{a} ({n} orders)"], { a: yuan(m.amount_cents), n: m.orders }), "amount"));
+               el("span", t("fund.a_n_orders", { a: yuan(m.amount_cents), n: m.orders }), "amount"));
     row.setAttribute("aria-label", `${monthName(m.month)} ${yuan(m.amount_cents)}`);
     return row;
   }));
-  if (!r.spending.length) $("projects").replaceChildren(el("p", fmt(["还没有支出", "Nothing spent yet"]), "empty"));
+  if (!r.spending.length) $("projects").replaceChildren(el("p", t("fund.nothing_spent_yet"), "empty"));
   else $("projects").replaceChildren(...r.spending.map((p) => {
     const box = el("div", undefined, "project");
     const head = el("h3");
@@ -81,7 +81,7 @@ async function load() {
     render();
   } catch (e) {
     labels();
-    $("status").textContent = errorText(e);
+    showError($("status"), e);
     $("status").className = "result no";
   }
 }

@@ -2,14 +2,16 @@
 // (sorting deliveries, visiting a neighbour). Built into the desk's #awards section; the server
 // keeps each award once per request id and tells the resident in her record of who did what.
 import { $, api, el, whoAmI } from "/static/common.js";
-import { errorText, fmt } from "/static/i18n.js";
+import { applyI18n, errorText, show, t } from "/static/i18n.js";
 
 const box = $("awards");
 const me = whoAmI();
 
-function field(label, input) {
+/** A labelled field; the label (message `id`) follows a switch of language. */
+function field(id, input) {
   const p = el("p");
-  const l = el("label", label);
+  const l = el("label");
+  show(l, id);
   l.htmlFor = input.id;
   p.append(l, el("br"), input);
   return p;
@@ -22,18 +24,22 @@ function build() {
   const points = el("input");
   Object.assign(points, { id: "award-points", type: "number", min: 1, max: 1000, value: 10, required: true, inputMode: "numeric" });
   const reason = el("input");
-  Object.assign(reason, { id: "award-reason", maxLength: 100, required: true, placeholder: "帮忙分拣快递", className: "wide" });
-  const go = el("button", fmt(["奖励积分", "Award points"]), "grab");
+  Object.assign(reason, { id: "award-reason", maxLength: 100, required: true, className: "wide" });
+  reason.dataset.i18nPlaceholder = "grid-awards.reason_example";
+  const go = el("button", undefined, "grab");
+  show(go, "grid-awards.award_points");
   go.type = "submit";
   go.id = "award-go";
   const form = el("form");
   form.id = "award-form";
-  form.append(field(fmt(["奖励给", "To"]), who), field(fmt(["积分（1-1000）", "Points (1-1000)"]), points),
-              field(fmt(["做了什么", "What for"]), reason), go);
+  form.append(field("grid-awards.to", who), field("grid-awards.points_1_1000", points), field("grid-awards.what_for", reason), go);
   const result = el("p", undefined, "result");
   result.id = "award-result";
   result.setAttribute("role", "status");
-  box.append(el("h2", fmt(["奖励志愿积分", "Volunteer points"])), form, result);
+  const title = el("h2");
+  show(title, "grid-awards.volunteer_points");
+  box.append(title, form, result);
+  applyI18n(box);
   // A request id per award, kept until it succeeds: a second tap after a lost answer awards once.
   let pending = null;
   form.onsubmit = async (ev) => {
@@ -44,7 +50,7 @@ function build() {
     try {
       await api("POST", `/api/communities/${encodeURIComponent(me.community_id)}/points/awards`, { ...body, request_id: pending.id });
       const name = who.selectedOptions[0] ? who.selectedOptions[0].textContent : body.resident_id;
-      result.textContent = fmt(["已奖励 {name} {n} 积分", "Awarded {name} {n} points"], { name, n: body.points });
+      result.textContent = t("grid-awards.awarded_name_n_points", { name, n: body.points });
       result.className = "result ok";
       pending = null;
       reason.value = "";

@@ -3,7 +3,7 @@
 // proxy mode: the chosen resident is kept in this tab's sessionStorage (never a token, never in the
 // URL), a banner says for whom she is ordering with a way out, and every grab goes for_user her.
 import { $, api, el, whoAmI } from "/static/common.js";
-import { errorText, fmt } from "/static/i18n.js";
+import { errorText, show, t } from "/static/i18n.js";
 
 const KEY = "linli-proxy";
 
@@ -32,19 +32,21 @@ export function showProxyBanner(target) {
   const bar = el("div", undefined, "proxy-banner");
   bar.id = "proxy-banner";
   bar.setAttribute("role", "status");
-  const out = el("button", fmt(["退出代下单", "Stop ordering for her"]));
+  const out = el("button", t("grid-proxy.stop_ordering_for_her"));
   out.type = "button";
   out.id = "proxy-leave";
   out.onclick = leaveProxy;
-  bar.append(el("span", fmt(["正在为 {name} 代下单", "Ordering for {name}"], { name: target.name })), out);
+  bar.append(el("span", t("grid-proxy.ordering_for_name", { name: target.name })), out);
   document.body.prepend(bar);
 }
 
 // ---- the desk ------------------------------------------------------------------------------
 
-function field(label, input) {
+/** A labelled field; the label (message `id`) follows a switch of language. */
+function field(id, input) {
   const p = el("p");
-  const l = el("label", label);
+  const l = el("label");
+  show(l, id);
   l.htmlFor = input.id;
   p.append(l, el("br"), input);
   return p;
@@ -58,19 +60,20 @@ async function buildDesk(box, me) {
   session.id = "proxy-session";
   const other = el("input");
   Object.assign(other, { id: "proxy-session-id", placeholder: "s1a2b3c4", autocomplete: "off", className: "wide" });
-  const go = el("button", fmt(["进直播间替她抢", "Open the live room for her"]), "grab");
+  const go = el("button", undefined, "grab");
+  show(go, "grid-proxy.open_the_live_room");
   go.type = "submit";
   go.id = "proxy-go";
   const result = el("p", undefined, "result");
   result.setAttribute("role", "status");
   const form = el("form", undefined, "proxy-pick");
   form.id = "proxy-form-live";
-  form.append(field(fmt(["替谁下单", "For whom"]), who), field(fmt(["哪场直播", "Which live"]), session),
-              field(fmt(["或者输入直播间编号", "Or a live session number"]), other), go);
-  box.append(el("h2", fmt(["代下单（直播间）", "Order for a resident (live room)"])),
-             el("p", fmt(["给不会用手机的居民抢购：选好人和直播，进去后每一单都记在她名下。",
-                          "For residents without a phone: every order you grab goes to her name."]), "conn"),
-             form, result);
+  form.append(field("grid-proxy.for_whom", who), field("grid-proxy.which_live", session),
+              field("grid-proxy.or_a_live_session", other), go);
+  const title = el("h2"), why = el("p", undefined, "conn");
+  show(title, "grid-proxy.order_for_a_resident");
+  show(why, "grid-proxy.for_residents_without_a");
+  box.append(title, why, form, result);
   box.hidden = false;
   const [people, windows] = await Promise.all([
     api("GET", `/api/communities/${cid}/residents`),
@@ -82,12 +85,12 @@ async function buildDesk(box, me) {
     if (!sessions.has(w.session_id)) sessions.set(w.session_id, w.session_title || w.session_id);
   }
   session.replaceChildren(...[...sessions].map(([id, title]) => new Option(title, id)));
-  if (!people.residents.length) { result.textContent = fmt(["您的网格里还没有居民", "No residents in your grid yet"]); go.disabled = true; }
+  if (!people.residents.length) { result.textContent = t("grid-proxy.no_residents_in_your"); go.disabled = true; }
   form.onsubmit = async (ev) => {
     ev.preventDefault();
     const sid = other.value.trim() || session.value;
     const chosen = people.residents.find((r) => r.id === who.value);
-    if (!sid || !chosen) { result.textContent = fmt(["请选好居民和直播", "Choose a resident and a live"]); result.className = "result no"; return; }
+    if (!sid || !chosen) { result.textContent = t("grid-proxy.choose_a_resident_and"); result.className = "result no"; return; }
     try {
       await api("GET", `/api/sessions/${encodeURIComponent(sid)}`);  // a wrong number is told here, not in the room
     } catch (e) { result.textContent = errorText(e); result.className = "result no"; return; }

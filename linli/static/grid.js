@@ -2,7 +2,7 @@
 // her, paste a group-chat 接龙 and fix the lines it could not take before they count.
 import { $, api, el, largeTextToggle, localTime } from "/static/common.js";
 import { chainImporter } from "/static/chain.js";
-import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n.js";
+import { applyI18n, errorText, lang, languageToggle, show, showError, t } from "/static/i18n.js";
 
 const WINDOW_KEY = "linli-grid-window";
 const state = { me: null, windows: [], win: null, people: new Map(), person: null };
@@ -12,7 +12,7 @@ const pointName = (id) => { const p = state.win && state.win.pickup_points.find(
 const personName = (id) => (state.people.get(id) || {}).name || id;
 const place = (r) => [r.building, r.room].filter(Boolean).join(" ");
 
-function status(text) { $("status").textContent = text; }
+const status = (id, params) => show($("status"), id, params);
 function say(node, text, ok) { node.textContent = text; node.className = "result " + (ok ? "ok" : "no"); }
 
 // ---- the window ----------------------------------------------------------------------------
@@ -21,25 +21,32 @@ async function loadWindows() {
   const data = await api("GET", `/api/communities/${state.me.community_id}/wish-windows`);
   state.windows = (data.windows || []).filter((w) => w.status === "open");
   const kept = localStorage.getItem(WINDOW_KEY);
-  $("window").replaceChildren(...state.windows.map((w) => new Option(
-    fmt(["{title}（{when} 截单）", "{title} (cutoff {when})"], { title: w.session_title || w.title || w.session_id, when: localTime(w.cutoff_at, lang()) }), w.id)));
-  if (!state.windows.length) { status(t("现在没有在征集的心愿单")); return; }
+  $("window").replaceChildren(...state.windows.map((w) => new Option("", w.id)));
+  labelWindows();
+  if (!state.windows.length) { status("grid.no_wish_window_is"); return; }
   $("window").value = state.windows.some((w) => w.id === kept) ? kept : state.windows[0].id;
   await openWindow($("window").value);
+}
+
+/** The window chooser's options in the page's language. */
+function labelWindows() {
+  for (const [i, w] of state.windows.entries()) {
+    $("window").options[i].text = t("grid.title_cutoff_when", { title: w.session_title || w.title || w.session_id, when: localTime(w.cutoff_at, lang()) });
+  }
 }
 
 async function openWindow(wid) {
   localStorage.setItem(WINDOW_KEY, wid);
   state.win = await api("GET", `/api/wish-windows/${wid}`);
   $("window-info").textContent = state.win.accepting
-    ? fmt(["截单：{when}", "Cutoff: {when}"], { when: localTime(state.win.cutoff_at, lang()) })
-    : t("已截单，不能再填了");
+    ? t("grid.cutoff_when", { when: localTime(state.win.cutoff_at, lang()) })
+    : t("grid.closed_no_more_wishes");
   const points = state.win.pickup_points.map((p) => new Option(p.name, p.id));
   $("point").replaceChildren(...points.map((o) => o.cloneNode(true)));
   $("chain-point").replaceChildren(...points);
-  $("product").replaceChildren(...state.win.products.map((p) => new Option(`${p.name}（${p.unit}）`, p.id)));
+  $("product").replaceChildren(...state.win.products.map((p) => new Option(t("common.paren", { a: p.name, b: p.unit }), p.id)));
   $("proxy-add").disabled = $("chain-go").disabled = !state.win.accepting;
-  status(t("已连接"));
+  status("grid.connected");
   if (state.person) openPerson(state.person);
 }
 
@@ -59,20 +66,20 @@ async function search() {
       b.onclick = () => openPerson(r);
       li.append(b);
       return li;
-    }) : [el("li", t("没有找到，换个写法试试"))]));
-  } catch (e) { status(errorText(e)); }
+    }) : [el("li", t("grid.nobody_found_try_another"))]));
+  } catch (e) { showError($("status"), e); }
 }
 
 async function openPerson(r) {
   state.person = r;
   $("person").hidden = false;
-  $("person-title").textContent = fmt(["为 {name} 填心愿（{place}）", "Wishes for {name} ({place})"], { name: r.name, place: place(r) || "—" });
+  $("person-title").textContent = t("grid.wishes_for_name_place", { name: r.name, place: place(r) || "—" });
   say($("person-result"), "", true);
   if (!state.win) return;
   try {
     const data = await api("GET", `/api/wish-windows/${state.win.id}/wishes?resident_id=${encodeURIComponent(r.id)}`);
     const lines = data.wishes.filter((w) => w.status === "active");
-    $("person-wishes").replaceChildren(...(lines.length ? lines.map((w) => wishRow(w)) : [el("li", t("她还没有心愿"))]));
+    $("person-wishes").replaceChildren(...(lines.length ? lines.map((w) => wishRow(w)) : [el("li", t("grid.no_wishes_yet"))]));
   } catch (e) { say($("person-result"), errorText(e), false); }
   $("person").scrollIntoView({ block: "start" });
 }
@@ -83,24 +90,24 @@ function wishRow(w) {
   li.append(el("span", `${p ? p.name : w.free_text} ${w.qty}${p ? p.unit : ""} · ${pointName(w.pickup_point_id)}`, "what"));
   if (state.win.accepting) {
     const actions = el("div", undefined, "actions");
-    const edit = el("button", t("改数量"));
+    const edit = el("button", t("common.change"));
     edit.type = "button";
     edit.onclick = async () => {
-      const qty = Number(prompt(t("新的数量"), String(w.qty)));
+      const qty = Number(prompt(t("common.new_quantity"), String(w.qty)));
       if (!(qty > 0)) return;
       try {
         await api("PATCH", `/api/wish-windows/${state.win.id}/wishes/${w.id}`, { qty });
         await openPerson(state.person);
-        say($("person-result"), t("已改好"), true);
+        say($("person-result"), t("common.changed"), true);
       } catch (e) { say($("person-result"), errorText(e), false); }
     };
-    const drop = el("button", t("不要了"));
+    const drop = el("button", t("common.remove"));
     drop.type = "button";
     drop.onclick = async () => {
       try {
         await api("DELETE", `/api/wish-windows/${state.win.id}/wishes/${w.id}`);
         await openPerson(state.person);
-        say($("person-result"), t("已取消这条心愿"), true);
+        say($("person-result"), t("common.wish_removed"), true);
       } catch (e) { say($("person-result"), errorText(e), false); }
     };
     actions.append(edit, drop);
@@ -116,7 +123,7 @@ $("proxy-form").onsubmit = async (ev) => {
       resident_id: state.person.id, product_id: $("product").value, qty: Number($("qty").value),
       pickup_point_id: $("point").value });
     await openPerson(state.person);
-    say($("person-result"), t("已替她加入"), true);
+    say($("person-result"), t("grid.added_for_her"), true);
   } catch (e) { say($("person-result"), errorText(e), false); }
 };
 
@@ -132,14 +139,14 @@ const chain = chainImporter({
 // ---- start ---------------------------------------------------------------------------------
 
 $("search").oninput = () => { clearTimeout(searchTimer); searchTimer = setTimeout(search, 250); };
-$("window").onchange = () => openWindow($("window").value).catch((e) => status(errorText(e)));
+$("window").onchange = () => openWindow($("window").value).catch((e) => showError($("status"), e));
 largeTextToggle($("big-text"));
-languageToggle($("lang"), () => { if (state.win) openWindow(state.win.id); search(); chain.render(); });
+languageToggle($("lang"), () => { if (state.win) openWindow(state.win.id); labelWindows(); search(); chain.render(); });
 applyI18n();
 (async () => {
   try {
     state.me = await api("GET", "/api/me");
     await search();
     await loadWindows();
-  } catch (e) { status(errorText(e)); }
+  } catch (e) { showError($("status"), e); }
 })();

@@ -3,15 +3,16 @@
 // window now, and see the supplier orders and holds the cutoff made.
 import { $, api, el, fromLocalInput, localTime, toLocalInput, yuan } from "/static/common.js";
 import { chainImporter } from "/static/chain.js";
-import { errorText, fmt, t } from "/static/i18n.js";
+import { errorText, show, t } from "/static/i18n.js";
 import { perUnit, tierFor } from "/static/wishing.js";
 
 const HOUR = 3600 * 1000;
-const STATUS = { open: "征集中", closed: "截单中", aggregated: "已截单，预留待确认", released: "预留已放回直播间" };
-const HOLD = { reserved: "待确认", confirmed: "已确认", released: "已放回", cancelled: "已放回" };
+const STATUS = { open: "host-window.status.open", closed: "host-window.status.closed", aggregated: "host-window.status.aggregated",
+                 released: "host-window.status.released" };
+const HOLD = { reserved: "host-window.hold.reserved", confirmed: "host-window.hold.confirmed", released: "host-window.hold.released",
+               cancelled: "host-window.hold.cancelled" };
 const WARNINGS = {
-  delivery_after_live: ["注意：{product_name} 截单后要 {lead_time_hours} 小时才能送到（{deliver_by}），晚于开播（{live_at}）。最晚 {latest_cutoff} 截单",
-                        "Note: {product_name} needs {lead_time_hours} h after the cutoff and arrives {deliver_by}, after the live ({live_at}). Close by {latest_cutoff}."],
+  delivery_after_live: "host-window.warnings.delivery_after_live",
 };
 
 /** Every order of one kind in a session: the route answers a page at a time (at most 500). */
@@ -31,17 +32,17 @@ export function windowPanel(status) {
   const state = { sid: null, me: null, win: null, catalog: [], people: new Map(), timer: 0 };
   const product = (id) => state.catalog.find((p) => p.id === id);
 
-  function fail(e) { status(t("出错了：") + errorText(e)); }
+  function fail(e) { status(t("common.failed_prefix") + errorText(e)); }
 
   /** Suppliers deliver lead_time_hours after the cutoff: warn when that is after the live. */
   function deadlineCheck() {
     const live = fromLocalInput($("live-at").value), cutoff = fromLocalInput($("cutoff-at").value);
     if (Number.isNaN(live) || Number.isNaN(cutoff)) { $("deadline-check").textContent = ""; return; }
     const late = state.catalog.filter((p) => cutoff + p.lead_time_hours * HOUR > live);
-    $("deadline-check").textContent = cutoff <= Date.now() ? t("截单时间已经过了，请选一个以后的时间")
-      : late.length ? fmt(["注意：{names} 截单后要 {hours} 小时才能送到，会晚于开播", "Note: {names} need {hours} h after the cutoff and would arrive after the live"],
-                          { names: late.map((p) => p.name).join("、"), hours: Math.max(...late.map((p) => p.lead_time_hours)) })
-      : t("送货时间来得及");
+    $("deadline-check").textContent = cutoff <= Date.now() ? t("host-window.cutoff_passed")
+      : late.length ? t("host-window.note_names_need_hours",
+                          { names: late.map((p) => p.name).join(t("common.enum_sep")), hours: Math.max(...late.map((p) => p.lead_time_hours)) })
+      : t("host-window.delivery_in_time");
   }
 
   function defaults() {
@@ -58,7 +59,7 @@ export function windowPanel(status) {
     const params = { ...w.params };
     for (const k of ["deliver_by", "live_at", "cutoff_at", "latest_cutoff"]) if (params[k]) params[k] = localTime(params[k]);
     if (params.product_id && !params.product) params.product = (product(params.product_id) || {}).name || params.product_id;
-    return WARNINGS[w.code] ? fmt(WARNINGS[w.code], params) : fmt(["注意：{code}", "Note: {code}"], { code: w.code });
+    return WARNINGS[w.code] ? t(WARNINGS[w.code], params) : t("host-window.note_code", { code: w.code });
   }
 
   function renderWindow() {
@@ -67,8 +68,8 @@ export function windowPanel(status) {
     $("window-info").hidden = !w;
     $("window-none").hidden = Boolean(state.sid);
     if (!w) return;
-    $("window-times").textContent = fmt(["心愿单 {id} · {status} · 开始 {opens} · 截单 {cutoff} · 开播 {live} · 预留保留到 {release}", ""], {
-      id: w.id, status: STATUS[w.status] || w.status, opens: localTime(w.opens_at), cutoff: localTime(w.cutoff_at),
+    $("window-times").textContent = t("host-window.window_line", {
+      id: w.id, status: t(STATUS[w.status] || w.status), opens: localTime(w.opens_at), cutoff: localTime(w.cutoff_at),
       live: localTime(w.live_at), release: localTime(w.hold_release_at) });
     $("window-warnings").replaceChildren(...(w.warnings || []).map((x) => el("li", warningText(x))));
     $("window-link").href = `/wishes/${w.id}`;
@@ -88,8 +89,8 @@ export function windowPanel(status) {
     const tier = d.price_cents !== undefined ? { price_cents: d.price_cents } : tierFor(p, cased || wished);
     const tr = el("tr", undefined, "line");
     tr.dataset.product = d.product_id;
-    for (const v of [p.name, `${wished} / ${p.moq}${p.unit}`, missing > 0 ? `${missing}${p.unit}` : t("已成团"),
-                     cased ? fmt(["{n}{unit}（{cases}箱×{size}）", ""], { n: cased, unit: p.unit, cases: cased / p.case_size, size: p.case_size }) : "—",
+    for (const v of [p.name, `${wished} / ${p.moq}${p.unit}`, missing > 0 ? `${missing}${p.unit}` : t("common.group_order_reached"),
+                     cased ? t("host-window.cases", { n: cased, unit: p.unit, cases: cased / p.case_size, size: p.case_size }) : "—",
                      `${d.capacity ?? p.capacity}${p.unit}`, perUnit(tier.price_cents, p.unit), String(d.wishers)]) {
       tr.append(el("td", v));
     }
@@ -101,16 +102,16 @@ export function windowPanel(status) {
     if (!state.win) return;
     const demand = await api("GET", `/api/wish-windows/${state.win.id}/demand`);
     $("demand").replaceChildren(...(demand.products.length ? demand.products.map(demandRow)
-      : [el("tr", t("还没有人许愿"))]));
+      : [el("tr", t("host-window.no_wishes_yet"))]));
     $("signals").replaceChildren(...(demand.free_text.length
-      ? demand.free_text.map((f) => el("li", fmt(["“{text}” · {n} 人想要", ""], { text: f.text, n: f.wishes })))
-      : [el("li", t("暂无"))]));
+      ? demand.free_text.map((f) => el("li", t("host-window.free_text_wish", { text: f.text, n: f.wishes })))
+      : [el("li", t("common.none_yet"))]));
   }
 
   async function renderCutoff(summary) {
     if (!state.win || state.win.status === "open") return;
     if (summary) {
-      $("cutoff-summary").textContent = fmt(["下了 {orders} 张供应商订单，为 {held} 条心愿预留，{nv} 个商品没成团", ""],
+      $("cutoff-summary").textContent = t("host-window.cutoff_summary",
         { orders: summary.supplier_orders, held: summary.held, nv: summary.not_viable });
     }
     const orders = (await api("GET", `/api/wish-windows/${state.win.id}/supplier-orders`)).orders;
@@ -128,7 +129,7 @@ export function windowPanel(status) {
       const tr = el("tr", undefined, "line");
       const item = items.get(o.item_id);
       const who = state.people.get(o.user_id);
-      for (const v of [who ? who.name : o.user_id, item ? item.title : o.item_id, `${o.qty}${item ? item.unit : ""}`, HOLD[o.status] || o.status]) {
+      for (const v of [who ? who.name : o.user_id, item ? item.title : o.item_id, `${o.qty}${item ? item.unit : ""}`, t(HOLD[o.status] || o.status)]) {
         tr.append(el("td", v));
       }
       return tr;
@@ -140,7 +141,7 @@ export function windowPanel(status) {
     const windows = data.windows || [];
     $("windows").replaceChildren(...windows.map((w) => {
       const li = el("li");
-      const a = el("a", fmt(["{title} · 开播 {live} · {status}", ""], { title: w.session_title || w.session_id, live: localTime(w.live_at), status: STATUS[w.status] || w.status }));
+      const a = el("a", t("host-window.window_link", { title: w.session_title || w.session_id, live: localTime(w.live_at), status: t(STATUS[w.status] || w.status) }));
       a.href = `/host?session=${w.session_id}`;
       li.append(a);
       return li;
@@ -169,17 +170,17 @@ export function windowPanel(status) {
       const created = await api("POST", "/api/wish-windows", {
         session_id: state.sid, live_at: fromLocalInput($("live-at").value), cutoff_at: fromLocalInput($("cutoff-at").value),
         hold_release_at: fromLocalInput($("release-at").value), open_days_before: Number($("open-days").value) });
-      status(t("心愿单已创建"));
+      status(t("host-window.window_created"));
       await refresh();
       if (created.warnings && state.win) { state.win.warnings = created.warnings; renderWindow(); }
     } catch (e) { fail(e); }
   };
   for (const id of ["live-at", "cutoff-at"]) $(id).oninput = deadlineCheck;
   $("close-now").onclick = async () => {
-    if (!confirm(t("现在就截单？截单后居民不能再改心愿，系统马上向供应商下单、为居民预留。"))) return;
+    if (!confirm(t("host-window.confirm_cutoff"))) return;
     try {
       const summary = await api("POST", `/api/wish-windows/${state.win.id}/close`);
-      status(t("已截单"));
+      status(t("host-window.closed"));
       await refresh(summary);
     } catch (e) { fail(e); }
   };

@@ -1,7 +1,7 @@
 // The resident's inbox on her pages: a button with the number of unread notices, and a list that
 // opens by itself when something new came while she was away. What she has seen is marked read.
 import { api, el } from "/static/common.js";
-import { fmt, t } from "/static/i18n.js";
+import { t } from "/static/i18n.js";
 import { noticeText, shortTime } from "/static/wishing.js";
 
 const SEEN_AFTER_MS = 1500;  // open long enough to be read, not just flashed past
@@ -17,7 +17,7 @@ export function noticesInbox(button, panel) {
   const unread = () => state.notices.filter((n) => !n.read_at);
   function render() {
     const n = unread().length;
-    button.textContent = n ? fmt(["消息 {n}", "Notices {n}"], { n }) : t("消息");
+    button.textContent = n ? t("notices.notices_n", { n }) : t("common.notices");
     button.classList.toggle("has-new", n > 0);
     button.setAttribute("aria-expanded", String(state.open));
     panel.hidden = !state.open;
@@ -26,12 +26,12 @@ export function noticesInbox(button, panel) {
       li.dataset.kind = notice.kind;
       li.append(el("span", shortTime(notice.created_at), "when"), el("span", noticeText(notice), "what"));
       if (notice.link) {
-        const a = el("a", t("去看看"));
+        const a = el("a", t("notices.open"));
         a.href = notice.link;
         li.append(a);
       }
       return li;
-    }) : [el("li", t("暂无消息"), "notice")]));
+    }) : [el("li", t("notices.no_notices_yet"), "notice")]));
   }
 
   async function markSeen() {
@@ -41,7 +41,7 @@ export function noticesInbox(button, panel) {
     const now = Date.now();
     for (const n of state.notices) if (ids.includes(n.id)) n.read_at = n.read_at || now;
     // Still highlighted as new while the list stays open: read, but not forgotten mid-glance.
-    button.textContent = t("消息");
+    button.textContent = t("common.notices");
     button.classList.remove("has-new");
   }
 

@@ -1,7 +1,7 @@
 // The community office (the community's admin): take fee vouchers, record what the fund spends,
 // offer rewards for points, set the community's rates, and see the orders nobody collected.
 import { $, api, el, largeTextToggle, localTime, whoAmI, yuan } from "/static/common.js";
-import { errorText, fmt } from "/static/i18n.js";
+import { applyI18n, errorText, languageToggle, show, showError, t } from "/static/i18n.js";
 
 const me = whoAmI();
 // An operator, who acts everywhere, names the community: /office?community=c1.
@@ -10,11 +10,11 @@ const base = `/api/communities/${encodeURIComponent(cid)}`;
 let balance = 0;
 
 const REFUSALS = {
-  fund_overdrawn: () => fmt(["会超支：基金只有 {b}", "That would overdraw the fund: it holds {b}"], { b: yuan(balance) }),
-  already_used: () => fmt(["这张券已经用过了，不能再抵", "This voucher was used already"]),
-  unknown_voucher: () => fmt(["没有这张券，请核对号码", "No such voucher: check the code"]),
-  reward_exists: () => fmt(["已经有这个奖品了", "That reward exists already"]),
-  unknown_reward: () => fmt(["找不到这个奖品", "No such reward"]),
+  fund_overdrawn: () => t("office.that_would_overdraw_the", { b: yuan(balance) }),
+  already_used: () => t("office.this_voucher_was_used"),
+  unknown_voucher: () => t("office.no_such_voucher_check"),
+  reward_exists: () => t("office.that_reward_exists_already"),
+  unknown_reward: () => t("office.no_such_reward"),
 };
 const refusal = (e) => (REFUSALS[e.code] ? REFUSALS[e.code]() : errorText(e));
 
@@ -32,7 +32,7 @@ async function loadFund() {
   const report = await api("GET", `${base}/fund`);
   balance = report.balance_cents;
   $("fund-balance").textContent = yuan(balance);
-  $("title").textContent = `${report.name} · 社区办公室`;
+  $("title").textContent = t("office.title_of", { name: report.name });
 }
 
 async function loadRewards() {
@@ -41,10 +41,11 @@ async function loadRewards() {
     const li = el("li", undefined, "reward");
     li.dataset.reward = r.id;
     const what = el("div", undefined, "what");
-    what.append(el("strong", r.title + (r.active ? "" : "（已下架）")));
-    const worth = r.kind === "fee_offset" ? `抵物业费 ${yuan(r.value_cents)}` : "实物";
-    what.append(el("div", `${r.points} 积分 · ${worth} · ${r.stock === null ? "不限量" : `剩 ${r.stock} 份`}`, "when"));
-    const b = el("button", r.active ? "下架" : "重新上架");
+    what.append(el("strong", r.title + (r.active ? "" : t("office.withdrawn"))));
+    const worth = r.kind === "fee_offset" ? t("office.fee_worth", { v: yuan(r.value_cents) }) : t("office.goods");
+    const left = r.stock === null ? t("office.unlimited") : t("office.left", { n: r.stock });
+    what.append(el("div", t("office.reward_line", { p: r.points, worth, left }), "when"));
+    const b = el("button", r.active ? t("office.withdraw") : t("office.offer_again"));
     b.type = "button";
     b.onclick = async () => {
       try { await api("PATCH", `${base}/rewards/${encodeURIComponent(r.id)}`, { active: !r.active }); }
@@ -53,7 +54,7 @@ async function loadRewards() {
     };
     li.append(what, b);
     return li;
-  }) : [el("li", "还没有奖品", "empty")]));
+  }) : [el("li", t("office.no_rewards"), "empty")]));
 }
 
 async function loadRates() {
@@ -75,18 +76,18 @@ async function loadExpired() {
     li.dataset.order = o.id;
     const what = el("div", undefined, "what");
     what.append(el("strong", `${o.name || o.user_id} · ${o.title || o.item_id} × ${o.qty}`));
-    const when = o.expired_at ? ` · ${localTime(o.expired_at)} 过期` : "";
-    what.append(el("span", `自提点 ${o.pickup_point_id || "—"} · 取货码 ${o.pickup_code || "—"}${when}`, "when"));
+    const when = o.expired_at ? t("office.expired_at", { when: localTime(o.expired_at) }) : "";
+    what.append(el("span", t("office.pickup_line", { point: o.pickup_point_id || "—", code: o.pickup_code || "—", when }), "when"));
     li.append(what);
     return li;
-  }) : [el("li", "暂无", "empty")]));
+  }) : [el("li", t("common.none_yet"), "empty")]));
 }
 
 $("voucher-form").onsubmit = async (ev) => {
   ev.preventDefault();
   try {
     const v = await api("POST", `${base}/vouchers/verify`, { code: $("voucher-code").value });
-    say("voucher-result", `有效，已核销：${v.resident_name} · ${v.title} · 抵 ${yuan(v.value_cents)}`, true);
+    say("voucher-result", t("office.voucher_ok", { name: v.resident_name, title: v.title, v: yuan(v.value_cents) }), true);
     $("voucher-code").value = "";
   } catch (e) { say("voucher-result", refusal(e), false); }
 };
@@ -94,11 +95,11 @@ $("voucher-form").onsubmit = async (ev) => {
 $("spend-form").onsubmit = async (ev) => {
   ev.preventDefault();
   const amount = cents($("spend-yuan").value);
-  if (Number.isNaN(amount)) { say("spend-result", "金额要大于 0", false); return; }
+  if (Number.isNaN(amount)) { say("spend-result", t("office.amount_positive"), false); return; }
   try {
     await api("POST", `${base}/fund/spending`, { project: $("spend-project").value.trim(), amount_cents: amount,
                                                  note: $("spend-note").value.trim(), request_id: newId("s") });
-    say("spend-result", `已记下：${$("spend-project").value.trim()} ${yuan(amount)}`, true);
+    say("spend-result", t("office.spent", { project: $("spend-project").value.trim(), amount: yuan(amount) }), true);
     $("spend-form").reset();
   } catch (e) { say("spend-result", refusal(e), false); }
   loadFund().catch(() => {});
@@ -116,12 +117,12 @@ $("reward-form").onsubmit = async (ev) => {
   const body = { id: newId("rw"), title: $("reward-name").value.trim(), points: Number($("reward-points").value), kind };
   if (kind === "fee_offset") {
     body.value_cents = cents($("reward-yuan").value);
-    if (Number.isNaN(body.value_cents)) { say("reward-result", "请填写抵多少物业费", false); return; }
+    if (Number.isNaN(body.value_cents)) { say("reward-result", t("office.fee_value_needed"), false); return; }
   }
   if ($("reward-stock").value !== "") body.stock = Number($("reward-stock").value);
   try {
     await api("POST", `${base}/rewards`, body);
-    say("reward-result", `已上架：${body.title}`, true);
+    say("reward-result", t("office.offered", { title: body.title }), true);
     $("reward-form").reset();
     $("reward-kind").onchange();
   } catch (e) { say("reward-result", refusal(e), false); }
@@ -134,17 +135,19 @@ $("rates-form").onsubmit = async (ev) => {
     await api("PATCH", `${base}/settings`, { points_per_yuan: Number($("rate-points").value),
                                              fund_share_bp: Math.round(Number($("rate-share").value) * 100),
                                              pickup_days: Number($("rate-days").value) });
-    say("rates-result", "规则已保存，以后收货的订单按新规则算", true);
+    say("rates-result", t("office.rates_saved"), true);
   } catch (e) { say("rates-result", refusal(e), false); }
 };
 
+applyI18n();
 largeTextToggle($("big-text"));
+languageToggle($("lang"), () => { if (cid) { loadFund().catch(() => {}); loadRewards().catch(() => {}); loadExpired().catch(() => {}); } });
 $("to-fund").href = `/fund/${encodeURIComponent(cid)}`;
 if (!cid) {
-  $("status").textContent = "请用社区管理员的账号登录";
+  show($("status"), "office.admin_only");
   $("status").className = "result no";
 } else {
   Promise.all([loadFund(), loadRewards(), loadRates(), loadExpired()])
     .then(() => { $("status").textContent = ""; })
-    .catch((e) => { $("status").textContent = errorText(e); $("status").className = "result no"; });
+    .catch((e) => { showError($("status"), e); $("status").className = "result no"; });
 }

@@ -1,25 +1,25 @@
 // "我的订单": each order with its status in plain words, where to collect it (name, address, hours),
 // the big 6-digit code and its QR while it waits, who ordered it for her, and changing its point.
 import { $, api, authHeaders, el, largeTextToggle, localTime, whoAmI, yuan } from "/static/common.js";
-import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n.js";
+import { applyI18n, errorText, lang, languageToggle, show, t } from "/static/i18n.js";
 
 const STATUS = {
-  reserved: ["已下单，等送到自提点", "Ordered: on its way to the pickup point"],
-  confirmed: ["已确认，等送到自提点", "Confirmed: on its way to the pickup point"],
-  ready: ["已到自提点，可以去取了", "At the pickup point: come and collect"],
-  collected: ["已取货", "Collected"],
-  expired: ["过期未取，请联系社区办公室", "Not collected in time: ask the community office"],
-  cancelled: ["已取消", "Cancelled"],
+  reserved: "orders.status.reserved",
+  confirmed: "orders.status.confirmed",
+  ready: "orders.status.ready",
+  collected: "orders.status.collected",
+  expired: "orders.status.expired",
+  cancelled: "common.cancelled",
 };
 const ERRORS = {
-  too_late: ["货已经到了自提点，不能再换了", "It is at its pickup point already and cannot move."],
+  too_late: "orders.errors.too_late",
 };
 const me = whoAmI();
 let orders = [];
 let points = [];
 
 function say(text, ok) { $("result").textContent = text; $("result").className = "result " + (ok ? "ok" : "no"); }
-const errText = (e) => (ERRORS[e && e.code] ? fmt(ERRORS[e.code]) : errorText(e));
+const errText = (e) => (ERRORS[e && e.code] ? t(ERRORS[e.code]) : errorText(e));
 
 /** The QR of an order, fetched with the token in the header and shown as a data: URL (never a token in a URL). */
 async function showQr(img, oid) {
@@ -44,20 +44,20 @@ function groups() {
 function moveControls(o) {
   const box = el("div", undefined, "move");
   const select = el("select");
-  select.setAttribute("aria-label", t("换自提点"));
+  select.setAttribute("aria-label", t("orders.change_point"));
   for (const p of points) {
     const opt = el("option", p.name);
     opt.value = p.id;
     opt.selected = p.id === o.pickup_point_id;
     select.append(opt);
   }
-  const button = el("button", t("换到这里"));
+  const button = el("button", t("orders.move_here"));
   button.type = "button";
   button.onclick = async () => {
     button.disabled = true;
     try {
       await api("PATCH", `/api/me/orders/${encodeURIComponent(o.id)}`, { pickup_point_id: select.value });
-      say(t("已换好自提点"), true);
+      say(t("orders.point_changed"), true);
       await load();
     } catch (e) { say(errText(e), false); button.disabled = false; }
   };
@@ -70,7 +70,7 @@ function card(group) {
   const section = el("section", undefined, "card order");
   section.dataset.status = first.status;
   const gone = ["collected", "cancelled"].includes(first.status);
-  section.append(el("p", fmt(STATUS[first.status] || [first.status, first.status]),
+  section.append(el("p", t(STATUS[first.status] || first.status),
                     "state " + (first.status === "ready" ? "ready" : first.status === "expired" ? "expired" : gone ? "gone" : "")));
   const items = el("ul", undefined, "items");
   for (const o of group) {
@@ -80,26 +80,26 @@ function card(group) {
   }
   section.append(items);
   if (first.pickup_code) {
-    section.append(el("p", t("取货码"), "conn"), el("p", first.pickup_code, "pickup-code"));
+    section.append(el("p", t("orders.pickup_code"), "conn"), el("p", first.pickup_code, "pickup-code"));
     const img = el("img", undefined, "qr");
-    img.alt = fmt(["取货二维码 {code}", "Pickup QR {code}"], { code: first.pickup_code });
+    img.alt = t("orders.pickup_qr_code", { code: first.pickup_code });
     section.append(img);
     showQr(img, first.id);
   }
   if (first.pickup_point_name) {
-    section.append(el("p", `${t("自提点")}：${first.pickup_point_name}`, "place"));
-    const where = [first.pickup_point_address, first.pickup_point_hours && `${t("营业时间")} ${first.pickup_point_hours}`]
+    section.append(el("p", t("common.label_value", { label: t("common.pickup_point"), value: first.pickup_point_name }), "place"));
+    const where = [first.pickup_point_address, first.pickup_point_hours && `${t("orders.opening_hours")} ${first.pickup_point_hours}`]
       .filter(Boolean).join(" · ");
     if (where) section.append(el("p", where, "place"));
   }
   if (first.status === "ready" && first.expires_at) {
-    section.append(el("p", fmt(["请在 {when} 前取货", "Collect before {when}"], { when: localTime(first.expires_at, lang()) }), "place"));
+    section.append(el("p", t("orders.collect_before_when", { when: localTime(first.expires_at, lang()) }), "place"));
   }
   if (first.collected_at) {
-    section.append(el("p", fmt(["取货时间：{when}", "Collected {when}"], { when: localTime(first.collected_at, lang()) }), "place"));
+    section.append(el("p", t("orders.collected_when", { when: localTime(first.collected_at, lang()) }), "place"));
   }
   for (const o of group) {
-    if (o.proxy_by) { section.append(el("p", fmt(["代下单：网格员 {who}", "Ordered for you by grid worker {who}"], { who: o.proxy_by }), "proxy")); break; }
+    if (o.proxy_by) { section.append(el("p", t("orders.ordered_for_you_by", { who: o.proxy_by }), "proxy")); break; }
   }
   if (["reserved", "confirmed"].includes(first.status) && points.length > 1) {
     for (const o of group) section.append(moveControls(o));
@@ -108,7 +108,7 @@ function card(group) {
 }
 
 function render() {
-  $("status").textContent = orders.length ? fmt(["共 {n} 单", "{n} orders"], { n: orders.length }) : t("还没有订单");
+  if (orders.length) show($("status"), "orders.n_orders", { n: orders.length }); else show($("status"), "orders.no_orders_yet");
   $("orders").replaceChildren(...groups().map(card));
 }
 
@@ -121,7 +121,7 @@ async function load() {
 
 async function start() {
   applyI18n();
-  if (!me) { $("status").textContent = t("请先回首页登录"); return; }
+  if (!me) { show($("status"), "common.sign_in_first"); return; }
   if (me.community_id) {
     try { points = (await api("GET", `/api/communities/${me.community_id}/pickup-points`)).pickup_points; } catch { points = []; }
   }

@@ -1,19 +1,19 @@
 // The pickup counter: staff type a code (or a scanner types its QR), see whose orders it collects
 // and confirm; below, what is due at this point today and the "delivery arrived" button.
 import { $, api, el, largeTextToggle, whoAmI } from "/static/common.js";
-import { applyI18n, errorText, fmt, languageToggle, t } from "/static/i18n.js";
+import { applyI18n, errorText, languageToggle, show, showError, t } from "/static/i18n.js";
 
 // What the counter meets, in plain words (the common table knows the rest).
 const ERRORS = {
-  unknown_code: ["没有这个取货码，请再核对一下", "No pickup has this code. Please check it."],
-  bad_code: ["取货码是6位数字", "A pickup code is 6 digits."],
-  already_collected: ["这个码已经取过货了", "This code was collected already."],
-  expired: ["这单已过期，请联系社区办公室", "This pickup expired. Please ask the community office."],
-  other_point: ["这不是本自提点的货", "That is for another pickup point."],
-  rate_limited: ["输错太多次了，请等 {wait} 秒再试", "Too many wrong codes. Wait {wait} s and try again."],
-  not_bound: ["您还没有绑定自提点，请联系社区办公室", "You are bound to no pickup point yet. Ask the community office."],
+  unknown_code: "pickup.errors.unknown_code",
+  bad_code: "pickup.errors.bad_code",
+  already_collected: "pickup.errors.already_collected",
+  expired: "pickup.errors.expired",
+  other_point: "pickup.errors.other_point",
+  rate_limited: "pickup.errors.rate_limited",
+  not_bound: "pickup.errors.not_bound",
 };
-const STATUS = { waiting: ["待送达", "On its way"], ready: ["可取货", "Ready"] };
+const STATUS = { waiting: "pickup.status.waiting", ready: "pickup.status.ready" };
 
 const me = whoAmI();
 let point = null;
@@ -21,7 +21,7 @@ let due = [];
 
 function errText(e, wait) {
   const known = ERRORS[e && e.code];
-  return known ? fmt(known, { wait: wait || 60 }) : errorText(e);
+  return known ? t(known, { wait: wait || 60 }) : errorText(e);
 }
 
 function say(text, ok) { $("result").textContent = text; $("result").className = "result " + (ok ? "ok" : "no"); }
@@ -51,21 +51,21 @@ function renderDue() {
     li.dataset.code = p.code || "";
     const line = el("div", undefined, "line");
     line.append(el("span", p.code || "", "code"), el("span", p.name, "who-small"),
-                el("span", fmt(STATUS[p.status] || [p.status, p.status]), "tag " + p.status));
-    li.append(line, el("p", p.orders.map(orderLine).join("，"), "what"));
+                el("span", t(STATUS[p.status] || p.status), "tag " + p.status));
+    li.append(line, el("p", p.orders.map(orderLine).join(t("common.list_sep")), "what"));
     return li;
-  }) : [el("li", t("现在没有要取的货"))]));
+  }) : [el("li", t("pickup.nothing_due"))]));
   // One "arrived" button per session whose goods are still on their way.
   const waiting = [...new Set(due.filter((p) => p.status === "waiting").map((p) => p.session_id))];
   $("deliveries").replaceChildren(...waiting.map((sid) => {
-    const b = el("button", fmt(["这批货到了（{n} 单）", "This delivery arrived ({n})"],
+    const b = el("button", t("pickup.this_delivery_arrived_n",
                              { n: due.filter((p) => p.session_id === sid && p.status === "waiting").length }), "arrived");
     b.type = "button";
     b.onclick = async () => {
       b.disabled = true;
       try {
         const done = await api("POST", `/api/pickup-points/${point.id}/deliveries`, { session_id: sid });
-        say(fmt(["已到货：{n} 位居民可以来取了", "Arrived: {n} residents can collect now"], { n: done.pickups }), true);
+        say(t("pickup.arrived_n_residents_can", { n: done.pickups }), true);
       } catch (e) { say(errText(e), false); }
       await loadDue();
     };
@@ -84,12 +84,12 @@ async function loadDue() {
 async function confirm(ev) {
   ev.preventDefault();
   const raw = $("code").value.trim();
-  if (!raw) { say(t("请输入取货码"), false); return; }
+  if (!raw) { say(t("pickup.type_the_code"), false); return; }
   $("confirm").disabled = true;
   try {
     const done = await api("POST", `/api/pickup-points/${point.id}/collect`, { code: raw });
-    say(fmt(["已取货 ✓ {name}", "Collected ✓ {name}"], { name: done.pickup.name }), true);
-    const li = el("li", `${done.pickup.name}：${done.orders.map(orderLine).join("，")}`);
+    say(t("pickup.collected_name", { name: done.pickup.name }), true);
+    const li = el("li", t("common.label_value", { label: done.pickup.name, value: done.orders.map(orderLine).join(t("common.list_sep")) }));
     $("collected").prepend(li);
     $("code").value = "";
   } catch (e) {
@@ -104,11 +104,11 @@ async function confirm(ev) {
 
 async function start() {
   applyI18n();
-  if (!me) { $("point").textContent = t("请先回首页登录"); return; }
+  if (!me) { show($("point"), "common.sign_in_first"); return; }
   try {
     point = (await api("GET", "/api/me/pickup-point")).pickup_point;
   } catch (e) { $("point").textContent = errText(e); return; }
-  if (!point) { $("point").textContent = errText({ code: "not_bound" }); return; }
+  if (!point) { showError($("point"), { code: "not_bound" }, ERRORS); return; }
   $("point").textContent = [point.name, point.address, point.hours].filter(Boolean).join(" · ");
   $("code-form").onsubmit = confirm;
   $("code").oninput = () => { $("result").textContent = ""; renderPreview(); };

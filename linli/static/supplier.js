@@ -1,8 +1,10 @@
 // The supplier's board: aggregated demand per product and pickup point, picking lists, the
 // deadline, confirm and ship, CSV. The API it reads never carries a resident's identity.
-import { $, api, authHeaders, yuan } from "/static/common.js";
+import { $, api, authHeaders, largeTextToggle, yuan } from "/static/common.js";
+import { applyI18n, dateText, errorText, has, languageToggle, show, t } from "/static/i18n.js";
 
-const STATUS = { pending: "待确认", confirmed: "已确认", shipped: "已发货" };
+const status = (s) => (has(`supplier.status.${s}`) ? t(`supplier.status.${s}`) : s);
+let shown = [];
 const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
 
 function chart(order) {
@@ -11,7 +13,7 @@ function chart(order) {
   const names = new Map(order.picking_lists.map((p) => [p.pickup_point_id, p.name]));
   const max = Math.max(1, ...rows.map((r) => r.qty));
   const figure = el("figure", undefined, "chart");
-  figure.setAttribute("aria-label", "各自提点需求");
+  figure.setAttribute("aria-label", t("supplier.chart_label"));
   for (const r of rows) {
     const row = el("div", undefined, "chart-row");
     row.append(el("span", `${r.ln.product_name} · ${names.get(r.point) || r.point}`, "chart-label"));
@@ -24,14 +26,15 @@ function chart(order) {
 }
 
 function render(orders) {
-  $("status").textContent = orders.length ? `${orders.length} 张订单` : "暂无订单";
+  shown = orders;
+  if (orders.length) show($("status"), "supplier.n_orders", { n: orders.length }); else show($("status"), "supplier.no_orders");
   $("orders").replaceChildren(...orders.map((o) => {
     const card = el("section", undefined, "card");
-    card.append(el("h2", `订单 ${o.id} · ${STATUS[o.status] || o.status}`));
-    card.append(el("p", `送达截止：${new Date(o.deliver_by).toLocaleString("zh-CN")} · 合计 ${yuan(o.total_cents)}`));
+    card.append(el("h2", t("supplier.order_title", { id: o.id, status: status(o.status) })));
+    card.append(el("p", t("supplier.deliver_by", { when: dateText(o.deliver_by), total: yuan(o.total_cents) })));
     const table = el("table", undefined, "totals");
-    table.append(el("caption", "各商品汇总"));
-    const head = el("tr"); ["商品", "需求", "下单", "富余", "单价", "金额"].forEach((h) => head.append(el("th", h)));
+    table.append(el("caption", t("supplier.totals")));
+    const head = el("tr"); ["product", "wished", "ordered", "surplus", "price", "amount"].forEach((h) => head.append(el("th", t(`supplier.col.${h}`))));
     table.append(head);
     for (const ln of o.lines) {
       const tr = el("tr", undefined, "line");
@@ -40,18 +43,19 @@ function render(orders) {
       table.append(tr);
     }
     card.append(table, chart(o));
-    card.append(el("h3", "分拣单（按自提点）"));
+    card.append(el("h3", t("supplier.picking")));
     for (const p of o.picking_lists) {
-      card.append(el("p", `${p.name}（${p.address || "—"}）：` + p.lines.map((l) => `${l.product_name} ${l.qty}${l.unit}`).join("，"), "picking"));
+      card.append(el("p", t("supplier.picking_line", { name: p.name, address: p.address || "—",
+                                                     lines: p.lines.map((l) => `${l.product_name} ${l.qty}${l.unit}`).join(t("common.list_sep")) }), "picking"));
     }
     const actions = el("p");
-    const next = { pending: ["confirm", "确认接单"], confirmed: ["ship", "已发货"] }[o.status];
+    const next = { pending: ["confirm", "supplier.confirm"], confirmed: ["ship", "supplier.ship"] }[o.status];
     if (next) {
-      const b = el("button", next[1]); b.type = "button";
+      const b = el("button", t(next[1])); b.type = "button";
       b.onclick = async () => { await api("POST", `/api/supplier/orders/${o.id}/${next[0]}`); load(); };
       actions.append(b, " ");
     }
-    const csv = el("button", "下载分拣单 CSV"); csv.type = "button";
+    const csv = el("button", t("supplier.csv")); csv.type = "button";
     csv.onclick = async () => {
       const resp = await fetch(`/api/supplier/orders/${o.id}/picking.csv`, { headers: authHeaders() });
       const url = URL.createObjectURL(await resp.blob());
@@ -65,6 +69,9 @@ function render(orders) {
 
 async function load() {
   try { render((await api("GET", "/api/supplier/orders")).orders); }
-  catch (e) { $("status").textContent = "加载失败：" + e.message; }
+  catch (e) { $("status").textContent = t("supplier.load_failed", { why: errorText(e) }); }
 }
+applyI18n();
+largeTextToggle($("big-text"));
+languageToggle($("lang"), () => render(shown));
 load();

@@ -1,7 +1,7 @@
 // The resident's wish list for one window: what each product still needs to make its group order,
 // add, change or withdraw a wish until the cutoff; afterwards what became of each line and its hold.
 import { $, api, el, largeTextToggle, localTime } from "/static/common.js";
-import { applyI18n, errorText, fmt, lang, languageToggle, t } from "/static/i18n.js";
+import { applyI18n, errorText, lang, languageToggle, t } from "/static/i18n.js";
 import { noticesInbox } from "/static/notices.js";
 import { holdStateText, outcomeText, perUnit, progressLines } from "/static/wishing.js";
 
@@ -23,12 +23,12 @@ function renderStatus() {
   const when = localTime(win.cutoff_at, lang());
   let text;
   if (win.accepting) {
-    text = fmt(["截单：{when}（还有 {h} 小时 {m} 分）", "Cutoff: {when} ({h} h {m} min left)"],
+    text = t("wishes.cutoff_when_h_h",
                { when, h: Math.floor(left / 3600000), m: Math.floor((left % 3600000) / 60000) });
   } else if (win.status === "open" && Date.now() < win.opens_at) {
-    text = fmt(["{when} 开始接受心愿", "Wishes open {when}"], { when: localTime(win.opens_at, lang()) });
+    text = t("wishes.wishes_open_when", { when: localTime(win.opens_at, lang()) });
   } else {
-    text = fmt(["已截单（{when}）。直播：{live}", "Closed ({when}). The live: {live}"],
+    text = t("wishes.closed_when_the_live",
                { when, live: localTime(win.live_at, lang()) });
   }
   $("status").textContent = text;
@@ -51,16 +51,16 @@ function renderProducts() {
       fill.style.width = `${Math.min(100, Math.round((pr.qty / Math.max(1, p.moq)) * 100))}%`;
       bar.append(fill);
       bar.setAttribute("role", "img");
-      bar.setAttribute("aria-label", fmt(["{w}/{moq}{unit}", "{w}/{moq} {unit}"], { w: pr.qty, moq: p.moq, unit: p.unit }));
+      bar.setAttribute("aria-label", t(["{w}/{moq}{unit}", "{w}/{moq} {unit}"], { w: pr.qty, moq: p.moq, unit: p.unit }));
       text.append(bar);
     } else {
-      text.append(el("div", p.tiers.map((tier) => fmt(["满{n}{unit} {price}", "{n}+ {unit}: {price}"],
-        { n: tier.min_qty, unit: p.unit, price: perUnit(tier.price_cents, p.unit) })).join(lang() === "en" ? "; " : "，"),
+      text.append(el("div", p.tiers.map((tier) => t("wishes.n_unit_price",
+        { n: tier.min_qty, unit: p.unit, price: perUnit(tier.price_cents, p.unit) })).join(t("common.clause_sep")),
         "progress-line"));
     }
     li.append(text);
     if (win.accepting) {
-      const b = el("button", t("我要"));
+      const b = el("button", t("wishes.i_want_it"));
       b.type = "button";
       b.onclick = () => { $("product").value = p.id; showTiers(); $("qty").focus(); };
       li.append(b);
@@ -72,14 +72,14 @@ function renderProducts() {
 function lineTitle(w, p) {
   const where = win.pickup_points.find((x) => x.id === w.pickup_point_id);
   const what = p ? `${p.name} ${w.qty}${p.unit}` : `${w.free_text} ${w.qty}`;
-  return `${what} · ${where ? where.name : w.pickup_point_id}` + (w.proxy ? t("（网格员代填）") : "");
+  return `${what} · ${where ? where.name : w.pickup_point_id}` + (w.proxy ? t("wishes.entered_by_the_grid") : "");
 }
 
 function renderMine() {
   const byId = products();
   const lines = win.my_wishes.filter((w) => w.status === "active");
   if (!lines.length) {
-    $("mine").replaceChildren(el("li", win.accepting ? t("还没有心愿，在下面选商品加入") : t("这期没有心愿")));
+    $("mine").replaceChildren(el("li", win.accepting ? t("wishes.no_wishes_yet_choose") : t("wishes.no_wishes_this_time")));
     return;
   }
   $("mine").replaceChildren(...lines.map((w) => {
@@ -97,10 +97,10 @@ function renderMine() {
         : (good ? "reserved" : "");
       if (hold && good) body.append(el("div", holdStateText(hold), "hold-state " + hold));
       if (hold === "reserved" && o.hold && o.hold.release_at) {
-        body.append(el("div", fmt(["请在 {when} 前确认", "Confirm by {when}"], { when: localTime(o.hold.release_at, lang()) }), "conn"));
+        body.append(el("div", t("wishes.confirm_by_when", { when: localTime(o.hold.release_at, lang()) }), "conn"));
       }
       if (good && hold === "reserved") {
-        const a = el("a", t("去直播间确认"), "big-link");
+        const a = el("a", t("wishes.confirm_in_the_live"), "big-link");
         a.href = `/live/${win.session_id}`;
         body.append(a);
       }
@@ -108,19 +108,19 @@ function renderMine() {
     li.append(body);
     if (win.accepting) {
       const actions = el("div", undefined, "actions");
-      const edit = el("button", t("改数量"));
+      const edit = el("button", t("common.change"));
       edit.type = "button";
       edit.onclick = async () => {
-        const qty = Number(prompt(t("新的数量"), String(w.qty)));
+        const qty = Number(prompt(t("common.new_quantity"), String(w.qty)));
         if (!(qty > 0)) return;
-        try { await api("PATCH", `/api/wish-windows/${wid}/wishes/${w.id}`, { qty }); say(t("已改好"), true); }
+        try { await api("PATCH", `/api/wish-windows/${wid}/wishes/${w.id}`, { qty }); say(t("common.changed"), true); }
         catch (e) { say(errorText(e), false); }
         load();
       };
-      const drop = el("button", t("不要了"));
+      const drop = el("button", t("common.remove"));
       drop.type = "button";
       drop.onclick = async () => {
-        try { await api("DELETE", `/api/wish-windows/${wid}/wishes/${w.id}`); say(t("已取消这条心愿"), true); }
+        try { await api("DELETE", `/api/wish-windows/${wid}/wishes/${w.id}`); say(t("common.wish_removed"), true); }
         catch (e) { say(errorText(e), false); }
         load();
       };
@@ -138,14 +138,14 @@ function showTiers() {
   $("free-row").hidden = !free;
   $("free-text").required = free;
   const p = win.products.find((x) => x.id === $("product").value);
-  $("tiers").textContent = p ? t("团购价：") + p.tiers.map((tier) => fmt(["满{n}{unit} {price}", "{n}+ {unit}: {price}"],
-    { n: tier.min_qty, unit: p.unit, price: perUnit(tier.price_cents, p.unit) })).join(lang() === "en" ? "; " : "，") : "";
+  $("tiers").textContent = p ? t("wishes.group_prices") + p.tiers.map((tier) => t("wishes.n_unit_price",
+    { n: tier.min_qty, unit: p.unit, price: perUnit(tier.price_cents, p.unit) })).join(t("common.clause_sep")) : "";
 }
 
 function fillForm() {
   const chosen = $("product").value;
-  $("product").replaceChildren(...win.products.map((p) => new Option(`${p.name}（${p.unit}）`, p.id)),
-                               new Option(t("其他（写下想要的）"), FREE));
+  $("product").replaceChildren(...win.products.map((p) => new Option(t("common.paren", { a: p.name, b: p.unit }), p.id)),
+                               new Option(t("wishes.something_else_write_it"), FREE));
   if (chosen) $("product").value = chosen;
   $("point").replaceChildren(...win.pickup_points.map((p) => new Option(p.name, p.id)));
   $("product").onchange = showTiers;
@@ -156,7 +156,7 @@ async function load() {
     win = await api("GET", `/api/wish-windows/${wid}`);
     if (!$("point").options.length) fillForm();
     render();
-  } catch (e) { $("status").textContent = t("加载失败：") + errorText(e); }
+  } catch (e) { $("status").textContent = t("wishes.could_not_load") + errorText(e); }
 }
 
 $("add-form").onsubmit = async (ev) => {
@@ -166,7 +166,7 @@ $("add-form").onsubmit = async (ev) => {
   if (free) body.free_text = $("free-text").value.trim(); else body.product_id = $("product").value;
   try {
     await api("POST", `/api/wish-windows/${wid}/wishes`, body);
-    say(t("已加入心愿单"), true);
+    say(t("wishes.added_to_your_wishes"), true);
     load();
   } catch (e) { say(errorText(e), false); }
 };
