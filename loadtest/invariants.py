@@ -124,8 +124,9 @@ def check_bags(api: Api, sid: str, report_dir: Path, entrants_expected: bool) ->
     for bid in bag_ids:
         bag = _wait_drawn(api, sid, bid)
         entrants, winners = bag["entrants"], bag["winners"]
-        # The published rule: min(winners, entrants) distinct winners, the entrants with the smallest sha1(seed:user).
-        ranked = sorted(entrants, key=lambda u: hashlib.sha1(f"{bag['seed']}:{u}".encode()).hexdigest())
+        # The published rule (docs/reliability.md), recomputed here on its own: with no draw options,
+        # min(winners, entrants) distinct winners, the entrants by SHA-256(seed:user), then by id.
+        ranked = sorted(set(entrants), key=lambda u: (hashlib.sha256(f"{bag['seed']}:{u}".encode()).hexdigest(), u))
         if bag["status"] != "drawn":
             problems.append(f"{bid} is {bag['status']} after its draw time")
         elif len(set(winners)) != len(winners) or not set(winners) <= set(entrants):

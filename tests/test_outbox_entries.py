@@ -38,16 +38,18 @@ def top_level_args(call: str) -> list[str]:
 
 
 def xadd_fields(source: str) -> list[tuple[str, str]]:
-    """(field, value expression) pairs of every XADD in a script."""
+    """(field, value expression) pairs of the outbox XADD in a script."""
     calls = []
     for match in re.finditer(r"redis\.call\('XADD',", source):
         depth, end = 1, match.end()
         while depth:
             depth += {"(": 1, ")": -1}.get(source[end], 0)
             end += 1
-        args = top_level_args(source[match.end():end - 1])[2:]  # after the key and '*'
-        calls.append(list(zip(args[::2], args[1::2], strict=True)))
-    assert len(calls) == 1, "each writer appends one entry"
+        args = top_level_args(source[match.end():end - 1])
+        if args[1] != "'*'":
+            continue  # the session's event history (MAXLEN, an id of its own), not the outbox
+        calls.append(list(zip(args[2::2], args[3::2], strict=True)))
+    assert len(calls) == 1, "each writer appends one outbox entry"
     return calls[0]
 
 
