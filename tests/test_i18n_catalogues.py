@@ -23,6 +23,9 @@ ALLOWED = {("i18n.js", "中文"), ("i18n.js", "切换到中文")}
 # English messages with a parameter the Chinese does without ("王*香 等 12 人" / "王*香 and 11 more";
 # the server's own message, which is English).
 EXTRA_PARAMS = {"live-commerce.name_and_more_more": {"more"}, "error.other": {"message"}}
+# Codes no page shows: the roots of each room's errors, and what only programs or operators meet.
+SILENT_CODES = {"error", "community_error", "crowdfund_error", "inventory_error", "stream_error", "bad_frame",
+                "token_in_url", "demo_local_only", "not_the_ingest", "no_segment"}
 # Scripts that are catalogues themselves.
 CATALOGUE_SCRIPTS = {"i18n/zh.js", "i18n/en.js"}
 
@@ -148,6 +151,18 @@ def test_no_chinese_is_left_in_the_scripts_outside_the_catalogues() -> None:
             if CJK.search(text) and (name, text) not in ALLOWED:
                 found.append(f"{name}:{line}: {text[:60]}")
     assert not found, "Chinese outside the catalogues:\n" + "\n".join(found)
+
+
+def test_every_refusal_the_server_gives_has_a_message_in_every_language() -> None:
+    """A page shows a refusal from its code (errorText): each code the server's errors carry has its words."""
+    root = STATIC.parent.parent
+    codes = {code for folder in ("community", "crowdfund", "orders", "stream", "inventory", "infra", "linli")
+             for path in (root / folder).rglob("*.py")
+             for code in re.findall(r'\bcode\s*=\s*"([a-z_]+)"', path.read_text(encoding="utf-8"))}
+    assert {"forbidden", "unknown_bag", "not_for_role"} <= codes
+    for lang in LANGUAGES:
+        missing = sorted(c for c in codes - SILENT_CODES if f"error.{c}" not in catalogue(lang))
+        assert not missing, f"{lang} has no words for the refusals {missing}"
 
 
 def test_the_literal_reader_skips_comments_and_regexes_and_reads_templates() -> None:
