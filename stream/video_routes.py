@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
 from pathlib import Path
 
 import msgspec
 from aiohttp import web
 
 from infra.apidoc import endpoint
-from infra.errors import Forbidden, NotFound
+from infra.errors import BadRequest, Forbidden, NotFound
 from infra.http import json_response, require
 from stream import sessions, video
 from stream.context import LIVE
@@ -28,6 +29,10 @@ class IngestView(msgspec.Struct, kw_only=True):
     ready: bool  # the ingest runs on this server
     reason: str | None = None  # why not, when it does not
     publishing: bool = False  # a stream has reached the ingest in the last few seconds
+
+
+class Publishing(msgspec.Struct, kw_only=True):
+    session_id: str  # the session the stream key publishes to
 
 
 def _view(request: web.Request, fields: dict[str, str]) -> IngestView:
@@ -63,22 +68,29 @@ async def new_stream_key(request: web.Request) -> web.Response:
     return json_response(_view(request, await video.video_fields(request.app[LIVE], state.id, new_key=True)))
 
 
-@endpoint(roles=None, response=None, content_type="text/plain")
+@endpoint(roles=None, response=Publishing)
 async def check_publish(request: web.Request) -> web.Response:
     """nginx's on_publish: 200 lets a stream in, 403 refuses it (unknown key, or the session ended).
-    Only the ingest on this machine asks."""
+    Only the ingest on this machine asks (a form body, as nginx posts it)."""
     remote = request.remote or ""
     allowed = LOOPBACK | {request.app[video.INGEST].listen_host}
     if remote not in allowed:
         raise Forbidden("only the ingest on this server checks stream keys", code="not_the_ingest")
-    form = await request.post()
+    raw = await request.read()
+    if len(raw) > 8192:
+        raise BadRequest("an on_publish form is a few hundred bytes")
+    try:
+        # nginx posts application/x-www-form-urlencoded; anything else reads as no key at all.
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode("utf-8"), max_num_fields=50).items()}
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("the body is not the form nginx posts") from exc
     name = form.get("name")
-    sid = await video.may_publish(request.app[LIVE], name) if isinstance(name, str) else None
+    sid = await video.may_publish(request.app[LIVE], name) if name else None
     if sid is None:
         log.warning("RTMP publish refused: unknown or ended stream key (from %s)", form.get("addr"))
-        return web.Response(status=403, text="refused")
+        raise Forbidden("no live or upcoming session has this stream key", code="stream_key_refused")
     log.info("RTMP publish accepted for session %s (from %s)", sid, form.get("addr"))
-    return web.Response(text="ok")
+    return json_response(Publishing(session_id=sid))
 
 
 @endpoint(roles=None, response=None, content_type="application/vnd.apple.mpegurl")

@@ -174,9 +174,9 @@ async def test_a_wrong_old_or_ended_stream_key_is_refused(rig: Rig) -> None:
         code, _ = await push(rig.rtmp(RESIDENT), 3)
         assert code != 0
         async with http.post(rig.server.url + "/api/ingest/publish", data={"name": old}) as resp:
-            assert resp.status == 403
+            assert resp.status == 403 and (await resp.json())["error"]["code"] == "stream_key_refused"
         async with http.post(rig.server.url + "/api/ingest/publish", data={"name": new}) as resp:
-            assert resp.status == 200  # the current key is let in
+            assert resp.status == 200 and (await resp.json()) == {"session_id": sid}  # the current key is let in
         assert "RTMP publish refused" in rig.server.output()
 
 
