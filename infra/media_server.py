@@ -268,9 +268,9 @@ class MediaIngest:
     async def _terminate(proc: asyncio.subprocess.Process, grace_s: float) -> None:
         if proc.returncode is not None:
             return
-        # SIGQUIT lets nginx finish the playlists it is writing; SIGKILL if it does not go.
+        # SIGTERM, not nginx's graceful SIGQUIT: that would wait for a host's RTMP connection to end.
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGQUIT)
+            proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), grace_s)
         except TimeoutError:
@@ -279,7 +279,7 @@ class MediaIngest:
             await proc.wait()
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        """Stop watching, then stop nginx (gracefully, then by force)."""
+        """Stop watching, then stop nginx (SIGTERM, then SIGKILL after grace_s)."""
         self._stopping.set()
         watcher, self._watcher = self._watcher, None
         proc, self.process = self.process, None
