@@ -209,7 +209,17 @@ class MediaIngest:
         self._stopping.clear()
         self._watcher = asyncio.create_task(self._watch(), name="rtmp-ingest-watcher")
 
+    def _wrote_pid(self, pid: int) -> bool:
+        # nginx writes its pid file only after it has bound its ports: a port that answers without
+        # this could be someone else's.
+        try:
+            return int(self.pid_file.read_text().strip()) == pid
+        except (OSError, ValueError):
+            return False
+
     async def _spawn(self, ready_within_s: float) -> None:
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()  # a stale one would look like this nginx's
         proc = self.process = await asyncio.create_subprocess_exec(
             *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -220,15 +230,16 @@ class MediaIngest:
             if proc.returncode is not None:
                 raise IngestUnavailable(f"nginx exited with {proc.returncode}: {self._last_error()} "
                                         f"(port {self.port}: LINLI_RTMP_PORT; {self.dir / 'error.log'})")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host,
-                                                          self.port)
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
-                break
-            except OSError:
-                pass
+            if self._wrote_pid(proc.pid):
+                try:
+                    _, writer = await asyncio.open_connection(
+                        "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host, self.port)
+                    writer.close()
+                    with contextlib.suppress(OSError):
+                        await writer.wait_closed()
+                    break
+                except OSError:
+                    pass
             if asyncio.get_running_loop().time() > deadline:
                 await self._terminate(proc, 2.0)
                 raise IngestUnavailable(f"nginx did not listen on port {self.port} within {ready_within_s}s")
@@ -241,6 +252,8 @@ class MediaIngest:
             lines = [ln for ln in (self.dir / "error.log").read_text(errors="replace").splitlines() if "[emerg]" in ln]
         except OSError:
             return "no error.log"
+        # After failing to bind, nginx retries and ends with "still could not bind()": the line before says why.
+        lines = [ln for ln in lines if "still could not" not in ln] or lines
         return lines[-1].split("[emerg]", 1)[1].strip()[:300] if lines else "see error.log"
 
     async def _watch(self) -> None:

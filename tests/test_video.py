@@ -389,3 +389,28 @@ async def test_a_platforms_flv_stream_plays_through_mpegts_js(rig: Rig, new_page
         assert await page.evaluate("typeof window.mpegts") == "object"
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.timeout(120)
+async def test_an_ingest_that_cannot_start_is_explained_and_the_rest_runs(tmp_path: Path) -> None:
+    """The RTMP port is taken: linli serve still serves, logs why there is no ingest, and the host console's
+    call says ready false with that reason (and the session still has its playback path, 204 until video)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = await start_linli(["serve"], linli_env(tmp_path / "var", LINLI_SECRET=SECRET,
+                                                        LINLI_RTMP_PORT=str(port)), tmp_path / "serve.log")
+        try:
+            async with aiohttp.ClientSession() as http:
+                api = Api(http, server.url)
+                operator = token("root", "operator", None)
+                await api.call("POST", "/api/communities", operator, {"id": "c1", "name": "幸福里"})
+                sid = await new_session(api)
+                got = await api.ok("GET", f"/api/sessions/{sid}/ingest", HOST)
+                assert got["ready"] is False and "Address already in use" in got["reason"]
+                async with http.get(server.url + got["playback_url"]) as resp:
+                    assert resp.status == 204
+        finally:
+            assert server.stop() == 0
+    assert "no RTMP ingest: nginx exited" in server.output()
