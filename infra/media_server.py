@@ -30,6 +30,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,7 @@ class MediaIngest:
         try:
             self.hls.mkdir(parents=True, exist_ok=True)
             await self._stop_orphan()
+            self._check_port()
             self.conf_file.write_text(self.config())
             await self._spawn(ready_within_s)
         except BaseException:
@@ -208,6 +210,17 @@ class MediaIngest:
             raise
         self._stopping.clear()
         self._watcher = asyncio.create_task(self._watch(), name="rtmp-ingest-watcher")
+
+    def _check_port(self) -> None:
+        """Fail at once on a taken port (nginx itself would retry for 2.5 s before giving up)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as nginx binds
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise IngestUnavailable(f"port {self.port} on {self.host} is taken ({exc.strerror}): "
+                                        "another linli or RTMP server listens there; set LINLI_RTMP_PORT") from None
 
     def _wrote_pid(self, pid: int) -> bool:
         # nginx writes its pid file only after it has bound its ports: a port that answers without
