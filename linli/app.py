@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -29,6 +29,7 @@ from orders import api as orders
 from stream import api as stream
 
 STATIC = Path(__file__).parent / "static"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 DEMO_OFF, DEMO_ON = '<meta name="linli-demo" content="off">', '<meta name="linli-demo" content="on">'
@@ -47,70 +48,40 @@ async def index_page(request: web.Request) -> web.StreamResponse:
 LIVE_PAGE_CSP = CONTENT_SECURITY_POLICY.replace("connect-src 'self'", "connect-src 'self' https: http:")
 
 
-async def live_page(request: web.Request) -> web.FileResponse:
-    """The resident's live room at a shareable URL: /live/{sid} (the link carries no token)."""
-    return web.FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache",
-                                                           "Content-Security-Policy": LIVE_PAGE_CSP})
-
-
-async def wishes_page(request: web.Request) -> web.FileResponse:
-    """The resident's wish list for one window: /wishes/{wid}."""
-    return web.FileResponse(STATIC / "wishes.html", headers={"Cache-Control": "no-cache"})
-
-
-async def supplier_page(request: web.Request) -> web.FileResponse:
-    """The supplier's board of aggregated demand: /supplier."""
-    return web.FileResponse(STATIC / "supplier.html", headers={"Cache-Control": "no-cache"})
-
-
 async def no_icon(request: web.Request) -> web.Response:
     """/favicon.ico: the pages name an empty icon; a browser that asks anyway gets nothing, not a 404."""
     return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
 
 
-async def host_page(request: web.Request) -> web.FileResponse:
-    """The host console: /host."""
-    return web.FileResponse(STATIC / "host.html", headers={"Cache-Control": "no-cache"})
+# Every page but the front page: (path, file, what it is). The data comes from the API, each door
+# checking who asks; a page itself is the same for everyone and its link carries no token.
+PAGES = [
+    ("/live/{sid}", "live.html", "the residents' live room at a shareable URL"),
+    ("/wishes/{wid}", "wishes.html", "a resident's wish list for one window"),
+    ("/supplier", "supplier.html", "the supplier's board of aggregated demand"),
+    ("/host", "host.html", "the host console"),
+    ("/grid", "grid.html", "the grid worker's desk, at phone width"),
+    ("/points", "points.html", "a resident's points, rewards and vouchers"),
+    ("/fund/{cid}", "fund.html", "the community fund's public report"),
+    ("/office", "office.html", "the community office for its admin: vouchers, spending, rewards, rates"),
+    ("/pickup", "pickup.html", "the pickup counter, at a phone or counter tablet"),
+    ("/orders", "orders.html", "a resident's orders with their pickup codes"),
+    ("/activity", "activity.html", "a resident's record of who acted for her (谁替我办过事)"),
+    ("/draws/{bid}", "draw.html", "a lucky bag's draw, checked in the browser from its public audit"),
+]
 
 
-async def grid_page(request: web.Request) -> web.FileResponse:
-    """The grid worker's desk at phone width: /grid."""
-    return web.FileResponse(STATIC / "grid.html", headers={"Cache-Control": "no-cache"})
+def static_page(file: str, what: str) -> Handler:
+    """A handler serving one page, never cached stale; the live room's with its own security policy."""
+    headers = {"Cache-Control": "no-cache"}
+    if file == "live.html":
+        headers["Content-Security-Policy"] = LIVE_PAGE_CSP
 
+    async def page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / file, headers=headers)
 
-async def points_page(request: web.Request) -> web.FileResponse:
-    """A resident's points, rewards and vouchers: /points."""
-    return web.FileResponse(STATIC / "points.html", headers={"Cache-Control": "no-cache"})
-
-
-async def fund_page(request: web.Request) -> web.FileResponse:
-    """The community fund's public report: /fund/{cid} (the data comes from the API, for the community only)."""
-    return web.FileResponse(STATIC / "fund.html", headers={"Cache-Control": "no-cache"})
-
-
-async def office_page(request: web.Request) -> web.FileResponse:
-    """The community office for its admin: vouchers, fund spending, rewards, rates: /office."""
-    return web.FileResponse(STATIC / "office.html", headers={"Cache-Control": "no-cache"})
-
-
-async def pickup_page(request: web.Request) -> web.FileResponse:
-    """The pickup counter at a phone or counter tablet: /pickup."""
-    return web.FileResponse(STATIC / "pickup.html", headers={"Cache-Control": "no-cache"})
-
-
-async def orders_page(request: web.Request) -> web.FileResponse:
-    """A resident's orders with their pickup codes: /orders."""
-    return web.FileResponse(STATIC / "orders.html", headers={"Cache-Control": "no-cache"})
-
-
-async def activity_page(request: web.Request) -> web.FileResponse:
-    """A resident's record of who acted for her (谁替我办过事): /activity."""
-    return web.FileResponse(STATIC / "activity.html", headers={"Cache-Control": "no-cache"})
-
-
-async def draw_page(request: web.Request) -> web.FileResponse:
-    """Check a lucky bag's draw from its public audit, in the browser: /draws/{bid}."""
-    return web.FileResponse(STATIC / "draw.html", headers={"Cache-Control": "no-cache"})
+    page.__doc__ = what
+    return page
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -194,11 +165,6 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
     app.add_routes([*health.routes, *openapi.routes, web.get("/api/me", whoami), *tokens.routes, *community.routes,
                     *stream.routes, *orders.routes,
                     *crowdfund.routes, web.get("/", index_page), web.get("/favicon.ico", no_icon),
-                    web.get("/live/{sid}", live_page),
-                    web.get("/wishes/{wid}", wishes_page), web.get("/supplier", supplier_page),
-                    web.get("/host", host_page), web.get("/grid", grid_page),
-                    web.get("/points", points_page), web.get("/fund/{cid}", fund_page), web.get("/office", office_page),
-                    web.get("/pickup", pickup_page), web.get("/orders", orders_page),
-                    web.get("/activity", activity_page), web.get("/draws/{bid}", draw_page),
+                    *(web.get(path, static_page(file, what)) for path, file, what in PAGES),
                     web.static("/static", STATIC, append_version=False)])
     return app
