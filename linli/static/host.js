@@ -1,8 +1,8 @@
 // The host console: create and run a session over the HTTP API, watch it live over the websocket.
-import { $, api as callApi, liveSocket, yuan } from "/static/common.js";
+import { $, api as callApi, largeTextToggle, liveSocket, yuan } from "/static/common.js";
 import { windowPanel } from "/static/host-window.js";
 import { insightPanel } from "/static/insight.js";
-import { errorText } from "/static/i18n.js";
+import { applyI18n, errorText, languageToggle, t } from "/static/i18n.js";
 
 const params = new URLSearchParams(location.search);
 const state = { sid: params.get("session") || null, items: new Map(), stock: new Map(), history: [], socket: null };
@@ -11,7 +11,7 @@ const insight = insightPanel();  // scheduled flashes, the live chart and the af
 
 function api(method, path, body) {
   // The console shows every failed call in its status line.
-  return callApi(method, path, body).catch((e) => { $("status").textContent = "出错了：" + errorText(e); throw e; });
+  return callApi(method, path, body).catch((e) => { $("status").textContent = t("common.failed_prefix") + errorText(e); throw e; });
 }
 
 function render() {
@@ -25,9 +25,9 @@ function render() {
       const td = document.createElement("td"); td.textContent = v; tr.append(td);
     }
     const td = document.createElement("td");
-    const pin = document.createElement("button"); pin.type = "button"; pin.textContent = "置顶";
+    const pin = document.createElement("button"); pin.type = "button"; pin.textContent = t("host.pin");
     pin.onclick = () => api("POST", `/api/sessions/${state.sid}/items/${item.id}/pin`);
-    const flash = document.createElement("button"); flash.type = "button"; flash.textContent = item.on_sale ? "秒杀中" : "开秒杀";
+    const flash = document.createElement("button"); flash.type = "button"; flash.textContent = t(item.on_sale ? "host.flashing" : "host.start_flash");
     flash.disabled = item.on_sale;
     flash.onclick = () => api("POST", `/api/sessions/${state.sid}/items/${item.id}/flash`, { duration_s: Number($("flash-seconds").value) });
     td.append(pin, " ", flash); tr.append(td);
@@ -52,11 +52,12 @@ async function openSession(sid) {
   state.items = new Map();
   const s = await api("GET", `/api/sessions/${sid}`);
   for (const i of s.items) state.items.set(i.id, { ...i, loaded: i.left + (i.sold || 0) });
-  $("session-info").textContent = `场次 ${s.id} · ${s.title} · ${s.status === "live" ? "直播中" : s.status === "ended" ? "已结束" : "未开播"}`;
+  $("session-info").textContent = t("host.session_info", { id: s.id, title: s.title,
+    status: t(s.status === "live" ? "host.status.live" : s.status === "ended" ? "host.status.ended" : "host.status.draft") });
   $("go-live").disabled = s.status !== "draft"; $("end").disabled = s.status === "ended";
   $("add-item").disabled = $("start-bag").disabled = s.status === "ended";
   $("share").href = `/live/${sid}`; $("share").hidden = false;
-  $("status").textContent = "已连接场次";
+  $("status").textContent = t("host.session_open");
   history.replaceState(null, "", `?session=${sid}`);
   render();
   if (s.status === "ended") state.socket?.stop(); else connect();  // an ended live has no room to join (410)
@@ -71,9 +72,8 @@ async function showIngest(path = "", method = "GET") {
   $("ingest").hidden = false;
   $("rtmp-url").value = got.rtmp_url;
   $("stream-key").value = got.stream_key;
-  $("ingest-status").textContent = !got.ready ? `本机没有推流服务：${got.reason}`
-    : got.stream_url !== got.playback_url ? "本场用的是平台的直播地址，居民看平台的画面"
-    : got.publishing ? "正在收到画面，居民可以看了" : "还没收到画面：在 OBS 里填上面的服务器和密钥，点开始推流";
+  $("ingest-status").textContent = !got.ready ? t("host.ingest.none", { reason: got.reason })
+    : t(got.stream_url !== got.playback_url ? "host.ingest.platform" : got.publishing ? "host.ingest.publishing" : "host.ingest.waiting");
 }
 
 function connect() {
@@ -87,7 +87,7 @@ function onEvent(e) {
   if (e.type === "flash_started" && item) { item.on_sale = true; item.left = e.left; item.price_cents = e.price_cents; }
   if (e.type === "flash_ended" && item) { item.on_sale = false; item.left = e.left; }
   if (e.type === "item_added") state.items.set(e.item.id, { ...e.item, loaded: e.item.left });
-  if (e.type === "viewers" || e.type === "snapshot") $("viewers").textContent = "在线 " + (e.count ?? e.viewers);
+  if (e.type === "viewers" || e.type === "snapshot") $("viewers").textContent = t("live.watching", { n: e.count ?? e.viewers });
   if (e.type === "session_live" || e.type === "session_ended") openSession(state.sid);
   if (e.type === "lucky_bag_result") audit(e.bag_id);
   insight.onEvent(e);
@@ -97,10 +97,11 @@ function onEvent(e) {
 async function audit(bagId) {
   const bag = await api("GET", `/api/sessions/${state.sid}/lucky-bags/${bagId}`);
   const li = document.createElement("li");
-  li.textContent = `${bag.title}：${bag.entrants.length}人参与，中奖 ${bag.winners.join("、") || "无"}（种子 ${bag.seed}）`;
-  if (bag.undrawn) li.textContent += `，${bag.undrawn} 份没人能中，已回库存`;
+  li.textContent = t("host.audit_line", { title: bag.title, n: bag.entrants.length, seed: bag.seed,
+                                          winners: bag.winners.join(t("common.enum_sep")) || t("host.no_winner") });
+  if (bag.undrawn) li.textContent += t("host.undrawn", { n: bag.undrawn });
   const check = document.createElement("a");  // the public check anyone can open
-  check.href = `/draws/${encodeURIComponent(bagId)}`; check.textContent = " 开奖公证";
+  check.href = `/draws/${encodeURIComponent(bagId)}`; check.textContent = " " + t("host.check");
   li.append(check);
   $("audit").append(li);
 }
@@ -121,19 +122,22 @@ $("item-form").onsubmit = async (ev) => {
 };
 $("show-key").onclick = () => {
   const shown = $("stream-key").type === "text";
-  $("stream-key").type = shown ? "password" : "text"; $("show-key").textContent = shown ? "显示" : "隐藏";
+  $("stream-key").type = shown ? "password" : "text"; $("show-key").textContent = t(shown ? "host.show_key" : "host.hide_key");
 };
-$("new-key").onclick = () => confirm("换密钥后，旧密钥不能再推流。确定？") && showIngest("/key", "POST");
+$("new-key").onclick = () => confirm(t("host.confirm_new_key")) && showIngest("/key", "POST");
 setInterval(() => { if (state.sid && !$("ingest").hidden) showIngest().catch(() => {}); }, 5000);
 $("go-live").onclick = () => api("POST", `/api/sessions/${state.sid}/live`).then(() => openSession(state.sid));
-$("end").onclick = () => confirm("确定结束直播？") && api("POST", `/api/sessions/${state.sid}/end`).then(() => openSession(state.sid));
+$("end").onclick = () => confirm(t("host.confirm_end")) && api("POST", `/api/sessions/${state.sid}/end`).then(() => openSession(state.sid));
 $("bag-form").onsubmit = async (ev) => {
   ev.preventDefault();
   await api("POST", `/api/sessions/${state.sid}/lucky-bags`, {
     title: $("bag-title").value, winners: Number($("bag-winners").value), countdown_s: Number($("bag-countdown").value),
     passphrase: $("bag-pass").value || undefined, prize_points: Number($("bag-points").value),
     prefer_new_days: Number($("bag-prefer").value) || 0, monthly_cap: Number($("bag-cap").value) || 0 });
-  $("status").textContent = "福袋已发出";
+  $("status").textContent = t("host.bag_started");
 };
 setInterval(() => { state.history.push([...state.items.values()].reduce((n, i) => n + i.left, 0)); drawChart(); }, 1000);
+largeTextToggle($("big-text"));
+languageToggle($("lang"));  // the console is loaded again in the other language (its session is in the URL)
+applyI18n();
 if (state.sid) openSession(state.sid); else wishing.show(null);

@@ -4,7 +4,6 @@
 // language: docs/i18n.md.
 import zh from "/static/i18n/zh.js";
 import en from "/static/i18n/en.js";
-import { LEGACY_EN } from "/static/i18n/legacy.js";
 
 /** The catalogues by language code; the first is the reference and the fallback. */
 export const CATALOGUES = { zh, en };
@@ -48,17 +47,12 @@ export const has = (id) => typeof id === "string" && id in zh;
  */
 export function t(id, params = {}) {
   const code = lang();
-  let text;
-  if (Array.isArray(id)) text = (code === "en" && id[1]) || id[0];  // legacy [zh, en] pair
-  else text = CATALOGUES[code][id] ?? zh[id] ?? (code === "en" ? LEGACY_EN[id] : undefined) ?? id;
+  const text = CATALOGUES[code][id] ?? zh[id] ?? id;
   return String(pick(text, params, code) ?? "").replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ""));
 }
 
 /** Epoch ms as the page's language writes it: dateText(ms, {month: "long", day: "numeric"}) is 6月7日 or 7 June. */
 export const dateText = (ms, options) => new Date(ms).toLocaleString(HTML_LANG[lang()] || "zh-CN", options);
-
-/** The same as t(); kept for pages still passing [zh, en] pairs. */
-export const fmt = t;
 
 /**
  * Translate the page's fixed words: an element with data-i18n="id" gets the message as its text,
@@ -69,7 +63,7 @@ export function applyI18n(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) {
     // An element the page has since written itself ("正在加载…" became "3 张订单") is the page's to redo.
     if (el.dataset.i18nShown !== undefined && el.textContent !== el.dataset.i18nShown) continue;
-    const id = el.dataset.i18n || (el.dataset.zh ??= el.textContent.trim());
+    const id = el.dataset.i18n;
     el.textContent = el.dataset.i18nShown = t(id, el.dataset.i18nParams ? JSON.parse(el.dataset.i18nParams) : {});
   }
   for (const attr of ["placeholder", "aria-label", "title"]) {

@@ -2,14 +2,14 @@
 // chart (grabs per second, viewers, revenue; inline SVG, no library) and the after-live summary with
 // its CSV download. host.js calls show(sid) when a session opens and onEvent(e) for the room's events.
 import { $, api, authHeaders, el, fromLocalInput, localTime, toLocalInput, yuan } from "/static/common.js";
-import { errorText } from "/static/i18n.js";
+import { applyI18n, errorText, t } from "/static/i18n.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const W = 560, H = 180, PAD = 24;
 const SERIES = [  // what the chart draws, each against its own scale
-  { key: "rate", label: "每秒抢购", color: "#c62828" },
-  { key: "viewers", label: "在线人数", color: "#1565c0" },
-  { key: "revenue", label: "累计销售额", color: "#2e7d32" },
+  { key: "rate", label: "insight.rate", color: "#c62828" },
+  { key: "viewers", label: "insight.viewers", color: "#1565c0" },
+  { key: "revenue", label: "insight.revenue", color: "#2e7d32" },
 ];
 
 function svg(tag, attrs) {
@@ -24,12 +24,12 @@ export function chartSvg(chart) {
     t: p.t, rate: p.grabs / chart.bucket_s, viewers: p.viewers,
     revenue: all.slice(0, i + 1).reduce((n, q) => n + q.revenue_cents, 0),
   }));
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "抢购、在线人数和销售额走势" });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": t("insight.chart_label") });
   root.append(svg("line", { x1: PAD, y1: H - PAD, x2: W - 4, y2: H - PAD, stroke: "#999" }));
   if (pts.length === 0) {
-    const t = svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", fill: "#555" });
-    t.textContent = "开播后这里画出抢购、在线人数和销售额";
-    root.append(t);
+    const note = svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", fill: "#555" });
+    note.textContent = t("insight.empty");
+    root.append(note);
     return root;
   }
   const x = (i) => PAD + (pts.length === 1 ? 0 : (i / (pts.length - 1)) * (W - PAD - 8));
@@ -42,7 +42,7 @@ export function chartSvg(chart) {
   // Each line has its own scale, so the top of each is said in words.
   const top = (key) => Math.max(...pts.map((p) => p[key]));
   const peaks = svg("text", { x: PAD, y: 14, fill: "#333", "font-size": 12 });
-  peaks.textContent = `最高：每秒抢购 ${top("rate").toFixed(1)} · 在线 ${top("viewers")} 人 · 销售额 ${yuan(top("revenue"))}`;
+  peaks.textContent = t("insight.peaks", { rate: top("rate").toFixed(1), viewers: top("viewers"), revenue: yuan(top("revenue")) });
   root.append(peaks);
   const first = svg("text", { x: PAD, y: H - 6, fill: "#555", "font-size": 11 });
   first.textContent = localTime(pts[0].t);
@@ -58,55 +58,58 @@ export function insightPanel() {
   card.id = "insight";
   card.hidden = true;
   card.innerHTML = `
-    <h2>秒杀排期与直播数据</h2>
-    <h3>定时秒杀</h3>
+    <h2 data-i18n="insight.title"></h2>
+    <h3 data-i18n="insight.scheduled"></h3>
     <form id="plan-form">
-      <label for="plan-item">商品</label> <select id="plan-item"></select>
-      <label for="plan-at">开始时间</label> <input id="plan-at" type="datetime-local" required>
-      <label for="plan-seconds">时长(秒)</label> <input id="plan-seconds" type="number" value="60" min="1" required>
-      <label for="plan-price">秒杀价(分，可空)</label> <input id="plan-price" type="number" min="0">
-      <button type="submit">排进队列</button>
-      <button type="button" id="plan-soon">5 分钟后开始</button>
+      <label for="plan-item" data-i18n="insight.item"></label> <select id="plan-item"></select>
+      <label for="plan-at" data-i18n="insight.starts_at"></label> <input id="plan-at" type="datetime-local" required>
+      <label for="plan-seconds" data-i18n="insight.duration"></label> <input id="plan-seconds" type="number" value="60" min="1" required>
+      <label for="plan-price" data-i18n="insight.price"></label> <input id="plan-price" type="number" min="0">
+      <button type="submit" data-i18n="insight.queue_it"></button>
+      <button type="button" id="plan-soon" data-i18n="insight.in_5_min"></button>
     </form>
-    <h3>接下来</h3>
+    <h3 data-i18n="insight.next_up"></h3>
     <ul id="plan-queue" class="items"></ul>
-    <h3>直播走势</h3>
-    <p class="legend">${SERIES.map((s) => `<span class="${s.key}">${s.label}</span>`).join("")}</p>
+    <h3 data-i18n="insight.trend"></h3>
+    <p class="legend">${SERIES.map((s) => `<span class="${s.key}" data-i18n="${s.label}"></span>`).join("")}</p>
     <figure id="insight-chart"></figure>
     <p id="insight-totals" role="status"></p>
-    <h3>直播总结</h3>
-    <p><button type="button" id="summary-show">看总结</button> <button type="button" id="summary-csv">下载表格(CSV)</button></p>
+    <h3 data-i18n="insight.summary"></h3>
+    <p><button type="button" id="summary-show" data-i18n="insight.show_summary"></button>
+       <button type="button" id="summary-csv" data-i18n="insight.csv"></button></p>
     <div id="summary" class="scroll"></div>`;
+  applyI18n(card);
   document.querySelector(".columns").append(card);
 
-  const fail = (e) => { $("status").textContent = "出错了：" + errorText(e); };
+  const fail = (e) => { $("status").textContent = t("common.failed_prefix") + errorText(e); };
   const items = new Map();
 
   async function loadQueue() {
     const got = await api("GET", `/api/sessions/${sid}/flash-plans`);
     $("plan-queue").replaceChildren(...got.plans.map((p) => {
-      const li = el("li", `${localTime(p.starts_at)} · ${items.get(p.item_id)?.title || p.item_id} · ${p.duration_s} 秒`
+      const li = el("li", t("insight.plan_line", { when: localTime(p.starts_at), title: items.get(p.item_id)?.title || p.item_id, secs: p.duration_s })
                           + (p.price_cents != null ? ` · ${yuan(p.price_cents)}` : ""));
-      const cancel = el("button", "取消");
+      const cancel = el("button", t("insight.cancel"));
       cancel.type = "button";
       cancel.onclick = () => api("DELETE", `/api/sessions/${sid}/flash-plans/${p.id}`).then(loadQueue, fail);
       li.append(cancel);
       return li;
     }));
-    if (!got.plans.length) $("plan-queue").replaceChildren(el("li", "还没有排好的秒杀"));
+    if (!got.plans.length) $("plan-queue").replaceChildren(el("li", t("insight.no_plans")));
   }
 
   async function loadChart() {
     const chart = await api("GET", `/api/sessions/${sid}/insight`);
     $("insight-chart").replaceChildren(chartSvg(chart));
-    $("insight-totals").textContent = `共抢购 ${chart.grabs} 次 · 销售额 ${yuan(chart.revenue_cents)} · 最多 ${chart.peak_viewers} 人同时在线 · 现在 ${chart.viewers_now} 人`;
+    $("insight-totals").textContent = t("insight.totals", { grabs: chart.grabs, revenue: yuan(chart.revenue_cents),
+                                                          peak: chart.peak_viewers, now: chart.viewers_now });
   }
 
   async function showSummary() {
     const s = await api("GET", `/api/sessions/${sid}/summary`);
     const table = el("table", "", "totals");
     const head = el("tr");
-    for (const h of ["商品", "已抢", "订单", "预留", "奖品", "买家", "销售额"]) head.append(el("th", h));
+    for (const h of ["item", "grabbed", "orders", "held", "prizes", "buyers", "revenue"]) head.append(el("th", t(`insight.col.${h}`)));
     table.append(head);
     for (const i of s.items) {
       const tr = el("tr");
@@ -115,13 +118,13 @@ export function insightPanel() {
     }
     const box = $("summary");
     box.replaceChildren(table,
-      el("p", `${s.orders} 单 · ${s.buyers} 位买家 · 销售额 ${yuan(s.revenue_cents)}`),
-      el("p", `来过直播间 ${s.unique_viewers} 人，最多同时 ${s.peak_viewers} 人，下单转化 ${s.conversion_pct}%`));
+      el("p", t("insight.sales", { orders: s.orders, buyers: s.buyers, revenue: yuan(s.revenue_cents) })),
+      el("p", t("insight.conversion", { unique: s.unique_viewers, peak: s.peak_viewers, pct: s.conversion_pct })));
     if (s.lucky_bags.length) {
       const ul = el("ul");
       for (const b of s.lucky_bags) {
-        const li = el("li", `${b.title}：${b.entrants} 人参与，${b.winners} 人中奖 `);
-        const a = el("a", "查看开奖公证"); a.href = b.audit;
+        const li = el("li", t("insight.bag_line", { title: b.title, entrants: b.entrants, winners: b.winners }));
+        const a = el("a", t("insight.check")); a.href = b.audit;
         li.append(a); ul.append(li);
       }
       box.append(ul);
@@ -134,7 +137,7 @@ export function insightPanel() {
     if (!res.ok) { fail({ message: `HTTP ${res.status}` }); return; }
     const a = el("a");
     a.href = URL.createObjectURL(await res.blob());
-    a.download = `直播总结-${sid}.csv`;
+    a.download = t("insight.csv_name", { sid });
     document.body.append(a); a.click(); a.remove();
   }
 
@@ -158,7 +161,7 @@ export function insightPanel() {
       if (!sid) return;
       items.clear();
       for (const i of sessionItems) items.set(i.id, i);
-      $("plan-item").replaceChildren(...[...items.values()].map((i) => { const o = el("option", `${i.id.slice(1)}号 ${i.title}`); o.value = i.id; return o; }));
+      $("plan-item").replaceChildren(...[...items.values()].map((i) => { const o = el("option", t("insight.item_option", { n: i.id.slice(1), title: i.title })); o.value = i.id; return o; }));
       if (!$("plan-at").value) $("plan-at").value = toLocalInput(Date.now() + 5 * 60 * 1000);
       await Promise.all([loadQueue(), loadChart()]).catch(fail);
     },

@@ -2,19 +2,19 @@
 // the purchase ticker (王*香 等 12 人刚刚下单) and the answers to comments that grab (红薯+2).
 // live.js hands every event to onEvent; this module draws into the boxes it adds under the video.
 import { el, localTime, yuan } from "/static/common.js";
-import { fmt, lang } from "/static/i18n.js";
+import { lang, t } from "/static/i18n.js";
 
 const PRELAUNCH_MS = 5 * 60 * 1000;  // the big countdown shows in the last 5 minutes, as on the big platforms
 const TICKER_MS = 6000;  // how long one ticker line stays
 
 // What a comment that could not be read as a grab is told, by code, in plain words.
 const UNCLEAR = {
-  ambiguous_item: ["有几样商品都叫这个名字，请写编号，比如 {n}号+1", "Several items have that name: write its number, like {n}号+1"],
-  no_pinned_item: ["现在没有置顶商品，请写商品名或编号，比如 红薯+1", "No item is pinned: write its name or number, like 红薯+1"],
-  unknown_item: ["没有找到这个商品，请看看商品列表里的名字和编号", "No such item: check the names and numbers in the list"],
-  over_limit: ["{title} 每人最多 {limit}{unit}", "At most {limit} {unit} of {title} per person"],
-  wrong_unit: ["{title} 按{unit}卖，请写 {title}+2{unit}", "{title} is sold by the {unit}: write {title}+2{unit}"],
-  not_whole: ["{title} 要整{unit}买", "{title} is sold in whole {unit}"],
+  ambiguous_item: "live-commerce.unclear.ambiguous_item",
+  no_pinned_item: "live-commerce.unclear.no_pinned_item",
+  unknown_item: "live-commerce.unclear.unknown_item",
+  over_limit: "live-commerce.unclear.over_limit",
+  wrong_unit: "live-commerce.unclear.wrong_unit",
+  not_whole: "live-commerce.unclear.not_whole",
 };
 
 /** The selling aids of one room: ``items()`` gives the room's items (id -> item), ``say(text, ok)`` the result line. */
@@ -30,7 +30,7 @@ export function liveCommerce({ items, say }) {
   stage.after(ticker, box);
   let tickerUntil = 0;
   const input = document.getElementById("comment-text");
-  if (input) input.placeholder = fmt(["写 红薯+1 就能抢", "Write 红薯+1 to grab"]);
+  if (input) input.placeholder = t("live-commerce.write_1_to_grab");
 
   const title = (id) => items().get(id)?.title || id;
 
@@ -41,14 +41,14 @@ export function liveCommerce({ items, say }) {
     const next = waiting[0];
     if (next && next.starts_at - now <= PRELAUNCH_MS) {
       const secs = Math.max(0, Math.ceil((next.starts_at - now) / 1000));
-      big.textContent = fmt(["{title} 秒杀 {clock} 后开始", "{title} flash sale starts in {clock}"],
+      big.textContent = t("live-commerce.title_flash_sale_starts",
                             { title: title(next.item_id), clock: `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}` });
       big.hidden = false;
     } else big.hidden = true;
     queue.replaceChildren(...waiting.map((p) => {
       const item = items().get(p.item_id);
       const price = p.price_cents ?? item?.price_cents;
-      return el("li", fmt(["{when} 秒杀：{title} {price}", "{when} flash: {title} {price}"],
+      return el("li", t("live-commerce.when_flash_title_price",
                           { when: localTime(p.starts_at, lang()), title: title(p.item_id),
                             price: price == null ? "" : yuan(price) + (item ? "/" + item.unit : "") }));
     }));
@@ -57,17 +57,17 @@ export function liveCommerce({ items, say }) {
   function showBuyers(e) {
     const first = e.names && e.names[0];
     ticker.textContent = first
-      ? (e.count > 1 ? fmt(["{name} 等 {n} 人刚刚下单", "{name} and {more} more just ordered"], { name: first, n: e.count, more: e.count - 1 })
-                     : fmt(["{name} 刚刚下单", "{name} just ordered"], { name: first }))
-      : fmt(["{n} 位邻居刚刚下单", "{n} neighbours just ordered"], { n: e.count });
+      ? (e.count > 1 ? t("live-commerce.name_and_more_more", { name: first, n: e.count, more: e.count - 1 })
+                     : t("live-commerce.name_just_ordered", { name: first }))
+      : t("live-commerce.n_neighbours_just_ordered", { n: e.count });
     ticker.hidden = false;
     tickerUntil = Date.now() + TICKER_MS;
   }
 
   function unclear(e) {
     const item = items().get((e.item_ids || [])[0]);
-    const template = UNCLEAR[e.code] || [e.message, e.message];
-    say(fmt(template, { n: (e.item_ids || ["i1"])[0].slice(1), title: item?.title || "", limit: item?.per_user_limit || "",
+    const template = UNCLEAR[e.code] || e.message;
+    say(t(template, { n: (e.item_ids || ["i1"])[0].slice(1), title: item?.title || "", limit: item?.per_user_limit || "",
                         unit: item?.unit || "" }), false);
   }
 

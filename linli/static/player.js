@@ -3,18 +3,18 @@
 // iPhones); a platform's FLV (http-flv) through mpegts.js where MSE is there; a plain video file
 // plays as it is. WebRTC (WHEP) is not played. linli's own ingest answers 204 until the host pushes,
 // so the player waits quietly, then starts by itself when the stream arrives.
-import { fmt } from "/static/i18n.js";
+import { show } from "/static/i18n.js";
 
 const HLS_MODULE = "/static/vendor/hls.light.min.mjs";
 const FLV_SCRIPT = "/static/vendor/mpegts.js";  // a classic script (UMD): it sets window.mpegts
 const WAIT_MS = 3000;
 const TEXT = {
-  waiting: ["主播还没开始推流，请稍等…", "Waiting for the host's video…"],
-  loading: ["正在打开视频…", "Opening the video…"],
-  unsupported: ["这个浏览器放不了直播视频，请换个浏览器或升级", "This browser cannot play the live video; try another one"],
-  flv: ["这个浏览器放不了 FLV 直播，请主播换成 HLS（.m3u8）地址", "This browser cannot play FLV; ask the host for an HLS (.m3u8) address"],
-  broken: ["视频断了，正在重新连接…", "The video dropped, reconnecting…"],
-  sound: ["打开声音", "Sound on"],
+  waiting: "player.text.waiting",
+  loading: "player.text.loading",
+  unsupported: "player.text.unsupported",
+  flv: "player.text.flv",
+  broken: "player.text.broken",
+  sound: "player.text.sound",
 };
 
 const isFlv = (url) => /\.flv(\?|$)/i.test(url);
@@ -25,13 +25,13 @@ const native = (video) => Boolean(video.canPlayType("application/vnd.apple.mpegu
  *  and offering `soundButton` while the browser keeps the autoplaying video muted. */
 export function startPlayer(video, cover, soundButton, url) {
   let hls = null, flv = null, timer = 0, stopped = false, shown = "waiting";
-  const say = (key) => { shown = key; cover.textContent = fmt(TEXT[key]); cover.hidden = false; video.hidden = key !== "loading"; };
+  const say = (key) => { shown = key; show(cover, TEXT[key]); cover.hidden = false; video.hidden = key !== "loading"; };
   const playing = () => { cover.hidden = true; video.hidden = false; soundButton.hidden = !video.muted; };
   video.muted = true;  // browsers only autoplay muted video; the sound button unmutes it
   video.playsInline = true;
   video.addEventListener("playing", playing);
   video.addEventListener("volumechange", () => { soundButton.hidden = !video.muted || video.hidden; });
-  soundButton.textContent = fmt(TEXT.sound);
+  show(soundButton, TEXT.sound);
   soundButton.onclick = () => { video.muted = false; video.play().catch(() => {}); };
 
   const retry = (key) => {
