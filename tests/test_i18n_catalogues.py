@@ -153,6 +153,15 @@ def test_no_chinese_is_left_in_the_scripts_outside_the_catalogues() -> None:
     assert not found, "Chinese outside the catalogues:\n" + "\n".join(found)
 
 
+def test_no_script_passes_a_pair_of_texts_instead_of_a_message_id() -> None:
+    """A [zh, en] pair handed to t() shows nothing: the words belong in the catalogues, by id."""
+    pair = re.compile(r"\b(?:t|say)\(\s*\[")
+    found = [f"{path.relative_to(STATIC)}:{n}" for path in scripts()
+             if str(path.relative_to(STATIC)) not in CATALOGUE_SCRIPTS
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pair.search(line)]
+    assert not found, "pairs of texts where a message id belongs:\n" + "\n".join(found)
+
+
 def test_every_refusal_the_server_gives_has_a_message_in_every_language() -> None:
     """A page shows a refusal from its code (errorText): each code the server's errors carry has its words."""
     root = STATIC.parent.parent

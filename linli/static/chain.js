@@ -94,8 +94,7 @@ export function chainImporter({ textarea, pointSelect, button, box, windowId, on
     const who = ln.resident_name || ln.name || ln.household || "";
     const what = ln.product_name || ln.product_text || "";
     if (ln.status === "edit" && ln.effect) {
-      return say(["{who} · {what} {from}{unit} → {to}{unit}", "{who} · {what} {from} → {to} {unit}"],
-                 { who, what, unit: ln.unit, from: ln.effect.before, to: ln.effect.after });
+      return say("chain.edit_effect", { who, what, unit: ln.unit, from: ln.effect.before, to: ln.effect.after });
     }
     if (ln.status === "new" || ln.status === "already_imported" || ln.status === "app_duplicate") {
       const point = (choices.points || []).find((p) => p.id === ln.pickup_point_id);

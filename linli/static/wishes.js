@@ -51,7 +51,7 @@ function renderProducts() {
       fill.style.width = `${Math.min(100, Math.round((pr.qty / Math.max(1, p.moq)) * 100))}%`;
       bar.append(fill);
       bar.setAttribute("role", "img");
-      bar.setAttribute("aria-label", t(["{w}/{moq}{unit}", "{w}/{moq} {unit}"], { w: pr.qty, moq: p.moq, unit: p.unit }));
+      bar.setAttribute("aria-label", t("wishes.progress_label", { w: pr.qty, moq: p.moq, unit: p.unit }));
       text.append(bar);
     } else {
       text.append(el("div", p.tiers.map((tier) => t("wishes.n_unit_price",

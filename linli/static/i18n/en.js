@@ -118,6 +118,7 @@ export default {
   "chain.a_question_noted_as": "a question: noted as her wish (not in the catalog)",
   "chain.a_question_who_wants": "a question: who wants it? choose to note it",
   "chain.by_unit": "by {unit}",
+  "chain.edit_effect": "{who} · {what} {from} → {to} {unit}",
   "chain.choose": "choose",
   "chain.choose_the_product": "choose the product",
   "chain.confirm_import_n": "Confirm import ({n})",
@@ -663,6 +664,7 @@ export default {
   "supplier.title": "Supplier board · total demand",
   "supplier.totals": "Totals per product",
 
+  "wishes.progress_label": "{w}/{moq} {unit}",
   "wishes.add_to_my_wishes": "Add to my wishes",
   "wishes.added_to_your_wishes": "Added to your wishes",
   "wishes.closed_when_the_live": "Closed ({when}). The live: {live}",

@@ -119,6 +119,7 @@ export default {
   "chain.a_question_noted_as": "是提问：记下她想要的（目录里没有）",
   "chain.a_question_who_wants": "是提问：谁想要？选了就记下",
   "chain.by_unit": "按{unit}",
+  "chain.edit_effect": "{who} · {what} {from}{unit} → {to}{unit}",
   "chain.choose": "请选择",
   "chain.choose_the_product": "请选商品",
   "chain.confirm_import_n": "确认导入（{n} 条）",
@@ -664,6 +665,7 @@ export default {
   "supplier.title": "供应商看板 · 汇总需求",
   "supplier.totals": "各商品汇总",
 
+  "wishes.progress_label": "{w}/{moq}{unit}",
   "wishes.add_to_my_wishes": "加入心愿单",
   "wishes.added_to_your_wishes": "已加入心愿单",
   "wishes.closed_when_the_live": "已截单（{when}）。直播：{live}",
