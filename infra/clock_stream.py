@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import signal
@@ -96,7 +97,10 @@ class ClockStream:
             self.process = await asyncio.create_subprocess_exec(
                 *argv(self.ffmpeg, self.target), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-                preexec_fn=die_with_parent)  # an encoder left behind would burn a core for nobody
+                # An encoder left behind would burn a core for nobody. SIGKILL, not SIGTERM: on SIGTERM
+                # ffmpeg tries to finish its stream, and with the ingest dying too it can wait on a
+                # dead RTMP connection; a test pattern has nothing worth flushing.
+                preexec_fn=functools.partial(die_with_parent, signal.SIGKILL))
             self.starts += 1
             _, err = await self.process.communicate()
             log.info("the generated test stream ended (%s): %s; starting it again in %ss", self.process.returncode,

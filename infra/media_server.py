@@ -83,11 +83,11 @@ class IngestInfo:
     public_url: str | None = None  # rtmp://host:port/live as hosts must type it; None: from the request's host
 
 
-def die_with_parent() -> None:
-    """Run in a child between fork and exec: the kernel sends it SIGTERM when linli ends, however linli
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Run in a child between fork and exec: the kernel sends it ``sig`` when linli ends, however linli
     ends (SIGKILL included), so no ingest or encoder outlives it (Linux; elsewhere a no-op)."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
 
 
 def hls_folder(data_dir: Path) -> Path:
