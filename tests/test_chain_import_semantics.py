@@ -40,7 +40,7 @@ RESIDENTS = [("meng", "孟秀英", "17", "1205", "grid1", []), ("wang1", "王芳
 @pytest.fixture
 async def api(redis, engine, tmp_path: Path, redis_url: str, database_url: str) -> AsyncIterator[Api]:
     settings = Settings(data_dir=tmp_path, redis_url=redis_url, database_url=database_url, secret=SECRET)
-    async with TestServer(create_app(settings, worker=True)) as server, aiohttp.ClientSession() as http:
+    async with TestServer(create_app(settings)) as server, aiohttp.ClientSession() as http:
         yield Api(http, str(server.make_url("")).rstrip("/"))
 
 
