@@ -18,6 +18,8 @@ from orders.reconcile import Reconciliation, reconcile
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE_S = 10
+
 
 @asynccontextmanager
 async def running_outbox_worker(res: Resources) -> AsyncIterator[OutboxWorker]:
@@ -30,7 +32,12 @@ async def running_outbox_worker(res: Resources) -> AsyncIterator[OutboxWorker]:
         yield worker
     finally:
         stop.set()
-        await task
+        # A pass stuck on a store that stopped answering must not hold the process's shutdown:
+        # cancelling is safe, as entries not yet acknowledged stay pending and are written again.
+        try:
+            await asyncio.wait_for(task, STOP_GRACE_S)
+        except TimeoutError:
+            log.warning("the outbox worker did not stop within %s s; cancelled it", STOP_GRACE_S)
 
 
 async def reconcile_all(res: Resources) -> list[Reconciliation]:
