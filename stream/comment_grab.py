@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from infra.quantities import read_quantity
 from stream.context import Live
 from stream.errors import RateLimited
-from stream.hub import Viewer
 from stream.limits import FrameLimiter
 from stream.protocol import GrabResult, GrabUnclear, ItemView, encoder
 from stream.sessions import items, load_session
 from stream.ticker import note_purchase
+from stream.viewer import Viewer
 
 # After NFKC: full-width ＋ is +, full-width digits are digits.
 _GRAB = re.compile(r"(?P<target>[^+]{0,20}?)\s*\+\s*(?P<qty>[^+]{1,12})")

@@ -16,10 +16,10 @@ from aiohttp import WSMsgType
 from infra.errors import BadRequest
 from stream import history
 from stream.context import Live
-from stream.hub import Viewer
 from stream.personal import hold_deadline
 from stream.protocol import OrderView, Resumed, encoder
 from stream.sessions import load_session
+from stream.viewer import Viewer
 
 MAX_SEQ = 2**53 - 1  # what a page's JavaScript number holds exactly
 # Past this many bytes of missed events a snapshot is cheaper to send (a busy room's is ~4-10 KB):

@@ -18,7 +18,6 @@ from stream.comment_grab import grab_by_comment
 from stream.context import LIVE, Live
 from stream.errors import RateLimited
 from stream.flash_schedule import pending_plans
-from stream.hub import Viewer
 from stream.limits import FrameLimiter
 from stream.lucky import bags_with_passphrase, enter_bag, grab_packet, open_bags
 from stream.personal import hold_deadline
@@ -45,6 +44,7 @@ from stream.resume import resume, resume_point
 from stream.sessions import SessionState, items, load_session, now_ms
 from stream.ticker import note_purchase, note_viewer
 from stream.tickets import redeem_ticket
+from stream.viewer import Viewer
 
 log = logging.getLogger(__name__)
 

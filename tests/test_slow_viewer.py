@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from websockets.asyncio.client import connect
 
-from stream.hub import SEND_QUEUE, SLOW_CLOSE_CODE, Viewer
+from stream.viewer import SEND_QUEUE, SLOW_CLOSE_CODE, Viewer
 
 
 async def test_a_viewer_that_falls_too_far_behind_is_disconnected() -> None:
