@@ -124,7 +124,9 @@ class Crowd:
 
     @classmethod
     async def start(cls, server: Server, sid: str, total: int, processes: int, mode: str, *,
-                    item: str = "i1", seconds: float = 5, think: float = 0) -> Crowd:
+                    item: str = "i1", seconds: float = 5, think: float = 0, first: int = 0) -> Crowd:
+        """``total`` connections from ``processes`` generators, users b<first> onwards (crowds
+        on several web processes of one room take apart ranges so no user is in two)."""
         share = -(-total // processes)
         procs = []
         for n in range(processes):
@@ -133,7 +135,7 @@ class Crowd:
                 break
             procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "loadtest.crowd", "--url", f"{server.ws}/ws/sessions/{sid}",
-                "--count", str(count), "--first", str(n * share), "--secret", server.secret,
+                "--count", str(count), "--first", str(first + n * share), "--secret", server.secret,
                 "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds),
                 "--think", str(think),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28))
