@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infra.auth import load_secret
 from infra.db import create_engine, migrate
 from infra.ratelimit import LimitPolicy, RateLimits
+from infra.redis_cluster import cluster_client, is_cluster_url
 from infra.redis_server import EmbeddedRedis
 from infra.settings import Settings
 
@@ -35,7 +37,14 @@ def redis_client(url: str, *, max_connections: int = 100) -> aioredis.Redis:
     """A pooled client with timeouts, so a dead server shows as an error, never a hang.
 
     The pool blocks (up to 10 s) for a free connection instead of failing: a crowd of
-    joins waits its turn rather than getting errors."""
+    joins waits its turn rather than getting errors.
+
+    A ``redis+cluster://`` URL gives a ``RedisCluster`` (infra/redis_cluster.py). The code base is
+    typed against ``Redis``, whose commands the cluster client shares; the few places that behave
+    differently on a cluster (the batcher, the rate-limit storage) check ``isinstance`` themselves."""
+    if is_cluster_url(url):
+        # Per node, and the cluster client fails rather than waits when a node's connections run out.
+        return cast(aioredis.Redis, cluster_client(url, max_connections=max(max_connections, 500)))
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,

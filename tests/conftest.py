@@ -24,6 +24,9 @@ from infra.settings import normalize_database_url
 from infra.tables import metadata
 from inventory import Inventory
 
+# The Redis Cluster fixtures (redis_cluster, cluster_url, cluster_redis): started only by tests that use them.
+pytest_plugins = ["tests.cluster"]
+
 
 @pytest.fixture(scope="session")
 def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -1,0 +1,375 @@
+"""Redis Cluster: the ``REDIS_URL`` form that names one, and a local cluster for tests and benchmarks.
+
+A cluster is named by ``redis+cluster://[user:password@]host:port[,host:port...][/]`` (``rediss+cluster``
+for TLS). Any one reachable node is enough: the client asks it for the others and the slot map.
+
+``EmbeddedCluster`` starts primaries and replicas from the same server binary the embedded default
+uses (``infra.redis_server.find_redis_binary``), each in its own folder and port with the AOF on, and
+wires them together from Python (CLUSTER MEET, ADDSLOTSRANGE, REPLICATE): no redis-cli needed. A short
+``cluster-node-timeout`` makes a failover take seconds, which is what the failover tests measure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.crc import key_slot as _key_slot
+
+from infra.redis_server import RedisServerError, find_redis_binary, free_port
+
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
+SLOTS = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterAddress:
+    """What a ``redis+cluster://`` URL says: the seed nodes and the credentials shared by all."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+    ssl: bool = False
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether a REDIS_URL names a Redis Cluster rather than one server."""
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def parse_cluster_url(url: str) -> ClusterAddress:
+    """The seed nodes of ``redis+cluster://h1:p1,h2:p2/``; ValueError explains a malformed one."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in CLUSTER_SCHEMES:
+        raise ValueError(f"a cluster URL starts with redis+cluster:// or rediss+cluster://, not {url!r}")
+    userinfo, _, hostpart = rest.rpartition("@")
+    hosts, _, path = hostpart.split("?", 1)[0].partition("/")
+    if path not in {"", "0"}:
+        raise ValueError("a Redis Cluster has only database 0: leave the path empty or /0")
+    nodes: list[tuple[str, int]] = []
+    for part in filter(None, (p.strip() for p in hosts.split(","))):
+        parsed = urlsplit(f"//{part}")
+        try:
+            port = parsed.port or 6379
+        except ValueError as exc:
+            raise ValueError(f"bad port in cluster node {part!r}") from exc
+        if not parsed.hostname:
+            raise ValueError(f"no host in cluster node {part!r}")
+        nodes.append((parsed.hostname, port))
+    if not nodes:
+        raise ValueError(f"a cluster URL names at least one node: {url!r}")
+    username = password = None
+    if userinfo:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    return ClusterAddress(tuple(nodes), username, password, CLUSTER_SCHEMES[scheme.lower()])
+
+
+def cluster_url(nodes: list[tuple[str, int]]) -> str:
+    """The ``redis+cluster://`` URL naming these nodes."""
+    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in nodes) + "/"
+
+
+def key_slot(key: str | bytes) -> int:
+    """The cluster slot of a key (its hash tag's, when it has one)."""
+    return int(_key_slot(key.encode() if isinstance(key, str) else key))
+
+
+def cluster_client(url: str, *, max_connections: int = 100) -> aioredis.RedisCluster:
+    """A cluster client with the same timeouts as the single-server one; it learns the slot map from
+    whichever seed node answers first and follows MOVED/ASK, failovers and added nodes itself."""
+    address = parse_cluster_url(url)
+    return aioredis.RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in address.nodes],
+        username=address.username, password=address.password, ssl=address.ssl,
+        max_connections=max_connections,
+        socket_connect_timeout=2, socket_timeout=10, health_check_interval=30,
+        # A failover takes a few node timeouts; retry a command (refreshing the slot map) through it
+        # rather than failing the first call that meets the dead primary.
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=8),
+    )
+
+
+async def _cluster(client: aioredis.Redis, *args: str | int) -> Any:
+    """One CLUSTER subcommand on one node (redis-py leaves execute_command untyped)."""
+    return await client.execute_command("CLUSTER", *args)  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class ClusterNodeProcess:
+    """One server of an embedded cluster."""
+
+    port: int
+    dir: Path
+    process: asyncio.subprocess.Process | None = None
+    node_id: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def client(self) -> aioredis.Redis:
+        return aioredis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=5)
+
+
+@dataclass
+class Failover:
+    """What one killed primary cost: which node, and how long until its slots were served again."""
+
+    killed_port: int
+    slot: int
+    new_primary_port: int = 0
+    seconds: float = 0.0
+    killed_at: float = field(default_factory=time.monotonic)
+
+
+class EmbeddedCluster:
+    """A local Redis Cluster: ``primaries`` primaries with ``replicas`` replicas each, one folder and
+    port per server, loopback only, AOF on. ``start()`` returns a ``redis+cluster://`` URL."""
+
+    def __init__(self, data_dir: Path, *, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 1000,
+                 binary: Path | None = None, appendfsync: str = "everysec") -> None:
+        self.dir = Path(data_dir)
+        self.primaries = primaries
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.appendfsync = appendfsync
+        self.binary = binary or find_redis_binary()
+        self.nodes: list[ClusterNodeProcess] = []
+
+    @property
+    def url(self) -> str:
+        return cluster_url([("127.0.0.1", node.port) for node in self.nodes])
+
+    def argv(self, node: ClusterNodeProcess) -> list[str]:
+        return [
+            str(self.binary),
+            "--bind", "127.0.0.1", "--port", str(node.port), "--protected-mode", "yes",
+            "--dir", str(node.dir.resolve()), "--logfile", str((node.dir / "server.log").resolve()),
+            "--daemonize", "no", "--save", "", "--maxclients", "10000",
+            "--appendonly", "yes", "--appendfsync", self.appendfsync,
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", str(self.node_timeout_ms),
+            # A replica whose primary was just killed may always take over (the default refuses one that
+            # lost touch for long, which a test machine under load can reach).
+            "--cluster-replica-validity-factor", "0",
+            # Sessions on the healthy primaries keep selling while one shard fails over.
+            "--cluster-require-full-coverage", "no",
+            # A new replica copies its primary at once, not after the default 5 s wait for more replicas.
+            "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+        ]
+
+    async def _spawn(self, node: ClusterNodeProcess) -> None:
+        node.dir.mkdir(parents=True, exist_ok=True)
+        node.process = await asyncio.create_subprocess_exec(
+            *self.argv(node), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        client = node.client()
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                if node.process.returncode is not None:
+                    raise RedisServerError(f"cluster node on port {node.port} exited with "
+                                           f"{node.process.returncode}; see {node.dir / 'server.log'}")
+                with contextlib.suppress(Exception):  # not listening yet, or loading its AOF
+                    if await client.ping():
+                        node.node_id = (await _cluster(client, "MYID")).decode()
+                        return
+                if time.monotonic() > deadline:
+                    raise RedisServerError(f"cluster node on port {node.port} did not answer within 10 s")
+                await asyncio.sleep(0.02)
+        finally:
+            await client.aclose()
+
+    async def start(self, ready_within_s: float = 20.0) -> str:
+        """Start every server, join them into one cluster, and wait until every node says ok."""
+        count = self.primaries * (1 + self.replicas)
+        self.nodes = [ClusterNodeProcess(port, self.dir / f"node-{port}")
+                      for port in sorted({free_port() for _ in range(count * 2)})[:count]]
+        if len(self.nodes) < count:
+            raise RedisServerError("not enough free ports for the cluster")
+        try:
+            await asyncio.gather(*(self._spawn(node) for node in self.nodes))
+            await self._join(ready_within_s)
+        except BaseException:
+            await self.stop()
+            raise
+        return self.url
+
+    async def _join(self, ready_within_s: float) -> None:
+        primaries, replicas = self.nodes[: self.primaries], self.nodes[self.primaries:]
+        first = self.nodes[0].client()
+        try:
+            for node in self.nodes[1:]:
+                await _cluster(first, "MEET", "127.0.0.1", node.port)
+        finally:
+            await first.aclose()
+        bounds = [SLOTS * i // self.primaries for i in range(self.primaries + 1)]
+        for i, node in enumerate(primaries):
+            client = node.client()
+            try:
+                await _cluster(client, "ADDSLOTSRANGE", bounds[i], bounds[i + 1] - 1)
+            finally:
+                await client.aclose()
+        deadline = time.monotonic() + ready_within_s
+        # A replica can only follow a primary it has heard of through the gossip.
+        for i, node in enumerate(replicas):
+            primary = primaries[i % self.primaries]
+            client = node.client()
+            try:
+                while True:
+                    try:
+                        await _cluster(client, "REPLICATE", primary.node_id)
+                        break
+                    except Exception:  # "Unknown node" until the MEET has spread; re-raised below
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.05)
+            finally:
+                await client.aclose()
+        await self.wait_ready(deadline - time.monotonic())
+
+    async def wait_ready(self, within_s: float = 20.0) -> None:
+        """Wait until every live node says cluster_state:ok, knows every live node and every slot's
+        primary, and every live replica is in sync with its primary."""
+        deadline = time.monotonic() + within_s
+        while True:
+            if await self._ready():
+                return
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"the cluster was not ready within {within_s:.0f} s; "
+                                       f"see {self.dir}/*/server.log")
+            await asyncio.sleep(0.05)
+
+    async def _ready(self) -> bool:
+        live = [node for node in self.nodes if node.alive]
+        for node in live:
+            client = node.client()
+            try:
+                info = (await _cluster(client, "INFO")).decode()
+                if "cluster_state:ok" not in info or f"cluster_known_nodes:{len(self.nodes)}" not in info:
+                    return False
+                if "cluster_slots_assigned:16384" not in info:
+                    return False
+                repl = await client.info("replication")
+                if repl.get("role") == "slave" and repl.get("master_link_status") != "up":
+                    return False
+            except Exception:  # noqa: BLE001 - a node still loading or starting counts as not ready
+                return False
+            finally:
+                await client.aclose()
+        return True
+
+    async def primary_of(self, slot_or_key: int | str) -> ClusterNodeProcess:
+        """The live node serving a slot (or a key's slot) as primary, as the live nodes see it."""
+        slot = slot_or_key if isinstance(slot_or_key, int) else key_slot(slot_or_key)
+        for node in self.nodes:
+            if not node.alive:
+                continue
+            client = node.client()
+            try:
+                for start, end, primary, *_ in await _cluster(client, "SLOTS"):
+                    if int(start) <= slot <= int(end):
+                        port = int(primary[1])
+                        owner = next(n for n in self.nodes if n.port == port)
+                        if owner.alive:
+                            return owner
+            except Exception:  # noqa: BLE001 - ask the next node
+                continue
+            finally:
+                await client.aclose()
+        raise RedisServerError(f"no live primary serves slot {slot}")
+
+    async def primary_ports(self) -> list[int]:
+        """The ports of the live primaries."""
+        ports = []
+        for node in self.nodes:
+            if node.alive:
+                client = node.client()
+                try:
+                    if (await client.info("replication")).get("role") == "master":
+                        ports.append(node.port)
+                finally:
+                    await client.aclose()
+        return ports
+
+    async def kill_primary(self, slot_or_key: int | str) -> Failover:
+        """SIGKILL the primary serving this slot (or key), as a crash would; its replica takes over."""
+        slot = slot_or_key if isinstance(slot_or_key, int) else key_slot(slot_or_key)
+        node = await self.primary_of(slot)
+        assert node.process is not None
+        os.kill(node.process.pid, signal.SIGKILL)
+        await node.process.wait()
+        return Failover(killed_port=node.port, slot=slot)
+
+    async def wait_for_failover(self, failover: Failover, within_s: float = 30.0) -> Failover:
+        """Wait until a live primary serves the killed one's slot and the live nodes agree the cluster is
+        ok; records the new primary and the seconds since the kill."""
+        deadline = time.monotonic() + within_s
+        while True:
+            with contextlib.suppress(RedisServerError):
+                node = await self.primary_of(failover.slot)
+                if node.port != failover.killed_port and await self._live_nodes_ok():
+                    failover.new_primary_port = node.port
+                    failover.seconds = time.monotonic() - failover.killed_at
+                    return failover
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"no replica took over slot {failover.slot} within {within_s} s")
+            await asyncio.sleep(0.05)
+
+    async def _live_nodes_ok(self) -> bool:
+        for node in self.nodes:
+            if node.alive:
+                client = node.client()
+                try:
+                    if b"cluster_state:ok" not in await _cluster(client, "INFO"):
+                        return False
+                except Exception:  # noqa: BLE001
+                    return False
+                finally:
+                    await client.aclose()
+        return True
+
+    async def revive(self, within_s: float = 30.0) -> None:
+        """Start every killed node again on its folder and port; each rejoins (as a replica of whoever
+        took over its slots) and the call returns once the cluster is whole and in sync."""
+        dead = [node for node in self.nodes if not node.alive]
+        await asyncio.gather(*(self._spawn(node) for node in dead))
+        deadline = time.monotonic() + within_s
+        for node in dead:  # it believes it is a primary until the gossip tells it otherwise
+            client = node.client()
+            try:
+                while True:
+                    with contextlib.suppress(Exception):
+                        repl = await client.info("replication")
+                        if repl.get("role") == "slave" and repl.get("master_link_status") == "up":
+                            break
+                    if time.monotonic() > deadline:
+                        raise RedisServerError(f"node {node.port} did not rejoin as a replica within {within_s} s")
+                    await asyncio.sleep(0.05)
+            finally:
+                await client.aclose()
+        await self.wait_ready(deadline - time.monotonic())
+
+    async def stop(self) -> None:
+        """Kill every server (a test cluster's data is thrown away) and wait for them to exit."""
+        for node in self.nodes:
+            if node.alive:
+                assert node.process is not None
+                with contextlib.suppress(ProcessLookupError):
+                    node.process.kill()
+        for node in self.nodes:
+            if node.process is not None:
+                await node.process.wait()
