@@ -1,6 +1,8 @@
-"""One web process's fan-out: Redis pub/sub in, each viewer's bounded send queue out.
+"""One web process's fan-out: Redis sharded pub/sub in, each viewer's bounded send queue out.
 
-The process subscribes to a session's channel while it has viewers of it. A message is
+The process subscribes to a session's shard channels while it has viewers of it, on the node
+owning the session's slot (stream.subscriptions), and hands on its events in seq order with no
+silent gap, filling any from the session's history (stream.catchup). A message is
 put as the same bytes object into every local viewer's queue; a viewer whose queue is
 full cannot keep up and is disconnected (it resyncs from a fresh snapshot on reconnect).
 Beside it, the session's personal channel carries frames for one user (her hold, her
@@ -26,10 +28,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from stream import audience, keys
+from stream.catchup import SessionSeqs
 from stream.frames import viewers_count
 from stream.history import HISTORY_LEN
 from stream.protocol import Personal
 from stream.scripts import Scripts
+from stream.subscriptions import ShardedPubSubUnavailable, Subscriptions
 from stream.viewer import Viewer
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 VIEWERS_EVERY_S = 1.0
 VIEWERS_STALE_MS = 5_000
 REPLAYED_EDITIONS = 512  # editions of named events kept for resuming viewers
+RESYNC_CLOSE_CODE = 4009  # "events were lost on the way: reconnect to resume or resync"
 _personal = msgspec.json.Decoder(Personal)
 
 
@@ -49,7 +54,9 @@ class Hub:
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rooms: dict[str, set[Viewer]] = defaultdict(set)
         self._users: dict[tuple[str, str], set[Viewer]] = defaultdict(set)  # (session, user) -> her viewers
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._seqs = SessionSeqs(redis, self._deliver_event, self._resync)
+        self._subs = Subscriptions(redis, self._on_message, self._seqs.catch_up)
+        self._closing: set[asyncio.Task[None]] = set()  # resync closes, held until done
         self._report = scripts.report_viewers
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[str] = set()
@@ -59,8 +66,15 @@ class Hub:
         self._replayed: OrderedDict[bytes, audience.Editions | None] = OrderedDict()
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
-                       asyncio.create_task(self._report_viewers(), name="hub-viewers")]
+        """Subscribe from now on (the server checked when it answers) and report viewer counts."""
+        try:
+            await self._subs.start()
+        except ShardedPubSubUnavailable as exc:
+            log.error("%s", exc)  # a fan-out that cannot work: refuse to start, saying why first
+            raise
+        if self._subs.server:
+            log.info("live fan-out over sharded pub/sub on %s", self._subs.server)
+        self._tasks = [asyncio.create_task(self._report_viewers(), name="hub-viewers")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -68,16 +82,17 @@ class Hub:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+        await self._subs.stop()
 
     async def join(self, viewer: Viewer) -> None:
         if viewer.role == "resident" and self._names is not None:
             viewer.name = (await self._names([viewer.user_id])).get(viewer.user_id, "")
-        room = self.rooms[viewer.sid]
-        if not room:
-            await self._pubsub.subscribe(keys.channel(viewer.sid), keys.personal(viewer.sid))
-        room.add(viewer)
+        self.rooms[viewer.sid].add(viewer)
         self._users[(viewer.sid, viewer.user_id)].add(viewer)
+        # Confirmed before the caller reads the snapshot or the history, so no event falls between.
+        if not await self._subs.add(viewer.sid, (keys.channel(viewer.sid), keys.personal(viewer.sid))):
+            log.warning("the subscription of session %s is not confirmed yet", viewer.sid)
+        await self._seqs.start_at(viewer.sid)
 
     async def leave(self, viewer: Viewer) -> None:
         room = self.rooms.get(viewer.sid)
@@ -91,8 +106,8 @@ class Hub:
                 del self._users[(viewer.sid, viewer.user_id)]
         if not room:
             del self.rooms[viewer.sid]
-            with contextlib.suppress(RedisError, ConnectionError):
-                await self._pubsub.unsubscribe(keys.channel(viewer.sid), keys.personal(viewer.sid))
+            self._seqs.forget(viewer.sid)
+            await self._subs.remove(viewer.sid)
 
     def local_viewers(self, sid: str) -> int:
         return len(self.rooms.get(sid, ()))
@@ -142,35 +157,27 @@ class Hub:
             for viewer in list(viewers):
                 viewer.offer(frame)
 
-    async def _listen(self) -> None:
-        # A private control channel makes the pub/sub connection exist before any session is
-        # joined; keep trying, so a web process can start while Redis is still coming up.
-        while True:
-            try:
-                await self._pubsub.subscribe(f"linli:hub:{self.process_id}")
-                break
-            except (RedisError, ConnectionError, OSError) as exc:
-                log.warning("cannot subscribe yet: %s", exc)
-                await asyncio.sleep(1)
-        while True:
-            try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except (RedisError, ConnectionError) as exc:
-                log.warning("pub/sub connection lost, resubscribing: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            if message is None or message["type"] != "message":
-                continue
-            channel = message["channel"].decode()
-            if channel.startswith("{s:"):
-                sid = channel[3:channel.index("}")]
-                if channel.endswith(":personal"):
-                    self.deliver_personal(sid, message["data"])
-                else:
-                    try:
-                        await self._deliver_event(sid, message["data"])
-                    except Exception:  # one unreadable event must not end every session's fan-out
-                        log.exception("dropped an event of session %s", sid)
+    async def _on_message(self, channel: str, data: bytes) -> None:
+        sid = keys.session_of(channel)
+        if channel.endswith(":personal"):
+            self.deliver_personal(sid, data)
+            return
+        try:
+            await self._seqs.on_event(sid, data)
+        except Exception:  # one unreadable event must not end every session's fan-out
+            log.exception("dropped an event of session %s", sid)
+
+    def _resync(self, sid: str) -> None:
+        """Close the session's local viewers: they reconnect with their last seq and resume or resync."""
+        for viewer in list(self.rooms.get(sid, ())):
+            task = asyncio.get_running_loop().create_task(
+                self._close(viewer, RESYNC_CLOSE_CODE, b"events were lost on the way: reconnect to resync"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close(viewer: Viewer, code: int, message: bytes) -> None:
+        await viewer.ws.close(code=code, message=message)
 
     async def _deliver_event(self, sid: str, data: bytes) -> None:
         # Awaited in the listener, so the events after a draw wait for its winners' names: order kept.

@@ -34,6 +34,11 @@ def personal(sid: str) -> str:
     return f"{tag(sid)}:personal"
 
 
+def session_of(channel: str) -> str:
+    """The session id of one of its channels (``{s:<sid>}:events``, ``{s:<sid>}:personal``)."""
+    return channel[3:channel.index("}")]
+
+
 def event_seq(sid: str) -> str:
     return f"{tag(sid)}:event_seq"
 

@@ -1,10 +1,12 @@
 """Frames for one resident: her holds and her notices, wherever she watches the session.
 
-They go over the session's personal channel (``{s:<sid>}:personal``) as an envelope naming the
-user, so every web process hands each frame to that user's viewers only; a resident who is not
-in the room gets nothing here (what she must know is stored elsewhere: her holds in the
-snapshot, her notices in the inbox). Personal frames carry no seq: they are not part of the
-room's numbered history, and a repeat after a reconnect changes nothing on the page.
+They go over the session's personal channel (``{s:<sid>}:personal``, a shard channel: SPUBLISH, so on
+a cluster it stays on the node owning the session's slot) as an envelope naming the user, so every
+web process hands each frame to that user's viewers only; a resident who is not in the room gets
+nothing here (what she must know is stored elsewhere: her holds in the snapshot, her notices in the
+inbox). Personal frames carry no seq: they are not part of the room's numbered history, and a repeat
+after a reconnect changes nothing on the page. For the same reason one published while the session's
+node fails over can be lost: the page shows it again from the snapshot or the inbox on its next load.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from stream.protocol import NoticeFrame, NoticeView, Personal, encoder
 async def send_personal(live: Live, sid: str, user_id: str, frame: msgspec.Struct) -> None:
     """Send a frame to one user's viewers of a session, on every web process."""
     envelope = Personal(to=user_id, frame=msgspec.Raw(encoder.encode(frame)))
-    await live.redis.publish(keys.personal(sid), encoder.encode(envelope))
+    await live.redis.spublish(keys.personal(sid), encoder.encode(envelope))
 
 
 async def set_hold_deadline(live: Live, sid: str, release_at_ms: int) -> None:

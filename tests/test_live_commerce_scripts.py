@@ -15,6 +15,7 @@ from infra.auth import Principal
 from infra.tables import communities
 from stream import flash_schedule, keys
 from stream.api import Live, NewItem, add_item, create_session, go_live
+from stream.subscriptions import Subscriptions
 from stream.ticker import note_purchase
 
 HOST = Principal(user_id="host1", role="host", community_id="c1")
@@ -61,19 +62,25 @@ async def test_one_of_fifty_claimers_wins_a_due_plan_and_a_lapsed_lease_passes_o
 async def test_twenty_pollers_start_a_due_plan_once(redis: Redis, engine: AsyncEngine) -> None:
     """20 web processes run the start of one due plan at once: one sale opens, one flash_started is published."""
     live, sid, iid = await _session(redis, engine)
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(keys.channel(sid))
+    heard: list[bytes] = []
+
+    async def hear(channel: str, data: bytes) -> None:
+        heard.append(data)
+
+    async def nothing_missed(name: str) -> None:
+        return None
+
+    subscriber = Subscriptions(redis, hear, nothing_missed)  # events are published on the session's shard channel
+    await subscriber.start()
+    assert await subscriber.add(sid, (keys.channel(sid),))
     await _plan(redis, sid, "f1", iid, int(time.time() * 1000))
     outcomes = await asyncio.gather(*(flash_schedule.start_due(live, sid, "f1", f"proc{n}") for n in range(20)))
     assert outcomes.count(True) == 1 and set(outcomes) <= {True, None}
     assert [o for o in outcomes if o is not None] == [True]
     assert await flash_schedule.start_due(live, sid, "f1", "late") is False  # started: nothing more to do
-    started = []
-    for _ in range(20):
-        msg = await pubsub.get_message(timeout=0.1)
-        if msg and b'"flash_started"' in msg["data"]:
-            started.append(msgspec.json.decode(msg["data"]))
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await asyncio.sleep(0.5)
+    await subscriber.stop()
+    started = [msgspec.json.decode(data) for data in heard if b'"flash_started"' in data]
     assert len(started) == 1 and started[0]["plan_id"] == "f1" and started[0]["item_id"] == iid
     assert (await live.inventory.snapshot(sid))[iid].on_sale
     assert await redis.zcard(keys.flash_queue(sid)) == 0

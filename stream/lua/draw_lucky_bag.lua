@@ -5,7 +5,8 @@
 -- KEYS[3] event counter  {s:<sid>}:event_seq
 -- KEYS[4] outbox stream  {s:<sid>}:outbox
 -- KEYS[5] history stream {s:<sid>}:history  (as publish_event.lua keeps it)
--- ARGV[1] pub/sub channel  ARGV[2] session id  ARGV[3] bag id
+-- ARGV[1] shard channel {s:<sid>}:events: SPUBLISH, so it shares the KEYS' hash tag and slot
+-- ARGV[2] session id  ARGV[3] bag id
 -- ARGV[4] the seed the caller drew with (the bag's own; a bag opened before seeds were kept has none)
 -- ARGV[5] how many entrants the caller drew from  ARGV[6] winners (JSON list)
 -- ARGV[7] entrants (sorted JSON list)  ARGV[8] options (JSON, stream.fairness.DrawOptions)
@@ -38,7 +39,7 @@ local text = '{"seq":' .. seq .. ',"ts":' .. now_ms .. ',"type":"lucky_bag_resul
   .. '","entrants":' .. ARGV[5] .. ',"winners":' .. ARGV[6] .. ',"seed":"' .. ARGV[4] .. '","seed_hash":"'
   .. seed_hash .. '","rule":"' .. ARGV[9] .. '","prizes":' .. bag[3] .. ',"undrawn":' .. ARGV[10] .. '}'
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[11], seq .. '-0', 'e', text)
-redis.call('PUBLISH', ARGV[1], text)
+redis.call('SPUBLISH', ARGV[1], text)
 redis.call('XADD', KEYS[4], '*', 'event', 'bag_drawn', 'session', ARGV[2], 'bag', ARGV[3],
   'title', bag[5] or '', 'seed', ARGV[4], 'entrants', ARGV[7], 'winners', ARGV[6],
   'prize_item', bag[6] or '', 'prize_points', bag[7] or '0', 'ts', now_ms,

@@ -4,7 +4,8 @@
 -- KEYS[1] viewers hash   {s:<sid>}:viewers  process id -> "count:reported_at_ms", and _last
 -- KEYS[2] event counter  {s:<sid>}:event_seq
 -- KEYS[3] history stream {s:<sid>}:history  (as publish_event.lua keeps it)
--- ARGV[1] pub/sub channel  ARGV[2] process id  ARGV[3] this process's count  ARGV[4] staleness ms
+-- ARGV[1] shard channel {s:<sid>}:events: SPUBLISH, so it shares the KEYS' hash tag and slot
+-- ARGV[2] process id  ARGV[3] this process's count  ARGV[4] staleness ms
 -- ARGV[5] history length kept
 --
 -- Returns the total count over live processes.
@@ -36,6 +37,6 @@ if last ~= total then
   local seq = redis.call('INCR', KEYS[2])
   local text = '{"seq":' .. seq .. ',"ts":' .. now_ms .. ',"type":"viewers","count":' .. total .. '}'
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'e', text)
-  redis.call('PUBLISH', ARGV[1], text)
+  redis.call('SPUBLISH', ARGV[1], text)
 end
 return total
