@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +44,7 @@ from crowdfund.telling import (
     window_holds,
     wish_notices,
 )
+from infra.leader import exclusive, lease_key
 from infra.tables import (
     products,
     session_items,
@@ -54,6 +57,7 @@ from infra.tables import (
 from stream.api import Live, NewItem, RoomNotices, add_item, set_hold_deadline
 
 log = logging.getLogger(__name__)
+WINDOW_LEASE_MS = 60_000  # extended every 20 s while the work runs; a crashed holder's lapses in a minute
 
 
 class CutoffSummary(msgspec.Struct, kw_only=True):
@@ -113,8 +117,26 @@ async def _item_for_product(live: Live, sid: str, product: sa.Row[Any], qty: int
     return item.id
 
 
+@asynccontextmanager
+async def _window_work(live: Live, wid: str) -> AsyncIterator[bool]:
+    """One window's cutoff or hold release in one process at a time: yields False when another holds it.
+
+    A closed window is cut off again by design (a cutoff that died midway is finished by the next
+    sync), so two callers at once (two schedulers, or the scheduler and a host's "close now") would
+    both aggregate it. The second waits for nothing: the first finishes, or its lease expires and a
+    later sync does."""
+    async with exclusive(live.redis, lease_key(f"window:{wid}"), WINDOW_LEASE_MS) as mine:
+        yield mine
+
+
 async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> CutoffSummary | None:
-    """Do the cutoff work for one window if it is due; returns a summary, or None if nothing to do."""
+    """Do the cutoff work for one window if it is due; returns a summary, or None if nothing to do
+    (or another process is doing it)."""
+    async with _window_work(live, wid) as mine:
+        return await _cut_off(live, wid, now) if mine else None
+
+
+async def _cut_off(live: Live, wid: str, now: datetime | None) -> CutoffSummary | None:
     now = now or datetime.now(UTC)
     window = await _claim(live, wid, now)
     if window is None:
@@ -218,7 +240,12 @@ async def run_cutoff(live: Live, wid: str, now: datetime | None = None) -> Cutof
 
 async def release_unconfirmed_holds(live: Live, wid: str, now: datetime | None = None) -> int:
     """At hold_release_at, unconfirmed holds go back to the flash pool, and their residents are
-    told; returns how many went back."""
+    told; returns how many went back (0 while another process is releasing them)."""
+    async with _window_work(live, wid) as mine:
+        return await _release_holds(live, wid, now) if mine else 0
+
+
+async def _release_holds(live: Live, wid: str, now: datetime | None) -> int:
     now = now or datetime.now(UTC)
     async with live.engine.connect() as conn:
         window = (await conn.execute(sa.select(wish_windows).where(

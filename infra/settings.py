@@ -25,6 +25,7 @@ class Settings:
     grab_rate: float = 5.0  # grabs per second per connection (burst twice that); raised for benchmarks
     worker_batch: int = 500
     worker_claim_idle_ms: int = 30_000
+    scheduler_lease_ms: int = 15_000  # one scheduler runs the jobs; a standby takes over this long after it dies
     hold_warning_min: int = 10  # residents are reminded of an unconfirmed hold this long before its release
     max_connections_per_user: int = 5  # open websockets of one user in one session (0: no cap)
     rate_limits: tuple[tuple[str, str], ...] = ()  # (rule, limit) overrides of infra.ratelimit.RULES
@@ -56,6 +57,7 @@ class Settings:
             "port": int(env.get("PORT", env.get("LINLI_PORT", "8080"))),
             "grab_rate": float(env.get("LINLI_GRAB_RATE", "5")),
             "worker_claim_idle_ms": int(env.get("LINLI_WORKER_CLAIM_IDLE_MS", "30000")),
+            "scheduler_lease_ms": int(env.get("LINLI_SCHEDULER_LEASE_MS", "15000")),
             "hold_warning_min": int(env.get("LINLI_HOLD_WARNING_MIN", "10")),
             "max_connections_per_user": int(env.get("LINLI_MAX_CONNECTIONS_PER_USER", "5")),
             "rate_limits": tuple(sorted(
