@@ -34,7 +34,7 @@ from stream.history import HISTORY_LEN
 from stream.protocol import Personal
 from stream.scripts import Scripts
 from stream.subscriptions import ShardedPubSubUnavailable, Subscriptions
-from stream.viewer import Viewer
+from stream.viewer import Viewer, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,17 @@ class Hub:
         viewers = list(self.rooms.get(sid, ()))
         editions = audience.editions(data, names) if viewers else None
         if editions is None:
+            frame = text_frame(data)  # one frame for the whole room: server frames are neither masked nor deflated
             for viewer in viewers:
-                viewer.offer(data)
+                viewer.offer_frame(frame)
             return
+        frames: dict[bytes, bytes] = {}  # each edition framed once
         for viewer in viewers:
-            viewer.offer(editions.for_viewer(viewer.user_id, viewer.role))
+            edition = editions.for_viewer(viewer.user_id, viewer.role)
+            edition_frame = frames.get(edition)
+            if edition_frame is None:
+                edition_frame = frames[edition] = text_frame(edition)
+            viewer.offer_frame(edition_frame)
 
     async def edition(self, user_id: str, role: str, data: bytes) -> bytes:
         """An already published event as a viewer gets it live (her audience's edition)."""
@@ -153,9 +159,9 @@ class Hub:
             return
         viewers = self._users.get((sid, envelope.to))
         if viewers:
-            frame = bytes(envelope.frame)
+            frame = text_frame(bytes(envelope.frame))
             for viewer in list(viewers):
-                viewer.offer(frame)
+                viewer.offer_frame(frame)
 
     async def _on_message(self, channel: str, data: bytes) -> None:
         sid = keys.session_of(channel)

@@ -90,14 +90,13 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     await note_viewer(live, state.id, principal.user_id, principal.role)
     viewer = Viewer(ws, state.id, principal.user_id, principal.role)
     await live.hub.join(viewer)
-    writer = None
     try:
-        # The first frames go out before the writer starts: the snapshot, or what she missed.
+        # Her first frames (the snapshot, or what she missed) go out before events may reach her socket.
         if not await resume(live, viewer, since):
             snapshot = await build_snapshot(live, await load_session(live, state.id), viewer.user_id)
             viewer.min_seq = snapshot.seq
             await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
-        writer = asyncio.create_task(viewer.write_loop())
+        viewer.start(request)
         limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=state.id,
                                user_id=viewer.user_id, address=request.remote)
         desk = ProxyDesk(live.engine, state.community_id, viewer.user_id, viewer.role)
@@ -106,9 +105,8 @@ async def live_room(request: web.Request) -> web.StreamResponse:
                 await handle_frame(live, viewer, msg.data, limiter, desk)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
-                    viewer.offer(None)
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(asyncio.shield(writer), 2)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(viewer.flush(), 2)
                     await ws.close(code=FLOOD_CLOSE_CODE, message=b"too many frames")
                     break
             elif msg.type == WSMsgType.BINARY:
@@ -124,10 +122,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         await live.hub.leave(viewer)
         with contextlib.suppress(Exception):
             await live.presence.leave(state.id, viewer.user_id)
-        if writer:
-            writer.cancel()
-            with contextlib.suppress(BaseException):
-                await writer
+        viewer.stop()
     return ws
 
 
