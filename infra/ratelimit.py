@@ -27,9 +27,9 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from infra.apidoc import Problem, ProblemDetail
@@ -107,9 +107,28 @@ class RateLimits:
 
     def __init__(self, redis: Redis, policy: LimitPolicy) -> None:
         self.policy = policy
-        pool: Any = redis.connection_pool  # passed through to redis-py, whatever the option types say
-        storage = RedisStorage("async+redis://", implementation="redispy", connection_pool=pool)
+        self._own: Any = None  # a client this object opened and must close
+        storage: RedisStorage | RedisClusterStorage
+        if isinstance(redis, RedisCluster):  # type: ignore[unreachable]  # the factory types a cluster as Redis
+            storage = self._cluster_storage(redis)  # type: ignore[unreachable]
+        else:
+            pool: Any = redis.connection_pool  # passed through to redis-py, whatever the option types say
+            storage = RedisStorage("async+redis://", implementation="redispy", connection_pool=pool)
         self._limiter = SlidingWindowCounterRateLimiter(storage)
+
+    def _cluster_storage(self, redis: RedisCluster) -> RedisClusterStorage:
+        """limits' cluster storage (it hash-tags each counter's keys into one slot). It cannot share our
+        cluster client, so it opens its own from the same seed nodes and credentials."""
+        seeds = ",".join(redis.nodes_manager.startup_nodes)
+        auth = {k: v for k, v in redis.get_connection_kwargs().items() if k in {"username", "password"} and v}
+        storage = RedisClusterStorage(f"async+redis+cluster://{seeds}", implementation="redispy", **auth)
+        self._own = getattr(getattr(storage, "bridge", None), "storage", None)
+        return storage
+
+    async def aclose(self) -> None:
+        """Close the connections the rate limits opened themselves (on a cluster only)."""
+        if self._own is not None and hasattr(self._own, "aclose"):
+            await self._own.aclose()
 
     async def hit(self, kind: str, user_id: str | None, address: str | None) -> None:
         """Count one ``kind`` (grab, comment, token_failure) for the user and the address;

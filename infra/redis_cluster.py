@@ -107,12 +107,24 @@ async def _cluster(client: aioredis.Redis, *args: str | int) -> Any:
     return await client.execute_command("CLUSTER", *args)  # type: ignore[no-untyped-call]
 
 
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports a Redis cluster node accepts (it refuses ports above 55535 even with
+    its bus port set apart)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port <= 55535 and port not in ports:
+            ports.append(port)
+    return ports
+
+
 @dataclass
 class ClusterNodeProcess:
     """One server of an embedded cluster."""
 
     port: int
     dir: Path
+    bus_port: int = 0  # the cluster bus; Redis's default (port + 10000) may be taken or above 65535
     process: asyncio.subprocess.Process | None = None
     node_id: str = ""
 
@@ -161,6 +173,7 @@ class EmbeddedCluster:
             "--daemonize", "no", "--save", "", "--maxclients", "10000",
             "--appendonly", "yes", "--appendfsync", self.appendfsync,
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-port", str(node.bus_port),
             "--cluster-node-timeout", str(self.node_timeout_ms),
             # A replica whose primary was just killed may always take over (the default refuses one that
             # lost touch for long, which a test machine under load can reach).
@@ -196,10 +209,9 @@ class EmbeddedCluster:
     async def start(self, ready_within_s: float = 20.0) -> str:
         """Start every server, join them into one cluster, and wait until every node says ok."""
         count = self.primaries * (1 + self.replicas)
-        self.nodes = [ClusterNodeProcess(port, self.dir / f"node-{port}")
-                      for port in sorted({free_port() for _ in range(count * 2)})[:count]]
-        if len(self.nodes) < count:
-            raise RedisServerError("not enough free ports for the cluster")
+        ports = _free_ports(2 * count)
+        self.nodes = [ClusterNodeProcess(port, self.dir / f"node-{port}", bus_port=bus)
+                      for port, bus in zip(ports[:count], ports[count:], strict=True)]
         try:
             await asyncio.gather(*(self._spawn(node) for node in self.nodes))
             await self._join(ready_within_s)
@@ -213,7 +225,7 @@ class EmbeddedCluster:
         first = self.nodes[0].client()
         try:
             for node in self.nodes[1:]:
-                await _cluster(first, "MEET", "127.0.0.1", node.port)
+                await _cluster(first, "MEET", "127.0.0.1", node.port, node.bus_port)
         finally:
             await first.aclose()
         bounds = [SLOTS * i // self.primaries for i in range(self.primaries + 1)]

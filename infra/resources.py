@@ -78,13 +78,15 @@ async def open_resources(settings: Settings, *, run_migrations: bool = False) ->
         url = await embedded.start()
     redis = redis_client(url)
     engine = create_engine(settings.sql_url)
+    limits = RateLimits(redis, policy)
     try:
         if run_migrations:
             await migrate(settings.sql_url)
         yield Resources(settings=settings, secret=secret, redis=redis, engine=engine, embedded_redis=embedded,
-                        limits=RateLimits(redis, policy))
+                        limits=limits)
     finally:
         await engine.dispose()
+        await limits.aclose()
         await redis.aclose()
         if embedded:
             await embedded.stop()

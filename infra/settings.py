@@ -31,6 +31,7 @@ class Settings:
     rate_limits: tuple[tuple[str, str], ...] = ()  # (rule, limit) overrides of infra.ratelimit.RULES
     limit_exempt: str = "127.0.0.0/8,::1"  # addresses the per-address limits skip
     wait_aof: bool = False  # acknowledge a grab only once the AOF holding it is on disk (WAITAOF)
+    wait_replicas: int = 0  # acknowledge a grab only once this many replicas have it (WAIT); 0: do not wait
     ingest: bool = True  # `linli serve` supervises the RTMP ingest (nginx) when nginx is installed
     rtmp_port: int = 1935
     rtmp_url: str | None = None  # what hosts type into OBS; None: rtmp://<the console's host>:<rtmp_port>/live
@@ -66,6 +67,7 @@ class Settings:
                 for name, value in env.items() if name.startswith("LINLI_LIMIT_") and name != "LINLI_LIMIT_EXEMPT")),
             "limit_exempt": env.get("LINLI_LIMIT_EXEMPT", "127.0.0.0/8,::1"),
             "wait_aof": env.get("LINLI_WAITAOF", "").lower() in {"1", "true", "yes", "on"},
+            "wait_replicas": int(env.get("LINLI_WAIT_REPLICAS", "0") or 0),
             "ingest": env.get("LINLI_INGEST", "on").lower() not in {"0", "false", "no", "off"},
             "rtmp_port": int(env.get("LINLI_RTMP_PORT", "1935")),
             "rtmp_url": env.get("LINLI_RTMP_URL") or None,

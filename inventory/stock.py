@@ -76,12 +76,14 @@ def check_qty(value: object, *, allow_zero: bool = False, high: int = MAX_QTY) -
 class Inventory:
     """Stock operations for every live session, over one Redis connection pool."""
 
-    def __init__(self, redis: Redis, *, wait_aof: bool = False) -> None:
+    def __init__(self, redis: Redis, *, wait_aof: bool = False, wait_replicas: int = 0) -> None:
         self.redis = redis
         self.scripts = Scripts()
         self.wait_aof = wait_aof
-        # With wait_aof a reserve answers only once the AOF holding it is on disk (see batcher.py).
-        self._reserve = ScriptBatcher(redis, self.scripts.reserve_stock, wait_aof=wait_aof)
+        # With wait_aof a reserve answers only once the AOF holding it is on disk, with wait_replicas
+        # once that many replicas have it (see batcher.py).
+        self._reserve = ScriptBatcher(redis, self.scripts.reserve_stock, wait_aof=wait_aof,
+                                      wait_replicas=wait_replicas)
 
     async def durability(self) -> str:
         """How acknowledged reserves are kept: with wait_aof, the server and its WAITAOF, checked

@@ -109,7 +109,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         res = app[RESOURCES]
         async with stream.running_live(res.redis, res.engine, grab_rate=settings.grab_rate, limits=res.limits,
                                        max_connections_per_user=settings.max_connections_per_user,
-                                       wait_aof=settings.wait_aof) as live:
+                                       wait_aof=settings.wait_aof, wait_replicas=settings.wait_replicas) as live:
             app[stream.LIVE] = live
             yield
 

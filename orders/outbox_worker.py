@@ -142,7 +142,14 @@ class OutboxWorker:
     async def read(self, stream: bytes) -> list[Entry]:
         """The next entries to write: own pending, then abandoned, then new."""
         await self._ensure_group(stream)
-        own = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: "0"}, count=self.batch)
+        try:
+            own = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: "0"}, count=self.batch)
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                # The group is gone from under us (a failover to a replica that never got it, a restore
+                # from an older file): make it again on the next pass rather than fail forever.
+                self._groups.discard(stream)
+            raise
         entries = await self._live_entries(stream, _entries_of(own))
         if entries:
             return entries

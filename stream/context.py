@@ -34,8 +34,8 @@ class Live:
 
     @classmethod
     def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0, limits: RateLimits | None = None,
-              max_connections_per_user: int = 5, wait_aof: bool = False) -> Live:
-        inventory = Inventory(redis, wait_aof=wait_aof)
+              max_connections_per_user: int = 5, wait_aof: bool = False, wait_replicas: int = 0) -> Live:
+        inventory = Inventory(redis, wait_aof=wait_aof, wait_replicas=wait_replicas)
         scripts = Scripts()
         hub = Hub(redis, scripts, resident_names(engine))
         return cls(

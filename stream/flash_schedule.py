@@ -110,8 +110,10 @@ async def schedule(live: Live, state: SessionState, body: NewFlashPlan) -> Flash
     pipe = live.redis.pipeline(transaction=True)
     pipe.hset(keys.flash_plan(state.id, pid), mapping=fields)
     pipe.zadd(keys.flash_queue(state.id), {pid: starts_at})
-    pipe.zadd(keys.FLASH_STARTS, {f"{state.id}|{pid}": starts_at})
     await pipe.execute()
+    # The global start list lives in another Redis Cluster slot than the session, so it cannot join
+    # the MULTI; added after the plan exists, a poller never finds a start without its plan.
+    await live.redis.zadd(keys.FLASH_STARTS, {f"{state.id}|{pid}": starts_at})
     view = _view(pid, {str(k): str(v) for k, v in fields.items()})
     await live.publisher.publish(state.id, FlashScheduled(plan=view))
     return view

@@ -35,14 +35,18 @@ async def _beat_forever(live: Live) -> None:
 
 @asynccontextmanager
 async def running_live(redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0, limits: RateLimits | None = None,
-                       max_connections_per_user: int = 5, wait_aof: bool = False) -> AsyncIterator[Live]:
+                       max_connections_per_user: int = 5, wait_aof: bool = False,
+                       wait_replicas: int = 0) -> AsyncIterator[Live]:
     """The process's Live with its hub, presence heartbeat, stock ticker and deadline sweeper running until exit."""
     live = Live.build(redis, engine, grab_rate=grab_rate, limits=limits,
-                      max_connections_per_user=max_connections_per_user, wait_aof=wait_aof)
+                      max_connections_per_user=max_connections_per_user, wait_aof=wait_aof,
+                      wait_replicas=wait_replicas)
     with contextlib.suppress(RedisError, OSError):
         # An optimisation only: every call recovers from NOSCRIPT.
         await live.inventory.prepare()
         await live.scripts.load(redis)
+    if wait_replicas:
+        log.info("grabs are acknowledged once %d replica(s) have them (WAIT after every batch)", wait_replicas)
     if wait_aof:
         try:
             log.info("grabs are acknowledged once the AOF holding them is on disk: %s",
