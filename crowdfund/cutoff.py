@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ from crowdfund.telling import (
     window_holds,
     wish_notices,
 )
+from infra import metrics
 from infra.leader import exclusive, lease_key
 from infra.tables import (
     products,
@@ -141,6 +143,7 @@ async def _cut_off(live: Live, wid: str, now: datetime | None) -> CutoffSummary 
     window = await _claim(live, wid, now)
     if window is None:
         return None
+    started = time.perf_counter()
     async with live.engine.connect() as conn:
         lines = (await conn.execute(sa.select(wish_lines).where(
             wish_lines.c.window_id == wid, wish_lines.c.status == "active").order_by(wish_lines.c.id))).all()
@@ -234,6 +237,7 @@ async def _cut_off(live: Live, wid: str, now: datetime | None) -> CutoffSummary 
         surplus={s.product_id: s.qty for s in result.surplus}, late_deliveries=late)
     if late:
         log.warning("window %s: supplier orders due after the live starts: %s", wid, late)
+    metrics.cutoff_took(time.perf_counter() - started)
     log.info("cutoff done: %s", summary)
     return summary
 

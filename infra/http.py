@@ -14,6 +14,7 @@ from redis import exceptions as redis_exc
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
+from infra import metrics
 from infra.apidoc import Problem, ProblemDetail
 from infra.appkeys import RESOURCES
 from infra.auth import AuthError, Principal, TokenRevoked, verify_token
@@ -185,6 +186,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise
     except STORE_ERRORS as exc:
         log.warning("%s %s: a store did not answer: %r", request.method, request.path, exc)
+        metrics.store_error(exc, "http")
         return problem(503, "unavailable", "please try again in a moment")
     except Exception:
         log.exception("%s %s failed", request.method, request.path)

@@ -30,6 +30,8 @@ class Settings:
     max_connections_per_user: int = 5  # open websockets of one user in one session (0: no cap)
     rate_limits: tuple[tuple[str, str], ...] = ()  # (rule, limit) overrides of infra.ratelimit.RULES
     limit_exempt: str = "127.0.0.0/8,::1"  # addresses the per-address limits skip
+    metrics_allow: str = "127.0.0.0/8,::1"  # addresses that may read /metrics without a token
+    metrics_port: int = 0  # `linli worker` and `linli scheduler` serve /metrics on it (0: they do not)
     wait_aof: bool = False  # acknowledge a grab only once the AOF holding it is on disk (WAITAOF)
     wait_replicas: int = 0  # acknowledge a grab only once this many replicas have it (WAIT); 0: do not wait
     ingest: bool = True  # `linli serve` supervises the RTMP ingest (nginx) when nginx is installed
@@ -66,6 +68,8 @@ class Settings:
                  value)
                 for name, value in env.items() if name.startswith("LINLI_LIMIT_") and name != "LINLI_LIMIT_EXEMPT")),
             "limit_exempt": env.get("LINLI_LIMIT_EXEMPT", "127.0.0.0/8,::1"),
+            "metrics_allow": env.get("LINLI_METRICS_ALLOW", "127.0.0.0/8,::1"),
+            "metrics_port": int(env.get("LINLI_METRICS_PORT", "0")),
             "wait_aof": env.get("LINLI_WAITAOF", "").lower() in {"1", "true", "yes", "on"},
             "wait_replicas": int(env.get("LINLI_WAIT_REPLICAS", "0") or 0),
             "ingest": env.get("LINLI_INGEST", "on").lower() not in {"0", "false", "no", "off"},

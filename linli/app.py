@@ -20,6 +20,7 @@ from infra.http import (
     security_headers,
 )
 from infra.media_server import running_ingest
+from infra.metrics_http import routes as metrics_routes
 from infra.ratelimit import RATE_LIMITS, token_failure_middleware
 from infra.resources import open_resources
 from infra.settings import Settings
@@ -163,7 +164,7 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
     if scheduler:
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes([*health.routes, *openapi.routes, web.get("/api/me", whoami), *tokens.routes, *community.routes,
-                    *stream.routes, *orders.routes,
+                    *stream.routes, *orders.routes, *metrics_routes,
                     *crowdfund.routes, web.get("/", index_page), web.get("/favicon.ico", no_icon),
                     *(web.get(path, static_page(file, what)) for path, file, what in PAGES),
                     web.static("/static", STATIC, append_version=False)])

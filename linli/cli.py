@@ -25,6 +25,7 @@ from infra.auth import (
 )
 from infra.db import migrate_sync
 from infra.http import MalformedRequestLines
+from infra.metrics_http import serving_metrics
 from infra.resources import Resources, open_resources, redis_client
 from infra.settings import Settings
 from linli.accesslog import RedactingAccessLogger
@@ -71,7 +72,7 @@ def _run_until_signal(settings: Settings, body: Callable[[Resources, asyncio.Eve
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with open_resources(settings) as res:
+        async with open_resources(settings) as res, serving_metrics(res):
             await body(res, stop)
 
     _use_uvloop()

@@ -1,6 +1,6 @@
 """GET /api/openapi.json: the OpenAPI 3.1 document, generated from the app's own routes.
 
-Every route under /api/, /ws/ and /healthz is in it. What a handler takes and answers comes
+Every route under /api/, /ws/, /healthz and /metrics is in it. What a handler takes and answers comes
 from its ``@endpoint`` declaration (infra/apidoc.py) or, for the face's own handlers, from
 ``FACE`` below; the schemas come from the Structs through ``msgspec.json.schema_components``,
 so a constraint declared on a request field shows here as it is enforced.
@@ -20,7 +20,7 @@ from aiohttp import web
 from infra.apidoc import Endpoint, Problem, endpoint, endpoint_of
 from infra.http import json_response
 
-API_PREFIXES = ("/api/", "/ws/", "/healthz")
+API_PREFIXES = ("/api/", "/ws/", "/healthz", "/metrics")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # aiohttp adds a HEAD beside each GET
 REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{(\w+)")

@@ -25,9 +25,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from community.api import record_action
+from infra import metrics
 from infra.auth import Principal
 from infra.tables import live_sessions, lucky_bag_draws, orders, points_ledger, session_items
 from inventory import outbox
+from orders.outbox_backlog import Backlog
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class OutboxWorker:
         self._groups: set[bytes] = set()
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
         self._insert = dialect.insert
+        self.backlog = Backlog(redis)
 
     async def streams(self) -> list[bytes]:
         return sorted(s.encode() if isinstance(s, str) else s for s in await self.redis.smembers(outbox.REGISTRY))
@@ -259,6 +262,7 @@ class OutboxWorker:
                     break
                 await self.write(entries)
                 await self.ack(stream, entries)
+                metrics.outbox_written(len(entries))
                 done += len(entries)
         return done
 
@@ -267,10 +271,12 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 written = await self.drain_once()
+                await self.backlog.measure_if_due(self.streams)
             except (OSError, RedisError, sa.exc.DBAPIError) as exc:
                 # DBAPIError, not only OperationalError: asyncpg's "database is not accepting
                 # connections" arrives as a plain DBAPIError, and the worker must outlive it.
                 log.warning("outbox drain failed, retrying: %s", str(exc).splitlines()[0])
+                metrics.store_error(exc, "worker")
                 written = 0
                 await asyncio.sleep(1)
             except Exception:  # a bug must not stop every session's orders reaching SQL

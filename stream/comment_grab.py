@@ -22,6 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from infra import metrics
 from infra.quantities import read_quantity
 from stream.context import Live
 from stream.errors import RateLimited
@@ -133,6 +134,7 @@ async def grab_by_comment(live: Live, viewer: Viewer, text: str, client_id: str 
     r = await live.inventory.reserve(viewer.sid, item.id, viewer.user_id, reading.qty, rid)
     viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=r.ok, order_id=r.order_id, reason=r.reason,
                                            left=r.left, item_id=item.id, qty=reading.qty)))
+    metrics.grab_answered("repeated" if r.repeated else r.reason)
     if r.ok and not r.repeated:
         await live.stock.changed(viewer.sid, item.id, r.left)
         await note_purchase(live, viewer.sid, item.id, viewer.user_id, reading.qty)

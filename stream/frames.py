@@ -7,6 +7,8 @@ a viewer's snapshot already holds costs a prefix check and a few bytes, not a JS
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from stream.protocol import Viewers
@@ -16,6 +18,7 @@ SEQ_PREFIX = b'{"seq":'
 # mark, because the encoder escapes quotes inside strings.
 _VIEWERS_MARK = b'"type":"viewers"'
 _viewers = msgspec.json.Decoder(Viewers)
+_SEQ_AND_TS = re.compile(rb'\{"seq":\d+,"ts":(\d+)')
 
 
 def event_seq(data: bytes) -> int | None:
@@ -30,3 +33,9 @@ def viewers_count(data: bytes) -> int | None:
     if _VIEWERS_MARK not in data:
         return None
     return _viewers.decode(data).count
+
+
+def event_ts(data: bytes) -> int | None:
+    """When a published event was published (epoch ms, Redis's clock: every publishing script puts it after seq)."""
+    found = _SEQ_AND_TS.match(data)
+    return int(found[1]) if found else None

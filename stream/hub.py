@@ -27,9 +27,10 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from infra import metrics
 from stream import audience, keys
 from stream.catchup import SessionSeqs
-from stream.frames import viewers_count
+from stream.frames import event_ts, viewers_count
 from stream.history import HISTORY_LEN
 from stream.protocol import Personal
 from stream.scripts import Scripts
@@ -189,6 +190,8 @@ class Hub:
         # Awaited in the listener, so the events after a draw wait for its winners' names: order kept.
         winners = audience.winners_of(data) if sid in self.rooms and self._names is not None else []
         self.deliver(sid, data, await self._names(winners) if winners and self._names else None)
+        if self.rooms.get(sid) and (published := event_ts(data)) is not None:
+            metrics.event_handed_over(published)
 
     async def _report_viewers(self) -> None:
         while True:
@@ -203,6 +206,7 @@ class Hub:
                                         VIEWERS_STALE_MS, HISTORY_LEN])
                 except RedisError as exc:
                     log.warning("viewer count report failed: %s", exc)
+                    metrics.store_error(exc, "viewers")
 
     async def total_viewers(self, sid: str) -> int:
         """The last published total across processes."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import msgspec
 from aiohttp import WSMsgType, web
 
+from infra import metrics
 from infra.errors import DomainError, Forbidden
 from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
 from infra.types import readable
@@ -90,6 +92,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     await note_viewer(live, state.id, principal.user_id, principal.role)
     viewer = Viewer(ws, state.id, principal.user_id, principal.role)
     await live.hub.join(viewer)
+    metrics.viewer_joined()
     try:
         # Her first frames (the snapshot, or what she missed) go out before events may reach her socket.
         if not await resume(live, viewer, since):
@@ -114,11 +117,13 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     except STORE_ERRORS as exc:
         # The handshake is answered already, so no HTTP problem body can follow: an error frame and a close.
         log.warning("a store failed in a live room: %r", exc)
+        metrics.store_error(exc, "live")
         await _hang_up(ws, Error(code="unavailable", message="please try again in a moment"), UNAVAILABLE_CLOSE_CODE)
     except Exception:
         log.exception("live room failed")
         await _hang_up(ws, Error(code="internal", message="something went wrong on our side"), INTERNAL_CLOSE_CODE)
     finally:
+        metrics.viewer_left()
         await live.hub.leave(viewer)
         with contextlib.suppress(Exception):
             await live.presence.leave(state.id, viewer.user_id)
@@ -152,6 +157,7 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                        desk: ProxyDesk | None = None) -> None:
     """Decode one client frame and act; every failure becomes one error frame (the one place)."""
     request_id = None
+    received, grabbing = time.perf_counter(), False  # a grab refused by an exception is answered too
     try:
         _limit(limiter, "any")
         if nests_too_deep(data.encode()):
@@ -165,6 +171,7 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
         match frame:
             case Grab(item_id=iid, qty=qty, request_id=rid, for_user=resident):
                 request_id = rid if isinstance(rid, str) and len(rid) <= 64 else None
+                grabbing = True
                 _need_role(viewer, GRAB_ROLES, "grab")
                 # The grab counts against the caller's own limits, whoever it is for.
                 _limit(limiter, "grab")
@@ -172,12 +179,15 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 if resident is not None:
                     if desk is None or not await desk.may_grab_for(resident):
                         viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=False, reason=NOT_YOURS)))
+                        metrics.grab_answered(NOT_YOURS, received)
                         return
                     r = await live.inventory.reserve(viewer.sid, iid, resident, qty, rid, proxy=viewer.user_id)
                 else:
                     r = await live.inventory.reserve(viewer.sid, iid, viewer.user_id, qty, rid)
                 viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=r.ok, order_id=r.order_id,
                                                        reason=r.reason, left=r.left)))
+                metrics.grab_answered("repeated" if r.repeated else r.reason, received)
+                grabbing = False
                 if r.ok and not r.repeated:
                     await live.stock.changed(viewer.sid, iid, r.left)
                     await note_purchase(live, viewer.sid, iid, resident or viewer.user_id, qty)
@@ -218,13 +228,20 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 pass  # keeps mobile networks from dropping an idle socket; nothing to answer
     except DomainError as exc:
         viewer.offer(encoder.encode(Error(code=exc.code, message=exc.message, request_id=request_id)))
+        if grabbing:
+            metrics.grab_answered(exc.code, received)
     except STORE_ERRORS as exc:
         # A line, not a traceback: while a store is down every frame fails the same way.
         log.warning("a store failed while handling a frame: %r", exc)
+        metrics.store_error(exc, "live")
+        if grabbing:
+            metrics.grab_answered("unavailable", received)
         viewer.offer(encoder.encode(Error(code="unavailable", message="please try again in a moment",
                                           request_id=request_id)))
     except Exception:  # a bug must cost one error frame, not the resident's connection
         log.exception("frame handling failed")
+        if grabbing:
+            metrics.grab_answered("internal", received)
         viewer.offer(encoder.encode(Error(code="internal", message="something went wrong on our side",
                                           request_id=request_id)))
 
