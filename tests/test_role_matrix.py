@@ -323,6 +323,10 @@ SENSITIVE: list[tuple[str, str, Any, dict[str, int]]] = [
       "c2 resident": 403, "c2 host": 403}),
     ("GET", "/api/me/audit", None,
      {"nobody": 401, "resident": 200, "host": 403, "grid": 403, "pickup": 403, "supplier": 403}),
+    # No token is let in from this machine (LINLI_METRICS_ALLOW's default); a token is judged as a token.
+    ("GET", "/metrics", None,
+     {"nobody": 200, "operator": 200, "resident": 403, "host": 403, "grid": 403, "pickup": 403, "supplier": 403,
+      "admin": 403, "c2 admin": 403}),
 ]
 
 
