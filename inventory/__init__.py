@@ -5,9 +5,9 @@ This is inventory's public face: other rooms import these names and nothing else
 
 from inventory import outbox
 from inventory.batcher import AofNotSynced, DurabilityUnavailable, ScriptBatcher
-from inventory.errors import InvalidInput, InventoryError, UnknownItem, UnknownOrder
+from inventory.errors import InvalidInput, InventoryError, OverRateLimit, UnknownItem, UnknownOrder
 from inventory.keys import item as item_stock_key
-from inventory.stock import MAX_QTY, Inventory, ItemStock, Reservation
+from inventory.stock import MAX_QTY, Inventory, ItemStock, RateCell, Reservation
 
 __all__ = [
     "MAX_QTY",
@@ -17,6 +17,8 @@ __all__ = [
     "Inventory",
     "InventoryError",
     "ItemStock",
+    "OverRateLimit",
+    "RateCell",
     "Reservation",
     "ScriptBatcher",
     "UnknownItem",

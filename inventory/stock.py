@@ -6,6 +6,7 @@ This is the only module that calls inventory's Lua scripts.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -14,7 +15,7 @@ from infra.ids import ID_RE, ID_RULE
 from infra.resources import as_str
 from inventory import keys
 from inventory.batcher import ScriptBatcher, check_wait_aof
-from inventory.errors import InvalidInput, UnknownItem, UnknownOrder
+from inventory.errors import InvalidInput, OverRateLimit, UnknownItem, UnknownOrder
 from inventory.scripts import Scripts
 
 MAX_REQUEST_ID_BYTES = 64
@@ -34,6 +35,16 @@ class Reservation:
     reason: str | None
     left: int  # units left after this call (or when it was first answered)
     repeated: bool  # the request id was seen before; this is the first answer again
+
+
+@dataclass(frozen=True, slots=True)
+class RateCell:
+    """One "n per T" rate limit of a grab's caller, checked and charged by the reserve call itself
+    (a GCRA cell: n grabs at once, then one per T/n); its key must carry the session's hash tag."""
+
+    key: str
+    interval_ms: int  # T/n
+    window_ms: int  # T
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +150,12 @@ class Inventory:
         return int(changed) == 1
 
     async def reserve(self, sid: str, iid: str, user_id: str, qty: int, request_id: str,
-                      *, kind: str = "grab", proxy: str = "") -> Reservation:
+                      *, kind: str = "grab", proxy: str = "", limits: Sequence[RateCell] = ()) -> Reservation:
         """Take qty units for a user in one atomic call; the order goes to the outbox in that call.
         ``proxy`` names the grid worker who grabs for the user: the order is the user's, her limit
-        applies, and the entry records who placed it."""
+        applies, and the entry records who placed it. ``limits`` are the caller's grab rate limits,
+        charged in the same call before anything else (a repeated request id is not charged again);
+        OverRateLimit names the one that refuses."""
         check_id("session id", sid)
         check_id("item id", iid)
         check_id("user id", user_id)
@@ -153,12 +166,18 @@ class Inventory:
         # A proxy's request ids live apart from the user's own ("~" starts no user id), so neither
         # can replay the other's answer.
         requester = f"{user_id}~{check_id('proxy id', proxy)}" if proxy else user_id
-        ok, value, left, repeated = await self._reserve.call(
+        # The rate limits ride in the reserve call itself: one round trip per batch of grabs.
+        cells = limits if kind == "grab" else ()
+        ok, value, left, repeated, *refusal = await self._reserve.call(
             [keys.item(sid, iid), keys.bought(sid, iid), keys.request(sid, requester, request_id),
-             keys.orders(sid), keys.order_seq(sid), keys.outbox(sid), keys.user_orders(sid, user_id)],
-            [sid, iid, user_id, qty, request_id, kind, REQUEST_MEMORY_S, proxy],
+             keys.orders(sid), keys.order_seq(sid), keys.outbox(sid), keys.user_orders(sid, user_id),
+             *(c.key for c in cells)],
+            [sid, iid, user_id, qty, request_id, kind, REQUEST_MEMORY_S, proxy,
+             *(v for c in cells for v in (c.interval_ms, c.window_ms))],
         )
         value = value.decode() if isinstance(value, bytes) else str(value)
+        if refusal:
+            raise OverRateLimit(int(refusal[0]) - 1, int(refusal[1]))
         if not ok and value == "unknown_item":
             raise UnknownItem(f"no item {iid} in session {sid}")
         if not ok and value == "bad_qty":

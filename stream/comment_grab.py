@@ -128,10 +128,9 @@ async def grab_by_comment(live: Live, viewer: Viewer, text: str, client_id: str 
     # The grab counts against the same limits as the grab button.
     if not limiter.allow("grab"):
         raise RateLimited("slow down: too many requests")
-    await limiter.check_shared("grab")
     item = next(i for i in shown if i.id == reading.item_id)
     rid = request_id(client_id, item, reading.qty)
-    r = await live.inventory.reserve(viewer.sid, item.id, viewer.user_id, reading.qty, rid)
+    r = await limiter.reserve(live.inventory, item.id, viewer.user_id, reading.qty, rid)
     viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=r.ok, order_id=r.order_id, reason=r.reason,
                                            left=r.left, item_id=item.id, qty=reading.qty)))
     metrics.grab_answered("repeated" if r.repeated else r.reason)

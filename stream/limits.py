@@ -3,10 +3,11 @@ its user and its address across every connection and process (in Redis), and the
 that ends a connection.
 
 Comments are counted with ``infra.ratelimit`` (the ``limits`` library). Grabs, the hot path of
-a flash sale, are counted by the sale's own script (``limit_grabs.lua``) with concurrent checks
-coalesced into one pipelined round trip, as reserves are: one ``limits`` call per grab, each on
-its own pooled connection, cut a 2,000-grabber flash sale from 2,433 to 1,263 grabs/s and moved
-the paced p50 from 45 ms to 865 ms (``linli bench grab``, docs/reliability.md).
+a flash sale, are counted by the reserve script itself (``inventory/lua/reserve_stock.lua``, the
+cells passed as ``RateCell``s), so a grab costs one coalesced round trip, not two; red packets by
+``limit_grabs.lua``, the same cells on their own. One ``limits`` call per grab, each on its own
+pooled connection, had cut a 2,000-grabber flash sale from 2,433 to 1,263 grabs/s and moved the
+paced p50 from 45 ms to 865 ms (``linli bench grab``, docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from redis.asyncio import Redis
 from infra.lua import LuaScript
 from infra.ratelimit import LimitPolicy, RateLimits
 from infra.ratelimit import RateLimited as SharedLimitHit
-from inventory import ScriptBatcher
+from inventory import Inventory, OverRateLimit, RateCell, Reservation, ScriptBatcher
 from stream import keys
 from stream.errors import RateLimited
 
@@ -83,25 +84,40 @@ class FrameLimiter:
             elif kind != "grab" and self.shared is not None:
                 await self.shared.hit(kind, self.user_id, self.address)
         except SharedLimitHit as exc:
-            self.strikes += 1
-            who = "you" if exc.rule.endswith(".user") else "your network"
-            raise RateLimited(f"slow down: {who} sent too many {kind}s; try again in {exc.retry_after_s} s") from exc
+            raise self._refused(kind, exc.rule, exc.retry_after_s) from exc
+
+    async def reserve(self, inventory: Inventory, iid: str, user_id: str, qty: int, request_id: str, *,
+                      proxy: str = "") -> Reservation:
+        """A grab: inventory.reserve with this connection's user and address limits checked and
+        charged in the same call (RateLimited when one refuses, counted as a strike)."""
+        rules = self.grabs.rules(self.sid, self.user_id, self.address) if self.grabs and self.user_id else []
+        try:
+            return await inventory.reserve(self.sid, iid, user_id, qty, request_id, proxy=proxy,
+                                           limits=[cell for _, cell in rules])
+        except OverRateLimit as exc:
+            raise self._refused("grab", rules[exc.cell][0], max(1, -(-exc.retry_after_ms // 1000))) from exc
+
+    def _refused(self, kind: str, rule: str, retry_after_s: int) -> RateLimited:
+        self.strikes += 1
+        who = "you" if rule.endswith(".user") else "your network"
+        return RateLimited(f"slow down: {who} sent too many {kind}s; try again in {retry_after_s} s")
 
     @property
     def flooding(self) -> bool:
         return self.strikes >= FLOOD_STRIKES
 
 
-def _gcra(item: RateLimitItem) -> list[int]:
-    """(emission interval ms, window ms) of "n per T" for limit_grabs.lua."""
+def _gcra(item: RateLimitItem) -> tuple[int, int]:
+    """(emission interval ms, window ms) of "n per T" for a GCRA cell."""
     window_ms = item.get_expiry() * 1000
-    return [max(1, window_ms // item.amount), window_ms]
+    return max(1, window_ms // item.amount), window_ms
 
 
 class GrabLimits:
-    """The grab limits of users and addresses in a sale, checked by ``limit_grabs.lua``; the checks
-    of concurrent grabs share pipelined round trips (inventory's ScriptBatcher, as reserves do).
-    A batch resent after a broken connection may count a grab twice: stricter for a moment, never looser."""
+    """The grab limits of users and addresses in a sale, as GCRA cells: a flash-sale grab hands them
+    to the reserve call (``rules``), a red packet has them checked by ``limit_grabs.lua`` (``hit``),
+    its checks coalesced into pipelined round trips as reserves are. A batch of red-packet checks
+    resent after a broken connection may count one twice: stricter for a moment, never looser."""
 
     def __init__(self, redis: Redis, script: LuaScript, policy: LimitPolicy) -> None:
         self.policy = policy
@@ -109,16 +125,21 @@ class GrabLimits:
         self._address = [_gcra(item) for item in policy.rules.get("grab.address", [])]
         self._batcher = ScriptBatcher(redis, script)
 
+    def rules(self, sid: str, user_id: str, address: str | None) -> list[tuple[str, RateCell]]:
+        """(rule name, its cell) for every grab limit of this user and address in a session."""
+        cells = [("grab.user", RateCell(keys.grab_limit(sid, "user", user_id, n), *params))
+                 for n, params in enumerate(self._user)]
+        if address and not self.policy.is_exempt(address):
+            cells += [("grab.address", RateCell(keys.grab_limit(sid, "address", address, n), *params))
+                      for n, params in enumerate(self._address)]
+        return cells
+
     async def hit(self, sid: str, user_id: str, address: str | None) -> None:
         """Count one grab; SharedLimitHit naming the rule when the user or the address is over it."""
-        rules: list[tuple[str, str, int, list[int]]] = [
-            ("grab.user", user_id, n, params) for n, params in enumerate(self._user)]
-        if address and not self.policy.is_exempt(address):
-            rules += [("grab.address", address, n, params) for n, params in enumerate(self._address)]
+        rules = self.rules(sid, user_id, address)
         if not rules:
             return
         refused, wait_ms = await self._batcher.call(
-            [keys.grab_limit(sid, rule.split(".")[1], ident, n) for rule, ident, n, _ in rules],
-            [value for *_, params in rules for value in params])
+            [cell.key for _, cell in rules], [v for _, cell in rules for v in (cell.interval_ms, cell.window_ms)])
         if int(refused):
             raise SharedLimitHit(rules[int(refused) - 1][0], max(1, -(-int(wait_ms) // 1000)))

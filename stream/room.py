@@ -173,17 +173,18 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 request_id = rid if isinstance(rid, str) and len(rid) <= 64 else None
                 grabbing = True
                 _need_role(viewer, GRAB_ROLES, "grab")
-                # The grab counts against the caller's own limits, whoever it is for.
+                # The grab counts against the caller's own limits, whoever it is for; the
+                # reserve call checks the shared ones itself (one round trip).
                 _limit(limiter, "grab")
-                await limiter.check_shared("grab")
                 if resident is not None:
                     if desk is None or not await desk.may_grab_for(resident):
+                        await limiter.check_shared("grab")  # counted as a grab, as any refused one is
                         viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=False, reason=NOT_YOURS)))
                         metrics.grab_answered(NOT_YOURS, received)
                         return
-                    r = await live.inventory.reserve(viewer.sid, iid, resident, qty, rid, proxy=viewer.user_id)
+                    r = await limiter.reserve(live.inventory, iid, resident, qty, rid, proxy=viewer.user_id)
                 else:
-                    r = await live.inventory.reserve(viewer.sid, iid, viewer.user_id, qty, rid)
+                    r = await limiter.reserve(live.inventory, iid, viewer.user_id, qty, rid)
                 viewer.offer(encoder.encode(GrabResult(request_id=rid, ok=r.ok, order_id=r.order_id,
                                                        reason=r.reason, left=r.left)))
                 metrics.grab_answered("repeated" if r.repeated else r.reason, received)

@@ -17,7 +17,9 @@ from infra.db import migrate
 from infra.ratelimit import LimitPolicy, RateLimited, RateLimits
 from infra.redis_server import EmbeddedRedis
 from infra.settings import normalize_database_url
-from stream.limits import GrabLimits
+from inventory import Inventory, OverRateLimit
+from stream.errors import RateLimited as GrabRefused
+from stream.limits import FrameLimiter, GrabLimits
 from stream.scripts import Scripts
 from tests.live import SECRET, Api, Client, bearer, token
 from tests.servers import ServerProcess, linli_env, start_linli
@@ -214,6 +216,61 @@ async def test_per_address_limits_skip_exempt_networks(redis: aioredis.Redis) ->
     for n in range(10):
         await grabs.hit("s1", f"u{n}", "127.0.0.1")
         await comments.hit("comment", f"u{n}", "127.0.0.1")
+
+
+async def test_grab_limits_in_the_reserve_call_are_exact_under_concurrency(inventory: Inventory,
+                                                                           redis: aioredis.Redis) -> None:
+    """The limits checked inside the reserve call refuse as limit_grabs.lua did: 50 concurrent grabs
+    of one user against 12 a minute reserve exactly 12, the rest are refused naming the limit and a
+    wait, with nothing reserved; other users and sessions are counted apart; a repeated request id
+    answers as it did without being counted; a grab refused for another reason (sold out) counts."""
+    grabs = GrabLimits(redis, Scripts().limit_grabs, LimitPolicy.build({"grab.user": "12/minute"}))
+    for sid in ("s1", "s2"):
+        await inventory.load_stock(sid, "i1", add=1000)
+        await inventory.open_sale(sid, "i1")
+
+    async def one(sid: str, user: str, rid: str) -> str:
+        cells = [cell for _, cell in grabs.rules(sid, user, "127.0.0.1")]
+        try:
+            r = await inventory.reserve(sid, "i1", user, 1, rid, limits=cells)
+        except OverRateLimit as exc:
+            assert exc.cell == 0 and exc.retry_after_ms > 0
+            return "rate_limited"
+        return "ok" if r.ok else str(r.reason)
+
+    outcomes = await asyncio.gather(*(one("s1", "u1", f"r{n}") for n in range(50)),
+                                    *(one("s1", "u2", f"r{n}") for n in range(5)),
+                                    *(one("s2", "u1", f"r{n}") for n in range(5)))
+    assert outcomes[:50].count("ok") == 12 and outcomes[:50].count("rate_limited") == 38
+    assert outcomes[50:] == ["ok"] * 10
+    assert await inventory.held_by("s1", "i1", "u1") == 12
+    # A repeat of an accepted request id is its first answer, not a refusal and not a count.
+    accepted = [f"r{n}" for n, o in enumerate(outcomes[:50]) if o == "ok"]
+    assert [await one("s1", "u1", rid) for rid in accepted] == ["ok"] * 12
+    # Sold out still counts: u3's 12 grabs of nothing use up her minute.
+    await inventory.load_stock("s3", "i1", add=0)
+    await inventory.open_sale("s3", "i1")
+    assert [await one("s3", "u3", f"x{n}") for n in range(13)] == ["sold_out"] * 12 + ["rate_limited"]
+
+
+async def test_a_grab_over_the_limit_is_refused_to_the_connection(inventory: Inventory,
+                                                                   redis: aioredis.Redis) -> None:
+    """Through a connection's limiter: the grab over the user's limit is a rate_limited refusal
+    saying when to try again, counted as a strike; the address limit is named as the network's."""
+    policy = LimitPolicy.build({"grab.user": "2/minute", "grab.address": "3/minute"}, "127.0.0.0/8")
+    grabs = GrabLimits(redis, Scripts().limit_grabs, policy)
+    await inventory.load_stock("s1", "i1", add=100)
+    await inventory.open_sale("s1", "i1")
+    alice = FrameLimiter(grabs=grabs, sid="s1", user_id="alice", address="10.0.0.7")
+    assert [(await alice.reserve(inventory, "i1", "alice", 1, f"a{n}")).ok for n in range(2)] == [True, True]
+    with pytest.raises(GrabRefused, match=r"you sent too many grabs; try again in \d+ s"):
+        await alice.reserve(inventory, "i1", "alice", 1, "a2")
+    assert alice.strikes == 1
+    bob = FrameLimiter(grabs=grabs, sid="s1", user_id="bob", address="10.0.0.7")
+    assert (await bob.reserve(inventory, "i1", "bob", 1, "b0")).ok
+    with pytest.raises(GrabRefused, match="your network sent too many grabs"):
+        await bob.reserve(inventory, "i1", "bob", 1, "b1")
+    assert await inventory.held_by("s1", "i1", "bob") == 1
 
 
 def test_a_bad_limit_is_refused_at_start() -> None:

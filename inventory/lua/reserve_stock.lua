@@ -13,11 +13,21 @@
 --         hold or prize (placed by the system; prize orders cost 0)
 -- ARGV[7] seconds to remember the request id
 -- ARGV[8] the grid worker who grabs for the user ('' or absent when the user grabs herself)
+-- KEYS[8..7+n] (grabs only, optional) the caller's grab rate limits, one GCRA cell each
+--         ({s:<sid>}:limit:grab:user:<id>:<rule no.>, ...:address:<ip>:<rule no.>): a number, the
+--         theoretical arrival time in ms, expiring when the bucket is full again
+-- ARGV[7+2i], ARGV[8+2i] for cell i: T/n in ms (the emission interval) and T in ms (the window)
+--         of its limit "n per T": n grabs may come at once, then one per T/n
 --
 -- Returns {1, order_id, left, repeated} on success,
 --         {0, reason, left, repeated} otherwise; reason is sold_out, not_enough, limit,
 --         not_on_sale, unknown_item or bad_qty. repeated is 1 when the request id was seen
---         before: the first answer comes back and nothing changes.
+--         before: the first answer comes back and nothing changes (and no rate limit is charged,
+--         so a batch resent after a broken connection answers as it did).
+--         {0, 'rate_limited', 0, 0, i, retry_after_ms} when rate limit cell i refuses the grab:
+--         nothing is charged or remembered, and the same request id may be sent again later.
+-- The rate limits are checked, and charged, before anything else about the grab, so a grab that
+-- is then refused (sold out, not on sale, ...) still counts against them.
 
 local seen = redis.call('GET', KEYS[3])
 if seen then
@@ -26,6 +36,27 @@ if seen then
     return {1, string.sub(seen, 4), left, 1}
   end
   return {0, seen, left, 1}
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now_ms = math.floor(now)
+
+local cells = #KEYS - 7
+if cells > 0 and ARGV[6] == 'grab' then
+  -- Every cell is checked before any is charged: a refused grab costs nothing.
+  local next_tat = {}
+  for i = 1, cells do
+    local interval, window = tonumber(ARGV[7 + 2 * i]), tonumber(ARGV[8 + 2 * i])
+    local tat = tonumber(redis.call('GET', KEYS[7 + i]) or '0')
+    if tat < now then tat = now end
+    local allow_at = tat + interval - window
+    if now < allow_at then return {0, 'rate_limited', 0, 0, i, math.ceil(allow_at - now)} end
+    next_tat[i] = tat + interval
+  end
+  for i = 1, cells do
+    redis.call('SET', KEYS[7 + i], string.format('%.3f', next_tat[i]), 'PX', math.ceil(next_tat[i] - now) + 1)
+  end
 end
 
 local qty = tonumber(ARGV[4])
@@ -41,8 +72,6 @@ end
 
 local left = tonumber(item[1])
 local kind = ARGV[6]
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local reason = nil
 if kind == 'grab' then
