@@ -38,7 +38,7 @@ RETRY_S = (0.2, 0.5, 1.0, 2.0)  # reconnect delays to a node that failed, then e
 TOO_OLD_RETRY_S = 10.0
 # Subscriber connections read pushes in their own task: redis-py's health check would read the PING's
 # answer inline and steal a message from that task, and RESP2 keeps pushes plain arrays on every version.
-_SUBSCRIBER: dict[str, Any] = {"health_check_interval": 0, "protocol": 2}
+_SUBSCRIBER: dict[str, Any] = {"health_check_interval": 0, "protocol": 2, "client_name": "linli-subscriber"}
 
 OnMessage = Callable[[str, bytes], Awaitable[None]]
 OnResubscribed = Callable[[str], Awaitable[None]]
