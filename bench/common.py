@@ -4,19 +4,24 @@ percentiles and medians the figures are printed with."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import math
 import os
 import statistics
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.db import create_engine, migrate
-from infra.redis_server import EmbeddedRedis
+from infra.redis_server import EmbeddedRedis, free_port
 from infra.settings import normalize_database_url
+from loadtest.harness import Server
 
 GEN_PROCESSES = 4  # load-generator processes behind the websocket benchmarks (grab, fanout)
 
@@ -77,3 +82,33 @@ def median(values: Iterable[float]) -> float:
     """The median; NaN when there are no values (a figure that was not measured)."""
     values = list(values)
     return statistics.median(values) if values else math.nan
+
+
+async def start_web(server: Server) -> Server:
+    """One more `linli web` process beside ``server``'s, on the same Redis, SQL and secret, on a
+    port of its own; the Server returned shares the HTTP session and names the new process."""
+    port = free_port()
+    env = {**os.environ, "LINLI_DATA": str(server.data), "LINLI_SECRET": server.secret, "LINLI_GRAB_RATE": "1000",
+           "REDIS_URL": server.redis.url, "DATABASE_URL": f"sqlite:///{server.data / 'linli.db'}",
+           "PORT": str(port)}
+    with open(server.data / "processes.log", "ab") as log:  # noqa: ASYNC230 - once, before the process starts
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "web", env=env,
+                                                    stdout=log, stderr=log)
+    web = dataclasses.replace(server, proc=proc, url=f"http://127.0.0.1:{port}")
+    for _ in range(300):
+        try:
+            async with web.http.get(web.url + "/healthz") as resp:
+                if resp.status == 200:
+                    return web
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    await stop_web(web)
+    raise RuntimeError(f"web process did not start; see {server.data / 'processes.log'}")
+
+
+async def stop_web(web: Server) -> None:
+    """Stop a web process started by start_web (leaving Redis, the worker and the session alone)."""
+    if web.proc.returncode is None:
+        web.proc.terminate()
+        await web.proc.wait()

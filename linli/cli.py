@@ -269,13 +269,17 @@ def bench_reserve(seconds: float, concurrency: int, runs: int) -> None:
 @click.option("--grabbers", type=int, default=2000, show_default=True)
 @click.option("--seconds", type=float, default=5.0, show_default=True)
 @click.option("--runs", type=int, default=3, show_default=True)
-def bench_grab(grabbers: int, seconds: float, runs: int) -> None:
-    """Websocket grabs/s and p99 through one web process, next to the reserve script's baselines."""
+@click.option("--web", default="1,2,4", show_default=True, help="Comma-separated numbers of web processes.")
+@click.option("--think", type=float, default=1.0, show_default=True,
+              help="Mean pause between a paced grabber's taps (0: closed loop only).")
+def bench_grab(grabbers: int, seconds: float, runs: int, web: str, think: float) -> None:
+    """Websocket grabs/s, p99 and CPU per grab through 1, 2, 4 web processes, beside the reserve
+    script's baselines."""
     import uvloop
 
     from bench.grab import grab
 
-    uvloop.run(grab(runs, grabbers, seconds))
+    uvloop.run(grab(runs, grabbers, seconds, think, tuple(int(n) for n in web.split(","))))
 
 
 @bench.command("fanout")
