@@ -46,8 +46,12 @@ async def linli_on(cluster: EmbeddedCluster, tmp: Path, **extra: str) -> AsyncIt
     webs: list[ServerProcess] = []
     worker = spawn_linli(["worker"], env, tmp / "worker.log")
     try:
-        for n in range(2):
-            webs.append(await start_linli(["web"], env, tmp / f"web{n}.log", healthy_within_s=60))
+        started = await asyncio.gather(*(start_linli(["web"], env, tmp / f"web{n}.log", healthy_within_s=60)
+                                         for n in range(2)), return_exceptions=True)
+        webs += [web for web in started if isinstance(web, ServerProcess)]
+        for failed in started:
+            if isinstance(failed, BaseException):
+                raise failed
         yield Stack(webs, worker, db)
     finally:
         for proc in [*webs, worker]:
@@ -135,7 +139,7 @@ async def _sale_through_a_failover(cluster: EmbeddedCluster, tmp: Path, *, wait_
     Returns (acknowledged order ids, SQL orders, the failover, grabs acknowledged on the killed shard after it)."""
     extra = {"LINLI_WAIT_REPLICAS": str(wait_replicas)} if wait_replicas else {}
     async with linli_on(cluster, tmp, **extra) as stack, aiohttp.ClientSession() as http:
-        sale = await sessions_on_three_primaries(cluster, Api(http, stack.webs[0].url), 100_000)
+        sale = await sessions_on_three_primaries(cluster, Api(http, stack.webs[0].url), 10_000)
         victim = next(iter(sale))
         crowd = crowd_for(sale, stack, per_session=6)
         await crowd.until_acked(150, within_s=60)
