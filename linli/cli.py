@@ -285,13 +285,27 @@ def bench_grab(grabbers: int, seconds: float, runs: int, web: str, think: float)
 @bench.command("fanout")
 @click.option("--viewers", default="1000,5000,10000", show_default=True, help="Comma-separated crowd sizes.")
 @click.option("--runs", type=int, default=3, show_default=True)
-def bench_fanout(viewers: str, runs: int) -> None:
-    """Flash start to the last viewer's receipt, and memory per idle viewer, on one web process."""
+@click.option("--web", default="1", show_default=True,
+              help="Comma-separated numbers of web processes to spread each room's viewers over.")
+def bench_fanout(viewers: str, runs: int, web: str) -> None:
+    """Flash start to the last viewer's receipt, and memory per idle viewer, on 1 or more web processes."""
     import uvloop
 
     from bench.fanout import fanout
 
-    uvloop.run(fanout(runs, [int(v) for v in viewers.split(",")]))
+    uvloop.run(fanout(runs, [int(v) for v in viewers.split(",")], [int(n) for n in web.split(",")]))
+
+
+@bench.command("peers")
+@click.option("--viewers", default="1000,5000,10000", show_default=True, help="Comma-separated crowd sizes.")
+@click.option("--runs", type=int, default=1, show_default=True)
+def bench_peers(viewers: str, runs: int) -> None:
+    """linli's fan-out beside a websockets broadcast(), a plain aiohttp loop and python-socketio."""
+    import uvloop
+
+    from bench.peers import peers
+
+    uvloop.run(peers(runs, [int(v) for v in viewers.split(",")]))
 
 
 @bench.command("resume")

@@ -39,7 +39,10 @@ async def _open(url: str, count: int, first: int, secret: str, community: str) -
             wave.append(connect(url, additional_headers={"Authorization": f"Bearer {tok}"}, max_size=2**22,
                                 open_timeout=60, ping_interval=None, compression=None))
         for ws in await asyncio.gather(*wave):
-            await ws.recv()  # the snapshot
+            await ws.recv()  # the snapshot (a Socket.IO server's first frame is its engine.io "open")
+            if "/socket.io/" in url:  # a Socket.IO server (bench.peers): join its default namespace
+                await ws.send("40")
+                await ws.recv()
             conns.append(ws)
     return conns
 

@@ -127,6 +127,13 @@ class Crowd:
                     item: str = "i1", seconds: float = 5, think: float = 0, first: int = 0) -> Crowd:
         """``total`` connections from ``processes`` generators, users b<first> onwards (crowds
         on several web processes of one room take apart ranges so no user is in two)."""
+        return await cls.at(f"{server.ws}/ws/sessions/{sid}", server.secret, total, processes, mode, item=item,
+                            seconds=seconds, think=think, first=first)
+
+    @classmethod
+    async def at(cls, url: str, secret: str, total: int, processes: int, mode: str, *,
+                 item: str = "i1", seconds: float = 5, think: float = 0, first: int = 0) -> Crowd:
+        """The same crowd on any websocket URL (bench.peers points it at other servers)."""
         share = -(-total // processes)
         procs = []
         for n in range(processes):
@@ -134,8 +141,8 @@ class Crowd:
             if count <= 0:
                 break
             procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "loadtest.crowd", "--url", f"{server.ws}/ws/sessions/{sid}",
-                "--count", str(count), "--first", str(first + n * share), "--secret", server.secret,
+                sys.executable, "-m", "loadtest.crowd", "--url", url,
+                "--count", str(count), "--first", str(first + n * share), "--secret", secret,
                 "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds),
                 "--think", str(think),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28))
