@@ -258,8 +258,14 @@ def bench() -> None:
 @click.option("--seconds", type=float, default=5.0, show_default=True)
 @click.option("--concurrency", type=int, default=50, show_default=True)
 @click.option("--runs", type=int, default=3, show_default=True)
-def bench_reserve(seconds: float, concurrency: int, runs: int) -> None:
-    """Reserves/s through inventory.reserve next to raw redis-benchmark EVALSHA."""
+@click.option("--cluster", is_flag=True, help="one server beside a local 3-primary Redis Cluster, sessions spread")
+def bench_reserve(seconds: float, concurrency: int, runs: int, cluster: bool) -> None:
+    """Reserves/s through inventory.reserve next to raw redis-benchmark EVALSHA (or, with --cluster, on
+    one server next to a Redis Cluster of 3 primaries)."""
+    if cluster:
+        from bench.reserve_cluster import run as run_cluster
+
+        sys.exit(run_cluster(seconds=seconds, concurrency=concurrency, runs=runs))
     from bench.reserve import run
 
     sys.exit(run(seconds=seconds, concurrency=concurrency, runs=runs))
