@@ -12,9 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crowdfund.api import add_jobs as add_crowdfund_jobs
+from infra import metrics
 from infra.leader import SCHEDULER_LEASE, Leadership, leading
 from infra.resources import Resources
 from orders.api import add_pickup_jobs, reconcile_all
@@ -24,11 +26,17 @@ from stream.api import Live
 def build_scheduler(res: Resources) -> AsyncIOScheduler:
     """A scheduler holding every room's periodic jobs, not yet started."""
     scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_listener(_count_store_error, EVENT_JOB_ERROR)
     scheduler.add_job(reconcile_all, "interval", args=[res], minutes=1, id="reconcile",
                       max_instances=1, coalesce=True, replace_existing=True)
     add_pickup_jobs(scheduler, res)
     add_crowdfund_jobs(scheduler, Live.build(res.redis, res.engine), hold_warning_min=res.settings.hold_warning_min)
     return scheduler
+
+
+def _count_store_error(event: JobExecutionEvent) -> None:
+    # APScheduler logs a failed job with its traceback; the metric counts the Redis and SQL ones.
+    metrics.store_error(event.exception, "scheduler")
 
 
 async def run_jobs(res: Resources) -> None:

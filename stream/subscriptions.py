@@ -27,6 +27,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError, ResponseError
 
+from infra import metrics
+
 log = logging.getLogger(__name__)
 
 IDLE_S = 1.0  # a quiet connection is pinged after this long
@@ -314,6 +316,7 @@ class Subscriptions:
             link.retry_at = loop.time() + TOO_OLD_RETRY_S
         except (RedisError, OSError) as exc:
             link.failures += 1
+            metrics.store_error(exc, "pubsub")
             link.retry_at = loop.time() + RETRY_S[min(link.failures, len(RETRY_S)) - 1]
             if link.groups:
                 log.warning("subscriber connection to %s lost (%s): resubscribing", link.node, exc)

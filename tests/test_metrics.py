@@ -235,3 +235,43 @@ def test_prepare_multiprocess_dir_empties_the_folder_and_switches_a_process_that
     assert done.returncode == 0, done.stderr
     files = json.loads(done.stdout.strip().splitlines()[-1])
     assert "counter_1.db" not in files and any(f.startswith("counter_") for f in files), files
+
+
+async def test_store_errors_of_scheduler_jobs_are_counted_by_store_and_place(tmp_path: Path) -> None:
+    """A scheduler job whose Redis does not answer counts once in linli_redis_errors_total{where="scheduler"},
+    and not as an SQL error."""
+    from apscheduler.events import EVENT_JOB_ERROR
+
+    from infra.db import create_engine
+    from infra.metrics import exposition
+    from infra.resources import Resources
+    from infra.settings import Settings
+    from linli.scheduler import build_scheduler
+
+    def counts() -> tuple[float, float]:
+        found = samples(exposition()[0].decode())
+        return (value(found, "linli_redis_errors_total", where="scheduler"),
+                value(found, "linli_sql_errors_total", where="scheduler"))
+
+    nobody = redis_client(f"redis://127.0.0.1:{free_port()}/0")  # a port nothing listens on
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    res = Resources(settings=Settings(data_dir=tmp_path), secret=SECRET, redis=nobody, engine=engine,
+                    embedded_redis=None)
+    before = counts()
+    scheduler = build_scheduler(res)
+    scheduler.remove_all_jobs()  # linli's listener stays; its jobs would fail on this empty database too
+    failed = asyncio.Event()
+    scheduler.add_listener(lambda event: failed.set(), EVENT_JOB_ERROR)  # called after linli's own listener
+
+    async def ping_nobody() -> None:
+        await nobody.ping()
+
+    scheduler.add_job(ping_nobody, id="ping-nobody")
+    scheduler.start()
+    try:
+        await asyncio.wait_for(failed.wait(), 10)
+    finally:
+        scheduler.shutdown(wait=False)
+        await nobody.aclose()
+        await engine.dispose()
+    assert counts() == (before[0] + 1, before[1])
