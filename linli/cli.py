@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -36,8 +37,9 @@ def _settings(**overrides: object) -> Settings:
     return Settings.from_env(**overrides)
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(*, with_pid: bool = False) -> None:
+    pid = " [%(process)d]" if with_pid else ""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s{pid} %(levelname)s %(name)s: %(message)s")
     # The scheduler logs every run of every job at INFO (the crowdfund sync runs every 5 s); its
     # warnings and errors are what an operator needs.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -101,15 +103,29 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
 
 
 @main.command("web")
-def web_cmd() -> None:
-    """One web process (HTTP API, websockets, pages); run many behind a load balancer."""
-    _logging()
+@click.option("--workers", default="1", envvar="LINLI_WEB_WORKERS", show_default=True,
+              help="Web processes sharing the port, supervised by this one ('auto': one per usable core).")
+@click.option("--reuse-port", is_flag=True,
+              help="Bind with SO_REUSEPORT, so several `linli web` share one port (what --workers does).")
+def web_cmd(workers: str, reuse_port: bool) -> None:
+    """Web processes (HTTP API, websockets, pages); run many behind a load balancer, or --workers N here."""
+    from linli.web_workers import SUPERVISOR_ENV, die_with_supervisor, parse_workers, supervise
+
+    try:
+        count = parse_workers(workers)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--workers") from exc
     settings = _settings()
     _need_shared_redis(settings, "web")
+    # Several processes' lines interleave on one terminal: each line names its process.
+    _logging(with_pid=count > 1 or bool(os.environ.get(SUPERVISOR_ENV)))
+    if count > 1:
+        sys.exit(supervise(count, settings.host, settings.port, settings.data_dir))
+    die_with_supervisor()
     _use_uvloop()
     _tune_gc()
     web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5,
-                access_log_class=RedactingAccessLogger)
+                access_log_class=RedactingAccessLogger, reuse_port=reuse_port or None)
 
 
 @main.command()

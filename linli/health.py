@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import msgspec
 from aiohttp import web
@@ -17,6 +18,7 @@ class Health(msgspec.Struct, kw_only=True):
     status: str  # ok or down
     redis: str  # ok, or "down: " and the reason
     sql: str
+    pid: int = 0  # the answering process: behind a load balancer or `linli web --workers N`, which one
 
 
 async def _check(probe: object) -> str:
@@ -33,7 +35,8 @@ async def healthz(request: web.Request) -> web.Response:
     res = request.app[RESOURCES]
     redis_state, sql_state = await asyncio.gather(_check(res.redis.ping()), _check(ping(res.engine)))
     healthy = redis_state == "ok" and sql_state == "ok"
-    return json_response(Health(status="ok" if healthy else "down", redis=redis_state, sql=sql_state),
+    return json_response(Health(status="ok" if healthy else "down", redis=redis_state, sql=sql_state,
+                                pid=os.getpid()),
                          200 if healthy else 503)
 
 

@@ -23,7 +23,7 @@ async def test_serve_on_embedded_defaults_is_healthy_and_stops_cleanly(tmp_path:
     server = await start_linli(["serve"], linli_env(data), tmp_path / "serve.log")
     try:
         status, body = await _health(server.url)
-        assert status == 200 and body == {"status": "ok", "redis": "ok", "sql": "ok"}
+        assert status == 200 and body == {"status": "ok", "redis": "ok", "sql": "ok", "pid": server.proc.pid}
         port = int((data / "redis" / "port").read_text())
         client = aioredis.Redis(port=port)
         assert (await client.config_get("appendonly"))["appendonly"] == "yes"
