@@ -15,6 +15,7 @@ from stream.events import Publisher, StockTicker
 from stream.hub import Hub
 from stream.limits import GrabLimits
 from stream.presence import Presence
+from stream.purchases import Purchases
 from stream.scripts import Scripts
 
 
@@ -28,6 +29,7 @@ class Live:
     stock: StockTicker
     hub: Hub
     presence: Presence
+    purchases: Purchases  # successful grabs for the ticker and the live chart, noted in batches
     grab_rate: float = 5.0
     limits: RateLimits | None = None  # per user and per address, across processes (None: per connection only)
     grab_limits: GrabLimits | None = None  # the same for grabs, by the sale's own script
@@ -42,6 +44,7 @@ class Live:
             redis=redis, engine=engine, inventory=inventory, scripts=scripts, publisher=Publisher(redis, scripts),
             stock=StockTicker(redis, scripts, hub.room_size), hub=hub,
             presence=Presence(redis, scripts, hub.process_id, max_per_user=max_connections_per_user),
+            purchases=Purchases(redis, scripts.note_purchase),
             grab_rate=grab_rate, limits=limits,
             grab_limits=GrabLimits(redis, scripts.limit_grabs, limits.policy) if limits else None,
         )

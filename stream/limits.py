@@ -68,6 +68,9 @@ class FrameLimiter:
         self.sid = sid
         self.user_id = user_id
         self.address = address
+        # The grab limits of this connection's user and address, built at its first grab: the same
+        # for every grab it makes (a grid worker's grab for a resident counts against her own).
+        self._grab_rules: list[tuple[str, RateCell]] | None = None
 
     def allow(self, kind: str) -> bool:
         """Take a token of ``kind`` ("any" is taken once for every frame)."""
@@ -90,7 +93,10 @@ class FrameLimiter:
                       proxy: str = "") -> Reservation:
         """A grab: inventory.reserve with this connection's user and address limits checked and
         charged in the same call (RateLimited when one refuses, counted as a strike)."""
-        rules = self.grabs.rules(self.sid, self.user_id, self.address) if self.grabs and self.user_id else []
+        rules = self._grab_rules
+        if rules is None:
+            rules = self._grab_rules = (self.grabs.rules(self.sid, self.user_id, self.address)
+                                        if self.grabs and self.user_id else [])
         try:
             return await inventory.reserve(self.sid, iid, user_id, qty, request_id, proxy=proxy,
                                            limits=[cell for _, cell in rules])

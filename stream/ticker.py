@@ -2,7 +2,8 @@
 
 Where a grab's reserve succeeds (the grab frame, a comment that grabs, a grid worker's grab for a
 resident) the buyer is appended to the session's ticker list (``note_purchase.lua``, which also
-counts the grab and its revenue for the host's live chart). Every web process beats every
+counts the grab and its revenue for the host's live chart; stream/purchases.py batches the
+notes). Every web process beats every
 ``TICK_S`` for each session it has viewers in, but the beat is a lock in Redis
 (``tick_session.lua``): one process per session per beat drains the list and publishes one
 ``buyers`` event, so the room hears one ticker however many processes serve it. The count is the
@@ -26,15 +27,12 @@ log = logging.getLogger(__name__)
 
 TICK_S = 2.0
 NAMES_SHOWN = 3
-MAX_WAITING = 100_000  # buyers kept for the next beat; a room that no one serves cannot grow it forever
 
 
 async def note_purchase(live: Live, sid: str, iid: str, user_id: str, qty: int) -> None:
     """Count one successful grab for the ticker and the live chart (call once per new order)."""
     try:
-        await live.scripts.note_purchase(
-            live.redis, [keys.ticker_buyers(sid), keys.insight(sid, "grabs"), keys.insight(sid, "revenue"),
-                         keys.item_stock(sid, iid)], [user_id, qty, MAX_WAITING])
+        await live.purchases.note(sid, iid, user_id, qty)
     except RedisError as exc:  # the order stands; only the ticker and the chart miss it
         log.warning("could not note a purchase for the ticker: %s", exc)
 

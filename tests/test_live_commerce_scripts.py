@@ -118,3 +118,23 @@ async def test_every_purchase_is_counted_once_and_one_beat_drains_them(redis: Re
     assert sum(int(v) for v in (await redis.hgetall(keys.insight(sid, "revenue"))).values()) == 300 * 2 * 350
     assert await redis.llen(keys.ticker_buyers(sid)) == 0
     assert await redis.hlen(keys.insight(sid, "viewers")) == 1  # the beat sampled the viewers once
+
+
+async def test_batched_purchase_notes_count_every_item_and_session_apart(redis: Redis, engine: AsyncEngine) -> None:
+    """Notes of two items and two sessions at once, coalesced into few calls: each session's chart
+    counts its own grabs and revenue at each item's price, and its ticker lists its buyers in order."""
+    live, sid, iid = await _session(redis, engine)
+    other = await create_session(live, HOST, "周日直播", "c1")
+    eggs = await add_item(live, sid, NewItem(title="土鸡蛋", price_cents=1200, stock=100, unit="盒"))
+    notes = [(sid, iid, f"u{n}", 1) for n in range(100)] + [(sid, eggs.id, f"e{n}", 2) for n in range(50)]
+    notes += [(other.id, iid, f"o{n}", 3) for n in range(30)]  # an item id of another session: no price there
+    await asyncio.gather(*(note_purchase(live, *note) for note in notes))
+
+    async def chart(s: str, name: str) -> int:
+        return sum(int(v) for v in (await redis.hgetall(keys.insight(s, name))).values())
+
+    assert await chart(sid, "grabs") == 150 and await chart(sid, "revenue") == 100 * 350 + 50 * 2 * 1200
+    assert await chart(other.id, "grabs") == 30 and await chart(other.id, "revenue") == 0
+    buyers = [b.decode() for b in await redis.lrange(keys.ticker_buyers(sid), 0, -1)]
+    assert sorted(buyers) == sorted(u for s, _, u, _ in notes if s == sid)
+    assert [b for b in buyers if b.startswith("u")] == [f"u{n}" for n in range(100)]
