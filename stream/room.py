@@ -100,11 +100,15 @@ async def live_room(request: web.Request) -> web.StreamResponse:
             viewer.min_seq = snapshot.seq
             await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
         viewer.start(request)
-        limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=state.id,
-                               user_id=viewer.user_id, address=request.remote)
-        desk = ProxyDesk(live.engine, state.community_id, viewer.user_id, viewer.role)
+        # Made on her first frame: most viewers only watch, and ten thousand idle limiters add up.
+        limiter: FrameLimiter | None = None
+        desk: ProxyDesk | None = None
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
+                if limiter is None or desk is None:
+                    limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=state.id,
+                                           user_id=viewer.user_id, address=request.remote)
+                    desk = ProxyDesk(live.engine, state.community_id, viewer.user_id, viewer.role)
                 await handle_frame(live, viewer, msg.data, limiter, desk)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
