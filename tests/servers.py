@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -95,8 +96,35 @@ async def shared_stores(tmp: Path) -> AsyncIterator[tuple[str, str]]:
         redis_url = await server.start()
     try:
         db_url = normalize_database_url(os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'live.db'}")
-        await migrate(db_url)
-        yield redis_url, db_url
+        async with own_database(db_url) as db_url:
+            await migrate(db_url)
+            yield redis_url, db_url
     finally:
         if server:
             await server.stop()
+
+
+@asynccontextmanager
+async def own_database(url: str) -> AsyncIterator[str]:
+    """A SQLite URL as it is; for PostgreSQL, a fresh database beside the one named, dropped after.
+
+    Processes started for a module live longer than one test, while every test's ``engine`` fixture
+    empties the session's database: on SQLite each group of processes has a file of its own, and
+    this gives them the same on PostgreSQL."""
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    from sqlalchemy import make_url, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    base = make_url(url)
+    own = base.set(database=f"{base.database}_{uuid.uuid4().hex[:8]}")
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")  # CREATE DATABASE takes no transaction
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    try:
+        yield own.render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:  # FORCE: a process the test could not stop still holds it
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)'))
+        await admin.dispose()

@@ -75,8 +75,9 @@ async def test_twenty_pollers_start_a_due_plan_once(redis: Redis, engine: AsyncE
     assert await subscriber.add(sid, (keys.channel(sid),))
     await _plan(redis, sid, "f1", iid, int(time.time() * 1000))
     outcomes = await asyncio.gather(*(flash_schedule.start_due(live, sid, "f1", f"proc{n}") for n in range(20)))
-    assert outcomes.count(True) == 1 and set(outcomes) <= {True, None}
-    assert [o for o in outcomes if o is not None] == [True]
+    # None: another poller held the claim; False: it came after the start was done (a slow machine
+    # lets one poller begin only then). Either way exactly one started it.
+    assert outcomes.count(True) == 1 and set(outcomes) <= {True, None, False}
     assert await flash_schedule.start_due(live, sid, "f1", "late") is False  # started: nothing more to do
     await asyncio.sleep(0.5)
     await subscriber.stop()

@@ -27,7 +27,7 @@ from infra.auth import Principal
 from infra.db import create_engine
 from infra.leader import SCHEDULER_LEASE, Lease, leading, lease_key
 from infra.resources import redis_client
-from infra.tables import metadata, orders, wish_windows
+from infra.tables import orders, wish_windows
 from inventory import Inventory, outbox
 from linli.cli import main as cli
 from linli.web_workers import supervise
@@ -65,11 +65,6 @@ async def stores(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
         client = redis_client(redis_url)
         await client.flushdb()  # a REDIS_URL from the environment is shared with earlier tests
         await client.aclose()
-        engine = create_engine(db_url)
-        async with engine.begin() as conn:  # DATABASE_URL from the environment is shared with earlier tests
-            for table in reversed(metadata.sorted_tables):
-                await conn.execute(table.delete())
-        await engine.dispose()
         yield redis_url, db_url
 
 
