@@ -15,22 +15,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from infra.auth import issue_token
 
 CONNECT_AT_ONCE = 200
 
 
-async def _open(url: str, count: int, first: int, secret: str, community: str) -> list[ClientConnection]:
-    """Open connections in waves, so the server's accept backlog never overflows."""
+async def _open(url: str, count: int, first: int, secret: str, community: str,
+                watch: Callable[[ClientConnection], None] | None = None) -> list[ClientConnection]:
+    """Open connections in waves, so the server's accept backlog never overflows; ``watch`` starts
+    reading each one as soon as it is open."""
     conns: list[ClientConnection] = []
     for start in range(0, count, CONNECT_AT_ONCE):
         wave = []
@@ -44,6 +50,8 @@ async def _open(url: str, count: int, first: int, secret: str, community: str) -
                 await ws.send("40")
                 await ws.recv()
             conns.append(ws)
+            if watch is not None:
+                watch(ws)
     return conns
 
 
@@ -54,9 +62,10 @@ async def _until_flash(ws: ClientConnection) -> float:
             return time.time()
 
 
-async def fanout(conns: list[ClientConnection]) -> dict[str, object]:
-    arrived = await asyncio.gather(*(_until_flash(ws) for ws in conns))
-    return {"arrived": arrived}
+async def _discard(ws: ClientConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
 
 
 async def grab(conns: list[ClientConnection], item: str, seconds: float, think: float) -> dict[str, object]:
@@ -100,10 +109,20 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--think", type=float, default=0, help="mean pause between one grabber's taps (0: none)")
     args = ap.parse_args()
-    conns = await _open(args.url, args.count, args.first, args.secret, args.community)
+    # Watching and idle connections read from the start: a connection that reads nothing stops
+    # reading its socket once websockets' queue is full, and then never answers the server's pings
+    # (a slow connection phase of ten thousand viewers outlasts aiohttp's heartbeat).
+    readers: list[asyncio.Task[Any]] = []
+    reading: dict[str, Callable[[ClientConnection], Awaitable[Any]]] = {"fanout": _until_flash, "idle": _discard}
+
+    def watch(ws: ClientConnection) -> None:
+        readers.append(asyncio.ensure_future(reading[args.mode](ws)))
+
+    conns = await _open(args.url, args.count, args.first, args.secret, args.community,
+                        watch if args.mode in reading else None)
     print("ready", flush=True)
     if args.mode == "fanout":
-        result = await fanout(conns)
+        result: dict[str, object] = {"arrived": await asyncio.gather(*readers)}
     elif args.mode == "grab":
         result = await grab(conns, args.item, args.seconds, args.think)
     else:  # idle: hold the connections until told to stop
