@@ -63,10 +63,10 @@ class Lease:
         # this process stops believing in it no later than Redis lets it expire.
         self._until = asked_at + self.ttl_ms / 1000
 
-    async def acquire(self) -> bool:
-        """Take the lease if nobody holds it (SET NX PX); True when taken."""
+    async def acquire(self, *, seize: bool = False) -> bool:
+        """Take the lease if nobody holds it (SET NX PX), or whoever holds it with ``seize``; True when taken."""
         asked_at = time.monotonic()
-        if await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms):
+        if await self.redis.set(self.key, self.token, nx=not seize, px=self.ttl_ms):
             self._granted(asked_at)
             return True
         return False
@@ -119,9 +119,10 @@ async def exclusive(redis: Redis, key: str, ttl_ms: int) -> AsyncIterator[bool]:
 class Leadership:
     """Run ``duty`` only while this process holds the lease; stand by and take over when it frees."""
 
-    def __init__(self, lease: Lease, duty: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def __init__(self, lease: Lease, duty: Callable[[], Coroutine[Any, Any, None]], *, seize: bool = False) -> None:
         self.lease = lease
         self.duty = duty
+        self._seize = seize  # the first campaign takes the lease from whoever holds it
         self.elected = asyncio.Event()  # set while this process leads (for tests and logs)
         self._duty_task: asyncio.Task[None] | None = None
 
@@ -148,7 +149,8 @@ class Leadership:
 
     async def _campaign(self) -> None:
         try:
-            won = await self.lease.acquire()
+            won = await self.lease.acquire(seize=self._seize)
+            self._seize = False
         except (RedisError, OSError) as exc:
             log.warning("%s: cannot reach Redis to take the lease: %s", self.lease.key, exc)
             return
@@ -189,11 +191,13 @@ class Leadership:
 
 
 @asynccontextmanager
-async def leading(redis: Redis, key: str, ttl_ms: int,
-                  duty: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[Leadership]:
+async def leading(redis: Redis, key: str, ttl_ms: int, duty: Callable[[], Coroutine[Any, Any, None]], *,
+                  seize: bool = False) -> AsyncIterator[Leadership]:
     """Campaign for ``key`` in the background for as long as the block runs; the winner runs ``duty``
-    (cancelled when the lease is lost or the block ends), and gives the lease up on the way out."""
-    leadership = Leadership(Lease(redis, key, ttl_ms), duty)
+    (cancelled when the lease is lost or the block ends), and gives the lease up on the way out.
+    ``seize``: this process is the only one that may lead (its holder before it is surely dead), so it
+    takes the lease at once rather than waiting for a dead holder's to run out."""
+    leadership = Leadership(Lease(redis, key, ttl_ms), duty, seize=seize)
     task = asyncio.create_task(leadership.run(), name=f"campaign:{key}")
     try:
         yield leadership

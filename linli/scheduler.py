@@ -52,5 +52,8 @@ async def run_jobs(res: Resources) -> None:
 @asynccontextmanager
 async def running_scheduler(res: Resources) -> AsyncIterator[Leadership]:
     """Campaign for the scheduler's lease while the block runs; the jobs run here only while it is ours."""
-    async with leading(res.redis, SCHEDULER_LEASE, res.settings.scheduler_lease_ms, lambda: run_jobs(res)) as lead:
+    # A private Redis has one supervising process per data folder (a file lock), so a lease found
+    # there is a SIGKILLed predecessor's: take it at once rather than wait for it to run out.
+    async with leading(res.redis, SCHEDULER_LEASE, res.settings.scheduler_lease_ms, lambda: run_jobs(res),
+                       seize=res.embedded_redis is not None) as lead:
         yield lead

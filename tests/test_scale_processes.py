@@ -180,6 +180,23 @@ async def test_one_leader_among_contenders_and_a_stolen_lease_stops_the_duty(red
     assert running == [] and await redis.get(key) is None
 
 
+async def test_a_sole_leader_seizes_a_dead_predecessors_lease_at_once(redis: aioredis.Redis) -> None:
+    """`linli serve` on its private Redis after a SIGKILL: the old lease is taken over at once, not after 60 s."""
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    key = lease_key("sole")
+    await redis.set(key, "vm:1:dead", px=60_000)
+    async with leading(redis, key, 60_000, forever, seize=True) as lead:
+        await asyncio.wait_for(lead.elected.wait(), 2)
+        assert _text(await redis.get(key) or b"") == lead.lease.token
+    await redis.set(key, "vm:1:dead", px=60_000)
+    async with leading(redis, key, 60_000, forever) as polite:  # without seize, it waits
+        await asyncio.sleep(0.3)
+        assert not polite.leading
+    assert _text(await redis.get(key) or b"") == "vm:1:dead"
+
+
 async def _true(value: bool) -> bool:
     return value
 
