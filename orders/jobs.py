@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from apscheduler.schedulers.base import BaseScheduler
 
 from infra.resources import Resources
+from infra.tasks import cancel_and_wait
 from inventory import Inventory, outbox
 from orders.outbox_worker import OutboxWorker
 from orders.pickups import expire_due, place_orders
@@ -34,10 +35,10 @@ async def running_outbox_worker(res: Resources) -> AsyncIterator[OutboxWorker]:
         stop.set()
         # A pass stuck on a store that stopped answering must not hold the process's shutdown:
         # cancelling is safe, as entries not yet acknowledged stay pending and are written again.
-        try:
-            await asyncio.wait_for(task, STOP_GRACE_S)
-        except TimeoutError:
-            log.warning("the outbox worker did not stop within %s s; cancelled it", STOP_GRACE_S)
+        _, running = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        if running:
+            log.warning("the outbox worker did not stop within %s s; cancelling it", STOP_GRACE_S)
+        await cancel_and_wait(task)
 
 
 async def reconcile_all(res: Resources) -> list[Reconciliation]:

@@ -8,7 +8,6 @@ sells out, so a sold-out item is never left showing stock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from infra.tasks import cancel_and_wait
 from stream import keys
 from stream.history import HISTORY_LEN
 from stream.protocol import encoder
@@ -88,7 +88,4 @@ class StockTicker:
         self._task = asyncio.create_task(self.run(), name="stock-ticker")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)

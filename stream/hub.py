@@ -16,7 +16,6 @@ published when it changes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -28,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from infra import metrics
+from infra.tasks import cancel_and_wait
 from stream import audience, keys
 from stream.catchup import SessionSeqs
 from stream.frames import event_ts, viewers_count
@@ -78,11 +78,7 @@ class Hub:
         self._tasks = [asyncio.create_task(self._report_viewers(), name="hub-viewers")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         await self._subs.stop()
 
     async def join(self, viewer: Viewer) -> None:

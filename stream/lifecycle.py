@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.ratelimit import RateLimits
+from infra.tasks import cancel_and_wait
 from inventory import DurabilityUnavailable
 from stream.context import Live
 from stream.deadlines import sweep_forever
@@ -63,11 +64,7 @@ async def running_live(redis: Redis, engine: AsyncEngine, *, grab_rate: float = 
     try:
         yield live
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         await live.presence.forget()
         await live.stock.stop()
         await live.hub.stop()

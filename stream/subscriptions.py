@@ -28,6 +28,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError, ResponseError
 
 from infra import metrics
+from infra.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,7 @@ class Subscriptions:
     async def stop(self) -> None:
         """Stop every connection and the supervisor."""
         tasks = [t for t in [self._task, *(link.task for link in self._links.values())] if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         self._links.clear()
 
     async def add(self, name: str, channels: tuple[str, ...]) -> bool:
