@@ -46,6 +46,12 @@ def _logging(*, with_pid: bool = False) -> None:
     logging.getLogger("aiohttp.server").addFilter(MalformedRequestLines())
 
 
+# A room's viewers come back all at once after a blip: with aiohttp's default of 128 waiting
+# connections, a 10,000-viewer room overflowed the accept queue while joins were busy, and the
+# kernel reset the handshakes that waited too long (seen in `linli bench fanout` on a loaded machine).
+ACCEPT_BACKLOG = 2048
+
+
 def _tune_gc() -> None:
     # Thousands of long-lived sockets make every full collection walk a large heap, which
     # showed as stalls in grab latency; collect young objects less often instead.
@@ -97,7 +103,7 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
     app = create_app(settings, worker=True, scheduler=True, run_migrations=True, ingest=True)
     _use_uvloop()
     _tune_gc()
-    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=5,
+    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=5, backlog=ACCEPT_BACKLOG,
                 access_log_class=RedactingAccessLogger,
                 print=lambda *_: click.echo(f"linli serving on http://{settings.host}:{settings.port}"))
 
@@ -125,7 +131,7 @@ def web_cmd(workers: str, reuse_port: bool) -> None:
     _use_uvloop()
     _tune_gc()
     web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5,
-                access_log_class=RedactingAccessLogger, reuse_port=reuse_port or None)
+                backlog=ACCEPT_BACKLOG, access_log_class=RedactingAccessLogger, reuse_port=reuse_port or None)
 
 
 @main.command()
