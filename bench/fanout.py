@@ -13,12 +13,13 @@ import os
 import uvloop
 
 from bench.common import GEN_PROCESSES, median, percentile, start_web, stop_web
-from loadtest.harness import Crowd, Server, now, rss_bytes, start_server
+from loadtest.harness import Crowd, Server, cpu_seconds, now, rss_bytes, start_server
 
 
 async def fanout_once(server: Server, viewers: int, webs: int = 1) -> dict[str, float]:
     """One flash start seen by ``viewers`` websockets spread evenly over ``webs`` web processes on
-    the same Redis: delivery delays and memory per viewer (every web process's RSS growth)."""
+    the same Redis: delivery delays, memory per viewer (every web process's RSS growth) and the web
+    processes' CPU from the call to the last receipt per viewer (what holds on a shared machine)."""
     extra = [await start_web(server) for _ in range(webs - 1)]
     try:
         procs = [server, *extra]
@@ -29,14 +30,16 @@ async def fanout_once(server: Server, viewers: int, webs: int = 1) -> dict[str, 
                   for n, w in enumerate(procs) if viewers > n * share]
         await asyncio.sleep(2)  # let viewer counts and join work settle
         rss1 = sum(rss_bytes(w.proc.pid) for w in procs)
+        cpu0 = sum(cpu_seconds(w.proc.pid) for w in procs)
         t0 = now()
         await server.call("POST", f"/api/sessions/{sid}/items/{iid}/flash", {"duration_s": 600})
         delays = [t - t0 for crowd in crowds for r in await crowd.results() for t in r["arrived"]]
+        cpu1 = sum(cpu_seconds(w.proc.pid) for w in procs)
     finally:
         for web in extra:
             await stop_web(web)
     return {"p50": percentile(delays, 0.5) * 1e3, "p99": percentile(delays, 0.99) * 1e3, "max": max(delays) * 1e3,
-            "per_viewer": (rss1 - rss0) / viewers}
+            "per_viewer": (rss1 - rss0) / viewers, "cpu_us": (cpu1 - cpu0) / viewers * 1e6}
 
 
 async def fanout(runs: int, sizes: list[int], web_counts: list[int] | None = None) -> None:
@@ -60,7 +63,8 @@ async def fanout(runs: int, sizes: list[int], web_counts: list[int] | None = Non
         print(f"  {size:6,} viewers on {webs} web   p50 {median([r['p50'] for r in results]):7.1f} ms   "
               f"p99 {median([r['p99'] for r in results]):7.1f} ms   "
               f"max {median([r['max'] for r in results]):7.1f} ms   "
-              f"memory {median([r['per_viewer'] for r in results]) / 1024:5.1f} KB per idle viewer")
+              f"memory {median([r['per_viewer'] for r in results]) / 1024:5.1f} KB per idle viewer   "
+              f"web CPU {median([r['cpu_us'] for r in results]):5.1f} µs per viewer")
 
 
 def main() -> None:
