@@ -84,16 +84,29 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
-async def start_web(server: Server) -> Server:
-    """One more `linli web` process beside ``server``'s, on the same Redis, SQL and secret, on a
-    port of its own; the Server returned shares the HTTP session and names the new process."""
-    port = free_port()
-    env = {**os.environ, "LINLI_DATA": str(server.data), "LINLI_SECRET": server.secret, "LINLI_GRAB_RATE": "1000",
-           "REDIS_URL": server.redis.url, "DATABASE_URL": f"sqlite:///{server.data / 'linli.db'}",
-           "PORT": str(port)}
+def _env(server: Server, redis_url: str | None, port: int = 0) -> dict[str, str]:
+    return {**os.environ, "LINLI_DATA": str(server.data), "LINLI_SECRET": server.secret, "LINLI_GRAB_RATE": "1000",
+            "REDIS_URL": redis_url or server.redis.url, "DATABASE_URL": f"sqlite:///{server.data / 'linli.db'}",
+            "PORT": str(port)}
+
+
+async def _spawn(server: Server, command: str, env: dict[str, str]) -> asyncio.subprocess.Process:
     with open(server.data / "processes.log", "ab") as log:  # noqa: ASYNC230 - once, before the process starts
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "web", env=env,
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", command, env=env,
                                                     stdout=log, stderr=log)
+
+
+async def start_worker(server: Server, redis_url: str) -> asyncio.subprocess.Process:
+    """A `linli worker` draining the outboxes of ``redis_url`` (e.g. a cluster) into ``server``'s SQL."""
+    return await _spawn(server, "worker", _env(server, redis_url))
+
+
+async def start_web(server: Server, redis_url: str | None = None) -> Server:
+    """One more `linli web` process beside ``server``'s, on the same SQL and secret (and the same Redis
+    unless ``redis_url`` names another, e.g. a cluster), on a port of its own; the Server returned
+    shares the HTTP session and names the new process."""
+    port = free_port()
+    proc = await _spawn(server, "web", _env(server, redis_url, port))
     web = dataclasses.replace(server, proc=proc, url=f"http://127.0.0.1:{port}")
     for _ in range(300):
         try:

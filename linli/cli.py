@@ -300,14 +300,17 @@ def bench_reserve(seconds: float, concurrency: int, runs: int, cluster: bool) ->
 @click.option("--web", default="1,2,4", show_default=True, help="Comma-separated numbers of web processes.")
 @click.option("--think", type=float, default=1.0, show_default=True,
               help="Mean pause between a paced grabber's taps (0: closed loop only).")
-def bench_grab(grabbers: int, seconds: float, runs: int, web: str, think: float) -> None:
+@click.option("--cluster", is_flag=True,
+              help="Also on a local Redis Cluster of 3 primaries, three sessions spread over them (and over "
+                   "three sessions on one Redis beside it).")
+def bench_grab(grabbers: int, seconds: float, runs: int, web: str, think: float, cluster: bool) -> None:
     """Websocket grabs/s, p99 and CPU per grab through 1, 2, 4 web processes, beside the reserve
     script's baselines."""
     import uvloop
 
     from bench.grab import grab
 
-    uvloop.run(grab(runs, grabbers, seconds, think, tuple(int(n) for n in web.split(","))))
+    uvloop.run(grab(runs, grabbers, seconds, think, tuple(int(n) for n in web.split(",")), cluster))
 
 
 @bench.command("fanout")
