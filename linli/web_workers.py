@@ -103,8 +103,9 @@ class Supervisor:
     async def _spawn(self, slot: Slot) -> asyncio.subprocess.Process:
         # Its own process group: a terminal's Ctrl-C reaches the parent only, which stops the
         # children once each, in order (a second signal would cut a child's graceful shutdown short).
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "web", "--reuse-port",
-                                                    env=self._child_env(), process_group=0)
+        # --workers 1: a LINLI_WEB_WORKERS in the environment must not make each child a supervisor too.
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "web", "--workers", "1",
+                                                    "--reuse-port", env=self._child_env(), process_group=0)
         slot.pids.append(proc.pid)
         log.info("web process %d started (pid %d)", slot.number, proc.pid)
         return proc

@@ -85,11 +85,11 @@ async def _pids_answering(url: str, connections: int) -> set[int]:
 
 async def test_web_workers_share_one_port_come_back_when_killed_and_stop_with_1001(
         tmp_path: Path, stores: tuple[str, str]) -> None:
-    """`linli web --workers 2`: connections land on both processes of one port; a child killed by
+    """`linli web` with LINLI_WEB_WORKERS=2: connections land on both processes of one port; a child killed by
     SIGKILL is replaced; SIGTERM to the parent closes every websocket with 1001 and exits 0."""
     redis_url, db_url = stores
-    env = linli_env(tmp_path, REDIS_URL=redis_url, DATABASE_URL=db_url, LINLI_SECRET=SECRET)
-    server = await start_linli(["web", "--workers", "2"], env, tmp_path / "web.log", healthy_within_s=90)
+    env = linli_env(tmp_path, REDIS_URL=redis_url, DATABASE_URL=db_url, LINLI_SECRET=SECRET, LINLI_WEB_WORKERS="2")
+    server = await start_linli(["web"], env, tmp_path / "web.log", healthy_within_s=90)
     try:
         # Healthy means one process answers; the other may still be starting.
         await _eventually(lambda: _both_answer(server.url), 60, "both web processes answering")
