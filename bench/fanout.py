@@ -33,8 +33,10 @@ async def fanout_once(server: Server, viewers: int, webs: int = 1) -> dict[str, 
         cpu0 = sum(cpu_seconds(w.proc.pid) for w in procs)
         t0 = now()
         await server.call("POST", f"/api/sessions/{sid}/items/{iid}/flash", {"duration_s": 600})
-        delays = [t - t0 for crowd in crowds for r in await crowd.results() for t in r["arrived"]]
+        delays = [t - t0 for crowd in crowds for r in await crowd.reports() for t in r["arrived"]]
         cpu1 = sum(cpu_seconds(w.proc.pid) for w in procs)
+        for crowd in crowds:
+            await crowd.ended()
     finally:
         for web in extra:
             await stop_web(web)

@@ -39,8 +39,9 @@ async def _measure(pid: int, start_crowd: Callable[[], Awaitable[Crowd]],
     rss1, cpu0 = rss_bytes(pid), cpu_seconds(pid)
     t0 = now()
     await trigger()
-    results = await crowd.results()
+    results = await crowd.reports()
     cpu1 = cpu_seconds(pid)
+    await crowd.ended()
     delays = [t - t0 for r in results for t in r["arrived"]]
     return {"p50": percentile(delays, 0.5) * 1e3, "p99": percentile(delays, 0.99) * 1e3, "max": max(delays) * 1e3,
             "kb": (rss1 - rss0) / viewers / 1024, "cpu_us": (cpu1 - cpu0) / viewers * 1e6}

@@ -157,6 +157,19 @@ class Crowd:
         return sum(cpu_seconds(p.pid) for p in self.procs if p.returncode is None)
 
     async def results(self) -> list[dict[str, Any]]:
+        """Every generator's report, once all have ended (and closed their connections)."""
+        out = await self.reports()
+        await self.ended()
+        return out
+
+    async def ended(self) -> None:
+        """Wait until every generator has closed its connections and exited."""
+        for p in self.procs:
+            await p.wait()
+
+    async def reports(self) -> list[dict[str, Any]]:
+        """Every generator's report as soon as it prints it, before it closes its connections
+        (so a server's CPU read now leaves out ten thousand connections closing)."""
         out: list[dict[str, Any]] = []
         for p in self.procs:
             if self.mode == "idle" and p.stdin:
@@ -164,7 +177,6 @@ class Crowd:
                 await p.stdin.drain()
             line = await asyncio.wait_for(p.stdout.readline(), 300)  # type: ignore[union-attr]
             out.append(json.loads(line))
-            await p.wait()
         return out
 
 
