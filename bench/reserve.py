@@ -53,17 +53,19 @@ async def _refill(inv: Inventory) -> None:
         left = await inv.load_stock(SID, IID, add=BIG_STOCK, per_user_limit=0, price_cents=100)
 
 
-async def _through_inventory(inv: Inventory, seconds: float, concurrency: int) -> tuple[float, float, float]:
-    """reserves/s, p50 ms, p99 ms with ``concurrency`` tasks calling inventory.reserve."""
+async def through_inventory(inv: Inventory, seconds: float, concurrency: int,
+                            sids: tuple[str, ...] = (SID,)) -> tuple[float, float, float]:
+    """reserves/s, p50 ms, p99 ms with ``concurrency`` tasks calling inventory.reserve, task i on
+    session ``sids[i % len(sids)]``."""
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
     run = os.urandom(4).hex()
 
     async def one(task: int) -> None:
-        n = 0
+        sid, n = sids[task % len(sids)], 0
         while time.perf_counter() < stop_at:
             t0 = time.perf_counter()
-            r = await inv.reserve(SID, IID, f"u{task}", 1, f"{run}-{task}-{n}")
+            r = await inv.reserve(sid, IID, f"u{task}", 1, f"{run}-{task}-{n}")
             latencies.append(time.perf_counter() - t0)
             assert r.ok, r
             n += 1
@@ -177,7 +179,7 @@ async def _durable_rows(rows: list[tuple[str, Redis, bool]], seconds: float, con
         measured = []
         for _ in range(runs):
             await _refill(plain)
-            measured.append(await _through_inventory(Inventory(redis, wait_aof=wait), seconds, concurrency))
+            measured.append(await through_inventory(Inventory(redis, wait_aof=wait), seconds, concurrency))
             await redis.xtrim(keys.outbox(SID), maxlen=0)
         figures.append([median(m[i] for m in measured) for i in range(3)])
     for (label, _, _), (rate, p50, p99) in zip(rows, figures, strict=True):
@@ -199,7 +201,7 @@ async def _measure(inv: Inventory, url: str, seconds: float, concurrency: int, r
     raw_p: list[float | None] = []
     for _ in range(runs):
         await _refill(inv)
-        ours.append(await _through_inventory(inv, seconds, concurrency))
+        ours.append(await through_inventory(inv, seconds, concurrency))
         await _refill(inv)
         plain.append(await plain_loop(inv, seconds, concurrency))
         await _refill(inv)

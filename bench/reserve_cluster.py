@@ -15,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import time
 
-from bench.common import median, percentile, temp_folder
+from bench.common import median, temp_folder
+from bench.reserve import IID, through_inventory
 from infra.ids import session_tag
 from infra.redis_cluster import SLOTS, EmbeddedCluster, key_slot
 from infra.redis_server import EmbeddedRedis
 from infra.resources import redis_client
 from inventory import Inventory
-
-IID = "i1"
 
 
 def spread_sessions(primaries: int = 3) -> list[str]:
@@ -45,26 +43,6 @@ async def _load(inv: Inventory, sids: list[str], seconds: float, concurrency: in
         await inv.open_sale(sid, IID)
 
 
-async def _reserves(inv: Inventory, sids: list[str], seconds: float, concurrency: int) -> tuple[float, float]:
-    """(reserves/s, p99 ms) with ``concurrency`` tasks, each on one of the sessions in turn."""
-    latencies: list[float] = []
-    run = os.urandom(4).hex()
-    stop_at = time.perf_counter() + seconds
-
-    async def one(task: int) -> None:
-        sid, n = sids[task % len(sids)], 0
-        while time.perf_counter() < stop_at:
-            t0 = time.perf_counter()
-            r = await inv.reserve(sid, IID, f"u{task}", 1, f"{run}-{task}-{n}")
-            latencies.append(time.perf_counter() - t0)
-            assert r.ok, r
-            n += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(concurrency)))
-    return len(latencies) / (time.perf_counter() - t0), percentile(latencies, 0.99) * 1e3
-
-
 async def _main(seconds: float, concurrency: int, runs: int) -> int:
     sids = spread_sessions()
     with temp_folder("linli-bench-cluster-") as tmp:
@@ -83,7 +61,8 @@ async def _main(seconds: float, concurrency: int, runs: int) -> int:
             figures: dict[str, list[tuple[float, float]]] = {name: [] for name in invs}
             for _ in range(runs):  # interleaved, so a noisy neighbour hits both alike
                 for name, inv in invs.items():
-                    figures[name].append(await _reserves(inv, sids, seconds, concurrency))
+                    rate, _, p99 = await through_inventory(inv, seconds, concurrency, tuple(sids))
+                    figures[name].append((rate, p99))
             base = median([rate for rate, _ in figures["1 server"]])
             for name, rows in figures.items():
                 rate, p99 = median([r for r, _ in rows]), median([p for _, p in rows])
