@@ -75,6 +75,14 @@ async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snaps
     )
 
 
+async def _send_snapshot(live: Live, ws: web.WebSocketResponse, viewer: Viewer) -> None:
+    """Her snapshot, built and sent in a frame of its own: a local of the handler would live as long as
+    her connection, a copy of the whole room's catalog per idle viewer."""
+    snapshot = await build_snapshot(live, await load_session(live, viewer.sid), viewer.user_id)
+    viewer.min_seq = snapshot.seq
+    await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
+
+
 async def live_room(request: web.Request) -> web.StreamResponse:
     """GET /ws/sessions/{sid}: a single-use ?ticket= (browsers) or the Authorization header (other clients);
     ``?since=<seq>``: the last event seen, to resume from the session's history instead of a snapshot."""
@@ -96,9 +104,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     try:
         # Her first frames (the snapshot, or what she missed) go out before events may reach her socket.
         if not await resume(live, viewer, since):
-            snapshot = await build_snapshot(live, await load_session(live, state.id), viewer.user_id)
-            viewer.min_seq = snapshot.seq
-            await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
+            await _send_snapshot(live, ws, viewer)
         viewer.start(request)
         # Made on her first frame: most viewers only watch, and ten thousand idle limiters add up.
         limiter: FrameLimiter | None = None
