@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.db import create_engine, migrate
 from infra.redis_server import EmbeddedRedis, free_port
 from infra.settings import normalize_database_url
-from loadtest.harness import Server
+from loadtest.harness import Server, answers_healthz
 
 GEN_PROCESSES = 4  # load-generator processes behind the websocket benchmarks (grab, fanout)
 
@@ -108,14 +107,8 @@ async def start_web(server: Server, redis_url: str | None = None) -> Server:
     port = free_port()
     proc = await _spawn(server, "web", _env(server, redis_url, port))
     web = dataclasses.replace(server, proc=proc, url=f"http://127.0.0.1:{port}")
-    for _ in range(300):
-        try:
-            async with web.http.get(web.url + "/healthz") as resp:
-                if resp.status == 200:
-                    return web
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
+    if await answers_healthz(web.http, web.url):
+        return web
     await stop_web(web)
     raise RuntimeError(f"web process did not start; see {server.data / 'processes.log'}")
 

@@ -104,15 +104,22 @@ async def start_server() -> Server:
     worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "linli", "worker", env=env,
                                                   stdout=log, stderr=log)
     server = Server(web, worker, redis, f"http://127.0.0.1:{port}", data, secret)
-    for _ in range(300):
+    if await answers_healthz(server.http, server.url):
+        return server
+    raise RuntimeError(f"server did not start; see {data / 'processes.log'}")
+
+
+async def answers_healthz(http: aiohttp.ClientSession, url: str, within_s: float = 30) -> bool:
+    """Whether the web process at ``url`` answers /healthz with 200 within ``within_s``."""
+    for _ in range(int(within_s * 10)):
         try:
-            async with server.http.get(server.url + "/healthz") as resp:
+            async with http.get(url + "/healthz") as resp:
                 if resp.status == 200:
-                    return server
+                    return True
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"server did not start; see {data / 'processes.log'}")
+    return False
 
 
 @dataclass
