@@ -10,6 +10,7 @@ is the primary key, writing them again changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -252,18 +253,36 @@ class OutboxWorker:
         await pipe.execute()
 
     async def drain_once(self) -> int:
-        """One pass over every outbox; returns how many entries were written."""
+        """One pass over every outbox; returns how many entries were written. An outbox whose Redis
+        node fails (a cluster primary failing over) does not hold up the others: they are drained, then
+        the failure is raised, after the cluster's slot map is read again so the next pass finds the
+        promoted replica."""
         done = 0
+        failed: Exception | None = None
         for stream in await self.streams():
-            # Bounded per stream, so one busy sale cannot starve the others.
-            for _ in range(self.MAX_BATCHES_PER_PASS):
-                entries = await self.read(stream)
-                if not entries:
-                    break
-                await self.write(entries)
-                await self.ack(stream, entries)
-                metrics.outbox_written(len(entries))
-                done += len(entries)
+            try:
+                done += await self._drain(stream)
+            except (OSError, RedisError) as exc:
+                failed = exc
+        if failed is not None:
+            cluster: object = self.redis  # the factory hands a RedisCluster over as a Redis
+            if isinstance(cluster, RedisCluster):
+                with contextlib.suppress(OSError, RedisError):
+                    await cluster.nodes_manager.initialize()
+            raise failed
+        return done
+
+    async def _drain(self, stream: bytes) -> int:
+        done = 0
+        # Bounded per stream, so one busy sale cannot starve the others.
+        for _ in range(self.MAX_BATCHES_PER_PASS):
+            entries = await self.read(stream)
+            if not entries:
+                break
+            await self.write(entries)
+            await self.ack(stream, entries)
+            metrics.outbox_written(len(entries))
+            done += len(entries)
         return done
 
     async def run(self, stop: asyncio.Event, idle_sleep: float = 0.05) -> None:

@@ -274,7 +274,7 @@ async def test_viewers_on_two_processes_miss_nothing_across_a_failover(
     # A personal frame for one user: only her viewer gets it, on whichever process she watches.
     sid0 = sessions[0][0]
     envelope = Personal(to="u01", frame=msgspec.Raw(b'{"type":"notice_test","n":1}'))
-    await cluster_redis.spublish(keys.personal(sid0), msgspec.json.encode(envelope))
+    await cluster_redis.execute_command("SPUBLISH", keys.personal(sid0), msgspec.json.encode(envelope))  # type: ignore[no-untyped-call]
     pinned: list[list[int]] = [[], []]
     pinners = [asyncio.create_task(_pin_forever(api, sid, items, pinned[i])) for i, (sid, items) in enumerate(sessions)]
     try:
