@@ -255,8 +255,7 @@ class OutboxWorker:
     async def drain_once(self) -> int:
         """One pass over every outbox; returns how many entries were written. An outbox whose Redis
         node fails (a cluster primary failing over) does not hold up the others: they are drained, then
-        the failure is raised, after the cluster's slot map is read again so the next pass finds the
-        promoted replica."""
+        the failure is raised."""
         done = 0
         failed: Exception | None = None
         for stream in await self.streams():
@@ -265,12 +264,16 @@ class OutboxWorker:
             except (OSError, RedisError) as exc:
                 failed = exc
         if failed is not None:
-            cluster: object = self.redis  # the factory hands a RedisCluster over as a Redis
-            if isinstance(cluster, RedisCluster):
-                with contextlib.suppress(OSError, RedisError):
-                    await cluster.nodes_manager.initialize()
             raise failed
         return done
+
+    async def _read_slot_map(self) -> None:
+        """On a cluster, learn the slot map again: after a primary died, redis-py's client kept asking the
+        dead node (seen at 8.0 and 8.2) until told where its slots went."""
+        cluster: object = self.redis  # the factory hands a RedisCluster over as a Redis
+        if isinstance(cluster, RedisCluster):
+            with contextlib.suppress(OSError, RedisError):
+                await cluster.nodes_manager.initialize()
 
     async def _drain(self, stream: bytes) -> int:
         done = 0
@@ -298,6 +301,8 @@ class OutboxWorker:
                 metrics.store_error(exc, "worker")
                 written = 0
                 await asyncio.sleep(1)
+                if isinstance(exc, OSError | RedisError):
+                    await self._read_slot_map()
             except Exception:  # a bug must not stop every session's orders reaching SQL
                 log.exception("outbox drain failed, retrying")
                 written = 0
