@@ -214,7 +214,10 @@ SECURITY_HEADERS = {
 
 async def security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     """``on_response_prepare``: the security headers on every answer, pages, files, API and errors alike
-    (a signal rather than a middleware, so answers made outside the middlewares get them too)."""
+    (a signal rather than a middleware, so answers made outside the middlewares get them too). Not on a
+    websocket's 101, which carries no document to protect: it would keep ~1.8 KB of headers per viewer."""
+    if response.status == 101:
+        return
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
 

@@ -28,6 +28,7 @@ class Settings:
     scheduler_lease_ms: int = 15_000  # one scheduler runs the jobs; a standby takes over this long after it dies
     hold_warning_min: int = 10  # residents are reminded of an unconfirmed hold this long before its release
     max_connections_per_user: int = 5  # open websockets of one user in one session (0: no cap)
+    keepalive_s: float = 30.0  # a ping to every viewer this often; a viewer silent for a whole period is dropped
     rate_limits: tuple[tuple[str, str], ...] = ()  # (rule, limit) overrides of infra.ratelimit.RULES
     limit_exempt: str = "127.0.0.0/8,::1"  # addresses the per-address limits skip
     metrics_allow: str = "127.0.0.0/8,::1"  # addresses that may read /metrics without a token
@@ -63,6 +64,7 @@ class Settings:
             "scheduler_lease_ms": int(env.get("LINLI_SCHEDULER_LEASE_MS", "15000")),
             "hold_warning_min": int(env.get("LINLI_HOLD_WARNING_MIN", "10")),
             "max_connections_per_user": int(env.get("LINLI_MAX_CONNECTIONS_PER_USER", "5")),
+            "keepalive_s": float(env.get("LINLI_KEEPALIVE_S", "30")),
             "rate_limits": tuple(sorted(
                 (name.removeprefix("LINLI_LIMIT_").lower().replace("_user", ".user").replace("_address", ".address"),
                  value)

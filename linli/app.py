@@ -13,15 +13,14 @@ from infra.appkeys import RESOURCES
 from infra.errors import Forbidden, NotFound
 from infra.http import (
     CONTENT_SECURITY_POLICY,
-    auth_middleware,
     authenticate,
     json_response,
-    problem_middleware,
     security_headers,
 )
 from infra.media_server import running_ingest
 from infra.metrics_http import routes as metrics_routes
-from infra.ratelimit import RATE_LIMITS, token_failure_middleware
+from infra.middlewares import MIDDLEWARES
+from infra.ratelimit import RATE_LIMITS
 from infra.resources import open_resources
 from infra.settings import Settings
 from linli import health, openapi, tokens
@@ -94,9 +93,7 @@ async def whoami(request: web.Request) -> web.Response:
 def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = False,
                run_migrations: bool = False, ingest: bool = False) -> web.Application:
     """The web application; with worker/scheduler/ingest it also runs those in-process (``linli serve``)."""
-    # Outermost, the token-failure limits see every 401 whichever layer made it.
-    app = web.Application(middlewares=[token_failure_middleware, problem_middleware, auth_middleware],
-                          client_max_size=256 * 1024)
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=256 * 1024)
     app.on_response_prepare.append(security_headers)
 
     async def resources_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -110,7 +107,8 @@ def create_app(settings: Settings, *, worker: bool = False, scheduler: bool = Fa
         res = app[RESOURCES]
         async with stream.running_live(res.redis, res.engine, grab_rate=settings.grab_rate, limits=res.limits,
                                        max_connections_per_user=settings.max_connections_per_user,
-                                       wait_aof=settings.wait_aof, wait_replicas=settings.wait_replicas) as live:
+                                       wait_aof=settings.wait_aof, wait_replicas=settings.wait_replicas,
+                                       keepalive_s=settings.keepalive_s) as live:
             app[stream.LIVE] = live
             yield
 

@@ -149,7 +149,7 @@ class Crowd:
                 break
             procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "loadtest.crowd", "--url", url,
-                "--count", str(count), "--first", str(first + n * share), "--secret", secret,
+                "--count", str(count), "--first", str(first + n * share), f"--secret={secret}",  # it may start with "-"
                 "--community", "bench", "--mode", mode, "--item", item, "--seconds", str(seconds),
                 "--think", str(think),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28))

@@ -12,7 +12,7 @@ from infra.ratelimit import RateLimits
 from inventory import Inventory
 from stream.audience import resident_names
 from stream.events import Publisher, StockTicker
-from stream.hub import Hub
+from stream.hub import KEEPALIVE_S, Hub
 from stream.limits import GrabLimits
 from stream.presence import Presence
 from stream.purchases import Purchases
@@ -36,10 +36,11 @@ class Live:
 
     @classmethod
     def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0, limits: RateLimits | None = None,
-              max_connections_per_user: int = 5, wait_aof: bool = False, wait_replicas: int = 0) -> Live:
+              max_connections_per_user: int = 5, wait_aof: bool = False, wait_replicas: int = 0,
+              keepalive_s: float = KEEPALIVE_S) -> Live:
         inventory = Inventory(redis, wait_aof=wait_aof, wait_replicas=wait_replicas)
         scripts = Scripts()
-        hub = Hub(redis, scripts, resident_names(engine))
+        hub = Hub(redis, scripts, resident_names(engine), keepalive_s=keepalive_s)
         return cls(
             redis=redis, engine=engine, inventory=inventory, scripts=scripts, publisher=Publisher(redis, scripts),
             stock=StockTicker(redis, scripts, hub.room_size), hub=hub,

@@ -40,6 +40,7 @@ from stream.viewer import Viewer, text_frame
 log = logging.getLogger(__name__)
 
 VIEWERS_EVERY_S = 1.0
+KEEPALIVE_S = 30.0  # a ping to every viewer this often; one silent for a whole period is dropped
 VIEWERS_STALE_MS = 5_000
 REPLAYED_EDITIONS = 512  # editions of named events kept for resuming viewers
 RESYNC_CLOSE_CODE = 4009  # "events were lost on the way: reconnect to resume or resync"
@@ -49,12 +50,15 @@ _personal = msgspec.json.Decoder(Personal)
 class Hub:
     """Subscriptions and local viewers of one web process."""
 
-    def __init__(self, redis: Redis, scripts: Scripts, names: audience.NameLookup | None = None) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, names: audience.NameLookup | None = None,
+                 keepalive_s: float = KEEPALIVE_S) -> None:
         self.redis = redis
+        self.keepalive_s = keepalive_s
         self._names = names  # masked names of residents by user id
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rooms: dict[str, set[Viewer]] = defaultdict(set)
-        self._users: dict[tuple[str, str], set[Viewer]] = defaultdict(set)  # (session, user) -> her viewers
+        # (session, user) -> her viewers: a list, as she has one or two (a set is 216 bytes empty)
+        self._users: dict[tuple[str, str], list[Viewer]] = defaultdict(list)
         self._seqs = SessionSeqs(redis, self._deliver_event, self._resync)
         self._subs = Subscriptions(redis, self._on_message, self._seqs.catch_up)
         self._closing: set[asyncio.Task[None]] = set()  # resync closes, held until done
@@ -75,7 +79,8 @@ class Hub:
             raise
         if self._subs.server:
             log.info("live fan-out over sharded pub/sub on %s", self._subs.server)
-        self._tasks = [asyncio.create_task(self._report_viewers(), name="hub-viewers")]
+        self._tasks = [asyncio.create_task(self._report_viewers(), name="hub-viewers"),
+                       asyncio.create_task(self._keep_alive(), name="hub-keepalive")]
 
     async def stop(self) -> None:
         await cancel_and_wait(*self._tasks)
@@ -85,7 +90,7 @@ class Hub:
         if viewer.role == "resident" and self._names is not None:
             viewer.name = (await self._names([viewer.user_id])).get(viewer.user_id, "")
         self.rooms[viewer.sid].add(viewer)
-        self._users[(viewer.sid, viewer.user_id)].add(viewer)
+        self._users[(viewer.sid, viewer.user_id)].append(viewer)
         # Confirmed before the caller reads the snapshot or the history, so no event falls between.
         if not await self._subs.add(viewer.sid, (keys.channel(viewer.sid), keys.personal(viewer.sid))):
             log.warning("the subscription of session %s is not confirmed yet", viewer.sid)
@@ -97,8 +102,8 @@ class Hub:
             return
         room.discard(viewer)
         mine = self._users.get((viewer.sid, viewer.user_id))
-        if mine is not None:
-            mine.discard(viewer)
+        if mine is not None and viewer in mine:
+            mine.remove(viewer)
             if not mine:
                 del self._users[(viewer.sid, viewer.user_id)]
         if not room:
@@ -188,6 +193,13 @@ class Hub:
         self.deliver(sid, data, await self._names(winners) if winners and self._names else None)
         if self.rooms.get(sid) and (published := event_ts(data)) is not None:
             metrics.event_handed_over(published)
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(self.keepalive_s)
+            for room in list(self.rooms.values()):
+                for viewer in list(room):
+                    viewer.keepalive()
 
     async def _report_viewers(self) -> None:
         while True:

@@ -18,6 +18,7 @@ from inventory import DurabilityUnavailable
 from stream.context import Live
 from stream.deadlines import sweep_forever
 from stream.flash_schedule import poll_forever
+from stream.hub import KEEPALIVE_S
 from stream.presence import BEAT_EVERY_S
 from stream.ticker import tick_forever
 
@@ -37,11 +38,11 @@ async def _beat_forever(live: Live) -> None:
 @asynccontextmanager
 async def running_live(redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0, limits: RateLimits | None = None,
                        max_connections_per_user: int = 5, wait_aof: bool = False,
-                       wait_replicas: int = 0) -> AsyncIterator[Live]:
+                       wait_replicas: int = 0, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[Live]:
     """The process's Live with its hub, presence heartbeat, stock ticker and deadline sweeper running until exit."""
     live = Live.build(redis, engine, grab_rate=grab_rate, limits=limits,
                       max_connections_per_user=max_connections_per_user, wait_aof=wait_aof,
-                      wait_replicas=wait_replicas)
+                      wait_replicas=wait_replicas, keepalive_s=keepalive_s)
     with contextlib.suppress(RedisError, OSError):
         # An optimisation only: every call recovers from NOSCRIPT.
         await live.inventory.prepare()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 
@@ -13,6 +14,7 @@ from aiohttp import WSMsgType, web
 from infra import metrics
 from infra.errors import DomainError, Forbidden
 from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
+from infra.middlewares import guarded, guards_its_opening
 from infra.types import readable
 from stream import keys
 from stream.admission import joinable
@@ -83,9 +85,24 @@ async def _send_snapshot(live: Live, ws: web.WebSocketResponse, viewer: Viewer) 
     await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
 
 
+@guards_its_opening
 async def live_room(request: web.Request) -> web.StreamResponse:
     """GET /ws/sessions/{sid}: a single-use ?ticket= (browsers) or the Authorization header (other clients);
-    ``?since=<seq>``: the last event seen, to resume from the session's history instead of a snapshot."""
+    ``?since=<seq>``: the last event seen, to resume from the session's history instead of a snapshot.
+
+    The app's guards run around the opening only (infra.middlewares), and what the opening needed (the
+    caller's token claims, the session's whole state) is gone once she is in: an idle viewer holds her
+    socket, her Viewer and this frame, little else."""
+    joined: list[tuple[Viewer, int | None]] = []
+    answer = await guarded(request, functools.partial(_open_room, joined=joined))
+    if not joined:
+        return answer  # refused before the handshake: a problem body, or a 101 already closed with a reason
+    return await _serve(request, *joined[0])
+
+
+async def _open_room(request: web.Request, *, joined: list[tuple[Viewer, int | None]]) -> web.StreamResponse:
+    """Who, which session, the handshake, her place in the room's presence: her Viewer and the seq she
+    resumes from in ``joined``."""
     live, sid, ticket = request.app[LIVE], request.match_info["sid"], request.query.get("ticket")
     since = resume_point(request.query.get("since"))
     # Who first, then which session: a stranger learns nothing of which sessions exist.
@@ -93,12 +110,19 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     state = await joinable(live, principal, sid)
 
     # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=False)
+    # No aiohttp heartbeat: the hub pings every viewer in one sweep (Viewer.keepalive), so pings and
+    # pongs come to the handler's loop.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=False, compress=False)
     await ws.prepare(request)
-    if not await _counted_in(live, ws, state.id, principal.user_id):
-        return ws
-    await note_viewer(live, state.id, principal.user_id, principal.role)
-    viewer = Viewer(ws, state.id, principal.user_id, principal.role)
+    if await _counted_in(live, ws, state.id, principal.user_id):
+        await note_viewer(live, state.id, principal.user_id, principal.role)
+        joined.append((Viewer(ws, state.id, principal.user_id, principal.role), since))
+    return ws
+
+
+async def _serve(request: web.Request, viewer: Viewer, since: int | None) -> web.StreamResponse:
+    """Her first frames, then her frames in and the room's events out until she leaves."""
+    live, ws = request.app[LIVE], viewer.ws
     await live.hub.join(viewer)
     metrics.viewer_joined()
     try:
@@ -110,11 +134,13 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         limiter: FrameLimiter | None = None
         desk: ProxyDesk | None = None
         async for msg in ws:
+            viewer.heard = True
             if msg.type == WSMsgType.TEXT:
                 if limiter is None or desk is None:
-                    limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=state.id,
+                    community_id = (await load_session(live, viewer.sid)).community_id
+                    limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=viewer.sid,
                                            user_id=viewer.user_id, address=request.remote)
-                    desk = ProxyDesk(live.engine, state.community_id, viewer.user_id, viewer.role)
+                    desk = ProxyDesk(live.engine, community_id, viewer.user_id, viewer.role)
                 await handle_frame(live, viewer, msg.data, limiter, desk)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
@@ -122,6 +148,8 @@ async def live_room(request: web.Request) -> web.StreamResponse:
                         await asyncio.wait_for(viewer.flush(), 2)
                     await ws.close(code=FLOOD_CLOSE_CODE, message=b"too many frames")
                     break
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)  # browsers never ping; other clients (and their proxies) do
             elif msg.type == WSMsgType.BINARY:
                 viewer.offer(encoder.encode(Error(code="bad_frame", message="send JSON text frames")))
     except STORE_ERRORS as exc:
@@ -136,7 +164,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         metrics.viewer_left()
         await live.hub.leave(viewer)
         with contextlib.suppress(Exception):
-            await live.presence.leave(state.id, viewer.user_id)
+            await live.presence.leave(viewer.sid, viewer.user_id)
         viewer.stop()
     return ws
 
