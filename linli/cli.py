@@ -145,7 +145,7 @@ def worker() -> None:
 
     async def body(res: Resources, stop: asyncio.Event) -> None:
         await OutboxWorker(res.redis, res.engine, batch=settings.worker_batch,
-                           claim_idle_ms=settings.worker_claim_idle_ms).run(stop)
+                           claim_idle_ms=settings.worker_claim_idle_ms, wait_replicas=settings.wait_replicas).run(stop)
 
     _run_until_signal(settings, body)
 

@@ -26,7 +26,8 @@ STOP_GRACE_S = 10
 async def running_outbox_worker(res: Resources) -> AsyncIterator[OutboxWorker]:
     """Drain the outboxes in a background task for as long as the context is open."""
     worker = OutboxWorker(res.redis, res.engine, batch=res.settings.worker_batch,
-                          claim_idle_ms=res.settings.worker_claim_idle_ms)
+                          claim_idle_ms=res.settings.worker_claim_idle_ms,
+                          wait_replicas=res.settings.wait_replicas)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="outbox-worker")
     try:

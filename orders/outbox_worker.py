@@ -5,6 +5,11 @@ same name), entries idle too long in a dead consumer's hands (XAUTOCLAIM), then 
 entries. Each batch is committed to SQL first and acknowledged (XACK, then XDEL to free
 memory) after; a crash between the two leaves the entries pending, and since the order id
 is the primary key, writing them again changes nothing.
+
+With ``wait_replicas`` N (``LINLI_WAIT_REPLICAS``) a batch is written only once N replicas of its
+node have its entries (``WAIT``), or every replica the node has when it has fewer: a grab whose
+entry reached SQL but not the replica promoted after a crash would be asked again there and take
+a second unit. A batch the replicas do not confirm in time stays pending and is read again.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisError, ResponseError
+from redis.asyncio.cluster import ClusterNode
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,6 +44,12 @@ log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
+# How long a batch waits for its replicas. Short, as the outboxes are drained one after another: a
+# shard whose replica stopped answering holds up the others this long per pass.
+WAIT_TIMEOUT_MS = 1_000
+# How often a node seen with fewer replicas than asked is counted again (a replica coming back).
+RECOUNT_S = 1.0
+
 
 def _entries_of(reply: object) -> list[Any]:
     """The entries of a one-stream XREADGROUP reply: [[stream, entries]] in RESP2, which our clients speak."""
@@ -49,6 +63,15 @@ def _entries_of(reply: object) -> list[Any]:
 def _with_fields(entries: list[Any]) -> list[Entry]:
     """The entries that still have fields: one deleted (XDEL) while pending comes back as (id, None)."""
     return [(entry_id, fields) for entry_id, fields in entries if fields]
+
+
+def _replicas_in_slots(reply: object, slot: int) -> int:
+    """The replicas CLUSTER SLOTS lists for a slot's range: [start, end, primary, *replicas] each. The
+    server leaves out replicas flagged failed and those that never synced: none of them can be promoted."""
+    for start, end, _primary, *replicas in reply if isinstance(reply, list) else []:
+        if int(start) <= slot <= int(end):
+            return len(replicas)
+    return 0
 
 
 def default_consumer_name() -> str:
@@ -119,12 +142,16 @@ class OutboxWorker:
     MAX_BATCHES_PER_PASS = 20
 
     def __init__(self, redis: Redis, engine: AsyncEngine, *, consumer: str | None = None,
-                 batch: int = 500, claim_idle_ms: int = 30_000) -> None:
+                 batch: int = 500, claim_idle_ms: int = 30_000, wait_replicas: int = 0) -> None:
         self.redis = redis
+        cluster: object = redis  # the factory hands a RedisCluster over as a Redis
+        self._cluster = cluster if isinstance(cluster, RedisCluster) else None
         self.engine = engine
         self.consumer = consumer or default_consumer_name()
         self.batch = batch
         self.claim_idle_ms = claim_idle_ms
+        self.wait_replicas = wait_replicas
+        self._replica_counts: dict[str, tuple[int, float]] = {}  # node -> (its replicas, when counted)
         self._groups: set[bytes] = set()
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
         self._insert = dialect.insert
@@ -147,7 +174,7 @@ class OutboxWorker:
         """The next entries to write: own pending, then abandoned, then new."""
         await self._ensure_group(stream)
         try:
-            own = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: "0"}, count=self.batch)
+            own = await self._xreadgroup(stream, "0")
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
                 # The group is gone from under us (a failover to a replica that never got it, a restore
@@ -163,8 +190,28 @@ class OutboxWorker:
         entries = await self._live_entries(stream, claimed[1])
         if entries:
             return entries
-        fresh = await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: ">"}, count=self.batch)
+        fresh = await self._xreadgroup(stream, ">")
         return _with_fields(_entries_of(fresh))
+
+    async def _xreadgroup(self, stream: bytes, start: str) -> object:
+        if self._cluster is None:
+            return await self.redis.xreadgroup(outbox.GROUP, self.consumer, {stream: start}, count=self.batch)
+        # Sent to the stream's node ourselves: redis-py's cluster client asks one node, picked when it
+        # started, where XREADGROUP's keys are (COMMAND GETKEYS), and once that node was killed it kept
+        # asking it, slot map read again or not (8.0, 8.2): no outbox was read until it came back.
+        return await self._node(stream).execute_command(
+            "XREADGROUP", "GROUP", outbox.GROUP, self.consumer, "COUNT", self.batch, "STREAMS", stream, start)
+
+    def _node(self, stream: bytes) -> ClusterNode:
+        """The primary serving a stream by the slot map known now."""
+        assert self._cluster is not None
+        try:
+            node = self._cluster.get_node_from_key(stream.decode())
+        except RedisClusterException as exc:  # no primary for the slot in the map (a failover under way)
+            raise RedisConnectionError(f"no primary serves {stream!r} by the slot map") from exc
+        if node is None:
+            raise RedisConnectionError(f"no primary serves {stream!r} by the slot map")
+        return node
 
     async def _live_entries(self, stream: bytes, pending: list[Any]) -> list[Entry]:
         """Pending entries that still have fields; one deleted while pending (a trim, a hand-made
@@ -245,6 +292,72 @@ class OutboxWorker:
                                 actor=actor, action="proxy_grab",
                                 detail=proxy_audit_detail(row, *(item or ("", ""))))
 
+    async def replicated(self, stream: bytes, entries: Sequence[Entry]) -> bool:
+        """Whether the entries may be written: the replicas asked for (or all the node has) have them."""
+        if not self.wait_replicas:
+            return True
+        node = self._node(stream).name if self._cluster is not None else ""
+        want = min(self.wait_replicas, await self._replicas_of(stream, node))
+        if not want:
+            # No replica that could be promoted: nothing but the node itself can lose these entries (its
+            # AOF's promise, as on a single server). Waiting would stall the shard's orders until an
+            # operator gave it a replica, while its grabs (refused unacknowledged) keep taking stock.
+            return True
+        acked = await self._wait(stream, [entry_id for entry_id, _ in entries], want)
+        if acked >= want:
+            return True
+        self._replica_counts.pop(node, None)  # count again next time: a replica may be gone for good
+        log.warning("outbox %r: %d of %d replicas confirmed %d entries within %d ms; left pending",
+                    stream, acked, want, len(entries), WAIT_TIMEOUT_MS)
+        return False
+
+    async def _replicas_of(self, stream: bytes, node: str) -> int:
+        """The replicas the stream's node has, counted again once a second while fewer than asked."""
+        seen = self._replica_counts.get(node)
+        now = time.monotonic()
+        if seen is None or (seen[0] < self.wait_replicas and now - seen[1] >= RECOUNT_S):
+            seen = self._replica_counts[node] = (await self._count_replicas(stream), now)
+        return seen[0]
+
+    async def _count_replicas(self, stream: bytes) -> int:
+        if self._cluster is None:
+            return int((await self.redis.info("replication")).get("connected_slaves", 0))
+        # Asked of the node itself, in its own view of the cluster: redis-py's slot map leaves replicas
+        # out (8.2) and may be stale. A replica out of touch but not yet flagged failed is counted, as
+        # it could still be promoted.
+        node = self._node(stream)
+        reply = (await self._on_node(node, [("CLUSTER", "SLOTS")]))[0]
+        return _replicas_in_slots(reply, self._cluster.keyslot(stream))
+
+    async def _wait(self, stream: bytes, ids: list[bytes], replicas: int) -> int:
+        """How many replicas have the entries: ``WAIT`` covers what its own connection wrote, so the
+        entries are claimed again to this consumer first (XCLAIM JUSTID: replicated, and nothing
+        changes but their idle time), on the same connection of the stream's node. A read alone is not
+        enough: reading own pending entries again is not replicated, and the cluster client sends
+        keyless WAIT to any node."""
+        claim = ("XCLAIM", stream, outbox.GROUP, self.consumer, 0, *ids, "JUSTID")
+        wait = ("WAIT", replicas, WAIT_TIMEOUT_MS)
+        if self._cluster is None:
+            pipe = self.redis.pipeline(transaction=False)  # one connection
+            message_ids: list[Any] = list(ids)
+            pipe.xclaim(stream, outbox.GROUP, self.consumer, 0, message_ids, justid=True)
+            pipe.execute_command(*wait)
+            return int((await pipe.execute())[1])
+        return int((await self._on_node(self._node(stream), [claim, wait]))[1])
+
+    @staticmethod
+    async def _on_node(node: ClusterNode, commands: list[tuple[object, ...]]) -> list[Any]:
+        """Commands on one connection of one cluster node, their raw replies in order."""
+        conn = node.acquire_connection()
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands))  # type: ignore[arg-type]
+            return [await conn.read_response() for _ in commands]
+        except BaseException:
+            await conn.disconnect()  # the replies left unread would answer the next caller
+            raise
+        finally:
+            node.release(conn)
+
     async def ack(self, stream: bytes, entries: Sequence[Entry]) -> None:
         ids = [entry_id for entry_id, _ in entries]
         pipe = self.redis.pipeline(transaction=False)
@@ -268,19 +381,17 @@ class OutboxWorker:
         return done
 
     async def _read_slot_map(self) -> None:
-        """On a cluster, learn the slot map again: after a primary died, redis-py's client kept asking the
-        dead node (seen at 8.0 and 8.2) until told where its slots went."""
-        cluster: object = self.redis  # the factory hands a RedisCluster over as a Redis
-        if isinstance(cluster, RedisCluster):
+        """On a cluster, learn the slot map again: the outboxes are read on the node the map names."""
+        if self._cluster is not None:
             with contextlib.suppress(OSError, RedisError):
-                await cluster.nodes_manager.initialize()
+                await self._cluster.nodes_manager.initialize()
 
     async def _drain(self, stream: bytes) -> int:
         done = 0
         # Bounded per stream, so one busy sale cannot starve the others.
         for _ in range(self.MAX_BATCHES_PER_PASS):
             entries = await self.read(stream)
-            if not entries:
+            if not entries or not await self.replicated(stream, entries):
                 break
             await self.write(entries)
             await self.ack(stream, entries)
