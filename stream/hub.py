@@ -57,8 +57,9 @@ class Hub:
         self._names = names  # masked names of residents by user id
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rooms: dict[str, set[Viewer]] = defaultdict(set)
-        # (session, user) -> her viewers: a list, as she has one or two (a set is 216 bytes empty)
-        self._users: dict[tuple[str, str], list[Viewer]] = defaultdict(list)
+        # session -> user -> her viewer, or a list of them when she has several open (most have one:
+        # no tuple key, list or set per viewer, ~200 bytes each of an idle room's thousands)
+        self._users: dict[str, dict[str, Viewer | list[Viewer]]] = defaultdict(dict)
         self._seqs = SessionSeqs(redis, self._deliver_event, self._resync)
         self._subs = Subscriptions(redis, self._on_message, self._seqs.catch_up)
         self._closing: set[asyncio.Task[None]] = set()  # resync closes, held until done
@@ -90,7 +91,14 @@ class Hub:
         if viewer.role == "resident" and self._names is not None:
             viewer.name = (await self._names([viewer.user_id])).get(viewer.user_id, "")
         self.rooms[viewer.sid].add(viewer)
-        self._users[(viewer.sid, viewer.user_id)].append(viewer)
+        users = self._users[viewer.sid]
+        mine = users.get(viewer.user_id)
+        if mine is None:
+            users[viewer.user_id] = viewer
+        elif isinstance(mine, list):
+            mine.append(viewer)
+        else:
+            users[viewer.user_id] = [mine, viewer]
         # Confirmed before the caller reads the snapshot or the history, so no event falls between.
         if not await self._subs.add(viewer.sid, (keys.channel(viewer.sid), keys.personal(viewer.sid))):
             log.warning("the subscription of session %s is not confirmed yet", viewer.sid)
@@ -101,13 +109,16 @@ class Hub:
         if room is None:
             return
         room.discard(viewer)
-        mine = self._users.get((viewer.sid, viewer.user_id))
-        if mine is not None and viewer in mine:
-            mine.remove(viewer)
-            if not mine:
-                del self._users[(viewer.sid, viewer.user_id)]
+        users = self._users.get(viewer.sid, {})
+        mine = users.get(viewer.user_id)
+        if mine is viewer:
+            del users[viewer.user_id]
+        elif isinstance(mine, list) and viewer in mine:
+            others = [v for v in mine if v is not viewer]
+            users[viewer.user_id] = others[0] if len(others) == 1 else others
         if not room:
             del self.rooms[viewer.sid]
+            self._users.pop(viewer.sid, None)
             self._seqs.forget(viewer.sid)
             await self._subs.remove(viewer.sid)
 
@@ -159,11 +170,12 @@ class Hub:
         except (msgspec.DecodeError, msgspec.ValidationError):
             log.warning("dropped an unreadable personal frame of session %s", sid)
             return
-        viewers = self._users.get((sid, envelope.to))
-        if viewers:
-            frame = text_frame(bytes(envelope.frame))
-            for viewer in list(viewers):
-                viewer.offer_frame(frame)
+        mine = self._users.get(sid, {}).get(envelope.to)
+        if mine is None:
+            return
+        frame = text_frame(bytes(envelope.frame))
+        for viewer in list(mine) if isinstance(mine, list) else (mine,):
+            viewer.offer_frame(frame)
 
     async def _on_message(self, channel: str, data: bytes) -> None:
         sid = keys.session_of(channel)

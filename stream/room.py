@@ -97,32 +97,8 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     answer = await guarded(request, functools.partial(_open_room, joined=joined))
     if not joined:
         return answer  # refused before the handshake: a problem body, or a 101 already closed with a reason
-    return await _serve(request, *joined[0])
-
-
-async def _open_room(request: web.Request, *, joined: list[tuple[Viewer, int | None]]) -> web.StreamResponse:
-    """Who, which session, the handshake, her place in the room's presence: her Viewer and the seq she
-    resumes from in ``joined``."""
-    live, sid, ticket = request.app[LIVE], request.match_info["sid"], request.query.get("ticket")
-    since = resume_point(request.query.get("since"))
-    # Who first, then which session: a stranger learns nothing of which sessions exist.
-    principal = await redeem_ticket(live, sid, ticket) if ticket is not None else authenticate(request)
-    request.pop(PRINCIPAL_KEY, None)  # the request outlives the opening: her Viewer keeps who she is
-    state = await joinable(live, principal, sid)
-
-    # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
-    # No aiohttp heartbeat: the hub pings every viewer in one sweep (Viewer.keepalive), so pings and
-    # pongs come to the handler's loop.
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=False, compress=False)
-    await ws.prepare(request)
-    if await _counted_in(live, ws, state.id, principal.user_id):
-        await note_viewer(live, state.id, principal.user_id, principal.role)
-        joined.append((Viewer(ws, state.id, principal.user_id, principal.role), since))
-    return ws
-
-
-async def _serve(request: web.Request, viewer: Viewer, since: int | None) -> web.StreamResponse:
-    """Her first frames, then her frames in and the room's events out until she leaves."""
+    # Served in this frame, not a function's of its own: one coroutine frame fewer per idle viewer.
+    viewer, since = joined.pop()
     live, ws = request.app[LIVE], viewer.ws
     await live.hub.join(viewer)
     metrics.viewer_joined()
@@ -167,6 +143,27 @@ async def _serve(request: web.Request, viewer: Viewer, since: int | None) -> web
         with contextlib.suppress(Exception):
             await live.presence.leave(viewer.sid, viewer.user_id)
         viewer.stop()
+    return ws
+
+
+async def _open_room(request: web.Request, *, joined: list[tuple[Viewer, int | None]]) -> web.StreamResponse:
+    """Who, which session, the handshake, her place in the room's presence: her Viewer and the seq she
+    resumes from in ``joined``."""
+    live, sid, ticket = request.app[LIVE], request.match_info["sid"], request.query.get("ticket")
+    since = resume_point(request.query.get("since"))
+    # Who first, then which session: a stranger learns nothing of which sessions exist.
+    principal = await redeem_ticket(live, sid, ticket) if ticket is not None else authenticate(request)
+    request.pop(PRINCIPAL_KEY, None)  # the request outlives the opening: her Viewer keeps who she is
+    state = await joinable(live, principal, sid)
+
+    # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
+    # No aiohttp heartbeat: the hub pings every viewer in one sweep (Viewer.keepalive), so pings and
+    # pongs come to the handler's loop.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=False, compress=False)
+    await ws.prepare(request)
+    if await _counted_in(live, ws, state.id, principal.user_id):
+        await note_viewer(live, state.id, principal.user_id, principal.role)
+        joined.append((Viewer(ws, state.id, principal.user_id, principal.role), since))
     return ws
 
 

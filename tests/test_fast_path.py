@@ -187,5 +187,12 @@ async def test_personal_frames_and_editions_reach_the_right_viewers(redis: aiore
                 assert "user_id" not in json.loads(await asyncio.wait_for(client.recv(), 5))
             assert json.loads(await asyncio.wait_for(host.recv(), 5))["user_id"] == "u9"
             assert all(v.pending is None for v in joined)
+            # Her phone leaves: her other connection still gets what is hers, the neighbour nothing.
+            await her_phone.close()
+            await until(lambda: hub.local_viewers("s1") == 3)
+            hub.deliver_personal("s1", msgspec.json.encode(Personal(to="u1", frame=msgspec.Raw(note))))
+            hub.deliver("s1", event(2))
+            assert json.loads(await asyncio.wait_for(her.recv(), 5)) == json.loads(note)
+            assert json.loads(await asyncio.wait_for(neighbour.recv(), 5))["seq"] == 2
     finally:
         await hub.stop()
