@@ -24,8 +24,9 @@ from infra.settings import normalize_database_url
 from infra.tables import metadata
 from inventory import Inventory
 
-# The Redis Cluster fixtures (redis_cluster, cluster_url, cluster_redis): started only by tests that use them.
-pytest_plugins = ["tests.cluster"]
+# The Redis Cluster fixtures (redis_cluster, cluster_url, cluster_redis) and the page tests' browser fixtures
+# (browser, new_page, screenshot, server): started only by tests that use them.
+pytest_plugins = ["tests.cluster", "tests.browser"]
 
 
 @pytest.fixture(scope="session")

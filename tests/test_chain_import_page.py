@@ -1,7 +1,6 @@
 """The grid desk's 接龙 import in a real browser at 360 px: paste → review every line → correct (choose who,
 choose the product and qty, skip a line, accept an app duplicate) → confirm → what was written; pasting the
-same chain again writes nothing. Debian's chromium driven by Playwright, as in test_pages."""
-# ruff: noqa: F811
+same chain again writes nothing. Debian's chromium driven by Playwright (tests/browser.py's fixtures)."""
 
 from __future__ import annotations
 
@@ -9,10 +8,10 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
+from tests.browser import LAPTOP, PHONE, NewPage, Screenshot, scroll_width, signed_in
 from tests.live import Api, token
 from tests.servers import ServerProcess
-from tests.test_crowdfund_pages import community, session_with_window, signed_in
-from tests.test_pages import NewPage, Screenshot, browser, new_page, screenshot, server  # noqa: F401
+from tests.test_crowdfund_pages import community, session_with_window
 
 CHAIN = "\n".join([
     "#接龙 周三晚市",
@@ -65,8 +64,7 @@ async def test_a_grid_worker_reviews_corrects_and_confirms_a_chain(server: Serve
         await line("2.0").get_by_label("她确实还要这些（另加一份）").check()
         await expect(line("2.0").locator(".badge")).to_have_text("新心愿")
         await expect(review.locator(".confirm")).to_have_text("确认导入（5 条）")
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, width  # nothing wider than the phone
+        assert await scroll_width(page) <= PHONE["width"]  # nothing wider than the phone
         await review.locator(".confirm").click()
         await expect(review.locator("h3")).to_have_text("写入了 5 条：4 条新心愿，1 处修改")
         await expect(line("6.0")).to_contain_text("已跳过")
@@ -95,8 +93,7 @@ async def test_a_grid_worker_reviews_corrects_and_confirms_a_chain(server: Serve
         await expect(line("3.0").locator(".badge")).to_have_text("imported before")
         await page.locator("#big-text").click()
         await expect(review.locator(".confirm")).to_have_text("Confirm import (0)")
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, width
+        assert await scroll_width(page) <= PHONE["width"]
         await screenshot(page, "chain-review-en-large-phone")
 
 
@@ -112,7 +109,7 @@ async def test_the_host_imports_a_chain_for_the_whole_community_from_the_console
                      {"id": "c9-ma", "name": "马桂芳", "building": "8号楼", "room": "101", "grid_worker_id": "grid0",
                       "aliases": ["开心果"]})
         page = await signed_in(new_page, server, token("host1", "host", "c9"), f"/host?session={sid}",
-                               viewport={"width": 1280, "height": 900})
+                               viewport=LAPTOP)
         chain = "1. 🍀开心果🍀 红薯3斤\n2. 李建国 鸡蛋1盒\n李建国：有香油吗？要一瓶"
         await page.get_by_label("把微信群里的接龙整段粘贴到这里").fill(chain)
         await page.locator("#host-chain-go").click()

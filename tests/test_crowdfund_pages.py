@@ -1,26 +1,23 @@
 """Demand crowdfunding in a real browser: the resident's wish page and live room, the grid desk, the
 host's window panel and the notices inbox (Debian's chromium driven by Playwright, as in test_pages).
 
-Pages are signed in as the front page does it: the token is kept on the browser, never in a link.
-The browser, server and screenshot fixtures are test_pages' own, imported (so each test names them again).
+Pages are signed in as the front page does it: the token is kept on the browser, never in a link
+(tests/browser.py's signed_in, whose fixtures these tests use).
 """
-# ruff: noqa: F811
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import aiohttp
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
+from tests.browser import LAPTOP, NewPage, Screenshot, signed_in
 from tests.live import Api, token
 from tests.servers import ServerProcess
-from tests.test_pages import PHONE, NewPage, Screenshot, browser, new_page, screenshot, server  # noqa: F401
 
 OPERATOR, HOST = token("root", "operator", None), token("host1", "host")
 DAY = 86_400_000
-LAPTOP = {"width": 1280, "height": 900}
 RESIDENTS = [("wang", "王玉香", "3号楼", "1205"), ("li", "李建国", "3号楼", "802"), ("zhao", "赵秀英", "5号楼", "301")]
 SWEET_POTATO = {"id": "hongshu", "supplier_id": "farm1", "name": "红薯", "aliases": ["地瓜"], "unit": "斤",
                 "case_size": 10, "moq": 30, "capacity": 300, "lead_time_hours": 12,
@@ -49,15 +46,6 @@ async def session_with_window(api: Api, cid: str, title: str) -> tuple[str, str]
     now = int(time.time() * 1000)
     window = await api.ok("POST", "/api/wish-windows", host, {"session_id": sid, "live_at": now + 2 * DAY})
     return sid, window["id"]
-
-
-async def signed_in(new_page: NewPage, server: ServerProcess, tok: str, path: str, **options: Any) -> Page:
-    """A browser signed in with ``tok`` (kept on the browser, as the front page does), opened at ``path``."""
-    page = await new_page(locale="zh-CN", **(options or {"viewport": PHONE, "device_scale_factor": 2}))
-    await page.goto(f"{server.url}/static/live.css")  # the origin, so its storage can be set
-    await page.evaluate("t => localStorage.setItem('linli-token', t)", tok)
-    await page.goto(server.url + path)
-    return page
 
 
 async def test_a_resident_finds_the_window_wishes_and_keeps_her_hold(server: ServerProcess, new_page: NewPage,

@@ -16,15 +16,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from tests.browser import PHONE, scroll_width
 from tests.live import SECRET
 from tests.servers import ServerProcess, linli_env, start_linli
-from tests.test_pages import PHONE, browser
 
-__all__ = ["browser"]  # the page tests' browser, shared here
-
-SCREEN = ViewportSize(width=PHONE["width"], height=PHONE["height"])
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 DEMO = Path(__file__).parent.parent / "linli" / "demo.py"
 
@@ -59,9 +56,10 @@ async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
     proc.stop()
 
 
-async def signed_in(browser: Browser, tok: str, errors: list[str], **options: Any) -> BrowserContext:
-    """A phone's browser signed in as `tok`; any uncaught error of its pages is recorded."""
-    context = await browser.new_context(viewport=SCREEN, locale="zh-CN", **options)
+async def signed_in(browser: Browser, tok: str, errors: list[str], locale: str = "zh-CN") -> BrowserContext:
+    """A phone's browser in ``locale`` signed in as `tok` (unless a page signs in as someone else); any uncaught
+    error of its pages is recorded."""
+    context = await browser.new_context(viewport=PHONE, locale=locale)
     await context.add_init_script(f"location.protocol === 'http:' && !localStorage.getItem('linli-token')"
                                   f" && localStorage.setItem('linli-token', {tok!r})")
     context.on("page", lambda page: page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}")))
@@ -131,7 +129,7 @@ async def test_every_page_switches_to_english_and_back_and_takes_large_text(
             # Large text in English on the phone: nothing wider than the screen.
             await page.locator("#big-text").click()
             await expect(page.locator("html")).to_have_class(re.compile(r"\bbig\b"))
-            width = await page.evaluate("document.documentElement.scrollWidth")
+            width = await scroll_width(page)
             if width > PHONE["width"]:
                 wide = await page.evaluate("""() => [...document.querySelectorAll('body *')]
                     .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
@@ -162,12 +160,9 @@ async def test_a_browser_that_asks_for_english_gets_english_and_a_refusal_reads_
     server, people = demo
     errors: list[str] = []
     wang = next(p for p in people["people"] if p["user_id"] == "wang-ayi")
-    context = await browser.new_context(viewport=SCREEN, locale="en-GB")
-    await context.add_init_script(
-        f"location.protocol === 'http:' && localStorage.setItem('linli-token', {wang['token']!r})")
+    context = await signed_in(browser, wang["token"], errors, locale="en-GB")
     try:
         page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.goto(server.url + "/supplier")  # a resident on the supplier board: not hers
         await expect(page.locator("html")).to_have_attribute("lang", "en")
         await expect(page.locator("h1")).to_have_text("Supplier board · total demand")

@@ -5,87 +5,20 @@ overdraw, and the grid desk's volunteer award."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import aiohttp
-import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import expect
 
 from community.accounts import credit_collection, post_fund
 from infra.db import create_engine
-from tests.live import SECRET, Api, token
-from tests.servers import ServerProcess, linli_env, start_linli
-from tests.test_pages import README_SCREENSHOTS, Screenshot, chromium_path
+from tests.browser import PHONE, NewPage, Screenshot, scroll_width, server_data_dir
+from tests.live import Api, token
+from tests.servers import ServerProcess
 
-PHONE = {"width": 360, "height": 740}
 OPERATOR = token("root", "operator", None)
 HOST, GRID, ADMIN = token("host1", "host"), token("grid1", "grid"), token("adm1", "admin", "c1")
-NewPage = Callable[..., Awaitable[Page]]
-
-
-@pytest.fixture(scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("ledger-pages")
-    proc = await start_linli(["serve"], linli_env(tmp / "var", LINLI_SECRET=SECRET), tmp / "serve.log")
-    proc.data_dir = tmp / "var"  # type: ignore[attr-defined]
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium_path(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        await b.close()
-
-
-@pytest.fixture
-def screenshot(tmp_path: Path) -> Screenshot:
-    """As in test_pages: pictures into the tree only when LINLI_SCREENSHOTS asks."""
-    wanted = os.environ.get("LINLI_SCREENSHOTS", "")
-    folder = tmp_path if wanted in ("", "0") else README_SCREENSHOTS if wanted == "1" else Path(wanted)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    async def take(page: Page, name: str) -> None:
-        await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return take
-
-
-@pytest.fixture
-async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
-    """Fresh contexts; the test fails on any JavaScript error or console error it did not expect
-    (a page that asks for a refused answer logs the refusal: ``expected`` names those URLs)."""
-    errors: list[str] = []
-    contexts = []
-    expected: list[str] = []
-
-    def console(page: Page, msg: ConsoleMessage) -> None:
-        source = msg.location.get("url", "")
-        if msg.type == "error" and not any(part in source for part in expected):
-            errors.append(f"{page.url}: console: {msg.text} ({source})")
-
-    async def open_page(*, refused: tuple[str, ...] = (), **options: Any) -> Page:
-        expected.extend(refused)
-        context = await browser.new_context(**options)
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-        page.on("console", lambda msg: console(page, msg))
-        return page
-
-    yield open_page
-    for context in contexts:
-        await context.close()
-    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
 
 
 async def _seed(server: ServerProcess, api: Api) -> None:
@@ -95,7 +28,7 @@ async def _seed(server: ServerProcess, api: Api) -> None:
         assert status in (201, 409)
     for rid, name in (("wang", "王玉香"), ("li", "李建国")):
         await api.call("POST", "/api/communities/c1/residents", GRID, {"id": rid, "name": name, "building": "3号楼"})
-    engine = create_engine(f"sqlite+aiosqlite:///{server.data_dir / 'linli.db'}")  # type: ignore[attr-defined]
+    engine = create_engine(f"sqlite+aiosqlite:///{server_data_dir(server) / 'linli.db'}")
     try:
         async with engine.begin() as conn:
             # Orders collected (what the pickup counter posts): 10% of 3000.00 and of 1200.00.
@@ -135,7 +68,7 @@ async def test_the_fund_page_shows_the_community_its_fund_and_nobody_else(server
     await expect(project.locator(".note")).to_have_text("业委会11月决议")
     await screenshot(page, "fund-phone")
     await page.locator("#big-text").click()
-    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert await scroll_width(page) <= PHONE["width"]
     await page.locator("#lang").click()
     await expect(page.locator("#balance-title")).to_have_text("Balance")
     await page.locator("#lang").click()
@@ -188,7 +121,7 @@ async def test_a_resident_redeems_a_voucher_the_office_takes_once(server: Server
     await expect(page.locator("#history li").first).to_contain_text("兑换：抵物业费20元")
     await screenshot(page, "points-phone")
     await page.locator("#big-text").click()
-    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert await scroll_width(page) <= PHONE["width"]
 
     office = await new_page(viewport=PHONE, locale="zh-CN", refused=("/vouchers/verify", "/fund/spending",
                                                                        "/expired-orders"))

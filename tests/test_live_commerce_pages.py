@@ -1,34 +1,19 @@
 """Scheduled flashes, comment-to-grab, the purchase ticker and the host's insight in a real browser
-(Debian's chromium driven by Playwright), on a phone-sized live room and the host console."""
+(Debian's chromium driven by Playwright), on a phone-sized live room and the host console. The pages are
+tests/browser.py's, which fail a test on any JavaScript error."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from playwright.async_api import expect
 
-from tests import test_pages
-from tests.live import SECRET, Api, token
-from tests.servers import ServerProcess, linli_env, start_linli
-from tests.test_pages import PHONE, NewPage, Screenshot
-
-# The page tests' browser and pages, which fail a test on any JavaScript error.
-browser = test_pages.browser
-new_page = test_pages.new_page
-screenshot = test_pages.screenshot
+from tests.browser import LAPTOP, PHONE, NewPage, Screenshot
+from tests.live import Api, token
+from tests.servers import ServerProcess
 
 HOST = token("host1", "host")
-
-
-@pytest.fixture(scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("commerce-pages")
-    proc = await start_linli(["serve"], linli_env(tmp / "var", LINLI_SECRET=SECRET), tmp / "serve.log")
-    yield proc
-    proc.stop()
 
 
 async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, new_page: NewPage,
@@ -74,7 +59,7 @@ async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, 
         await wang.click("#comment-form button")
         await expect(wang.locator("#grab-result")).to_contain_text("没有找到这个商品")
 
-        host = await new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        host = await new_page(viewport=LAPTOP, locale="zh-CN")
         await host.goto(f"{server.url}/host?session={sid}&token={HOST}")
         await expect(host.locator("#insight")).to_be_visible()
         await expect(host.locator("#plan-queue")).to_contain_text("还没有排好的秒杀")

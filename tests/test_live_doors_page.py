@@ -8,21 +8,16 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, WebSocketRoute, expect
+from playwright.async_api import ConsoleMessage, Page, Request, WebSocketRoute, expect
 
 from infra.auth import issue_token
-from tests import test_pages
+from tests.browser import PHONE, ConsoleErrorCheck, NewPage, Screenshot
 from tests.live import SECRET, Api, Client, token
-from tests.servers import ServerProcess, linli_env, start_linli
-from tests.test_pages import PHONE, NewPage, Screenshot
-
-browser = test_pages.browser
-screenshot = test_pages.screenshot
+from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -30,43 +25,24 @@ HOST = token("host1", "host")
 
 
 @pytest.fixture(scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("doors")
-    proc = await start_linli(["serve"], linli_env(tmp / "var", LINLI_SECRET=SECRET), tmp / "serve.log")
+async def server(server: ServerProcess) -> ServerProcess:
+    """The page tests' server, with c1 and its resident wang."""
     async with aiohttp.ClientSession() as http:
-        api = Api(http, proc.url)
+        api = Api(http, server.url)
         await api.call("POST", "/api/communities", token("root", "operator", None), {"id": "c1", "name": "幸福里"})
         await api.call("POST", "/api/communities/c1/residents", HOST, {"id": "wang", "name": "王玉香"})
-    yield proc
-    proc.stop()
+    return server
 
 
 @pytest.fixture
-async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
-    """Fresh browser contexts, as in test_pages, failing on any JavaScript error; the one console line
-    these pages are meant to cause, the browser's note of a refused API call (a 4xx: the ticket, and with an
-    expired token every call), is expected."""
-    errors: list[str] = []
-    contexts = []
+def expected_console_error() -> ConsoleErrorCheck:
+    """The one console line these pages are meant to cause: the browser's note of a refused API call (a 4xx:
+    the ticket, and with an expired token every call)."""
 
-    def console(page: Page, msg: ConsoleMessage) -> None:
-        source = msg.location.get("url", "")
-        refused = "/api/" in source and "status of 4" in msg.text
-        if msg.type == "error" and not refused:
-            errors.append(f"{page.url}: console: {msg.text} ({source})")
+    def refused(msg: ConsoleMessage) -> bool:
+        return "/api/" in msg.location.get("url", "") and "status of 4" in msg.text
 
-    async def open_page(**options: Any) -> Page:
-        context = await browser.new_context(**options)
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-        page.on("console", lambda msg: console(page, msg))
-        return page
-
-    yield open_page
-    for context in contexts:
-        await context.close()
-    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
+    return refused
 
 
 async def _session(server: ServerProcess, *, end: bool = False) -> str:

@@ -2,94 +2,22 @@
 
 Every page a test opens must run without a JavaScript error. Screenshots go to a temporary
 folder unless asked for: ``LINLI_SCREENSHOTS=1`` rewrites the README's pictures in
-docs/screenshots, ``LINLI_SCREENSHOTS=<folder>`` writes them there.
+docs/screenshots, ``LINLI_SCREENSHOTS=<folder>`` writes them there. The browser, page, server
+and screenshot fixtures are tests/browser.py's, shared by every page test.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import expect
 
-from tests.live import SECRET, Api, bearer, token
+from tests.browser import PHONE, NewPage, Screenshot
+from tests.live import Api, bearer, token
 from tests.servers import ServerProcess, linli_env, start_linli
-
-README_SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
-PHONE = {"width": 360, "height": 740}
-
-Screenshot = Callable[[Page, str], Awaitable[None]]
-NewPage = Callable[..., Awaitable[Page]]
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert path, "Debian's chromium is needed for the page tests (apt-get install chromium)"
-    return path
-
-
-@pytest.fixture(scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("pages")
-    proc = await start_linli(["serve"], linli_env(tmp / "var", LINLI_SECRET=SECRET), tmp / "serve.log")
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium_path(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        await b.close()
-
-
-@pytest.fixture
-def screenshot(tmp_path: Path) -> Screenshot:
-    """Take a full-page picture named ``<name>.png``; into the tree only when LINLI_SCREENSHOTS asks."""
-    wanted = os.environ.get("LINLI_SCREENSHOTS", "")
-    folder = tmp_path if wanted in ("", "0") else README_SCREENSHOTS if wanted == "1" else Path(wanted)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    async def take(page: Page, name: str) -> None:
-        await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return take
-
-
-@pytest.fixture
-async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
-    """Open pages in fresh browser contexts; the test fails if any of them logs a JavaScript error."""
-    errors: list[str] = []
-    contexts = []
-
-    def console(page: Page, msg: ConsoleMessage) -> None:
-        # Every page names its (empty) icon, so the browser asks for no /favicon.ico: any error counts.
-        source = msg.location.get("url", "")
-        if msg.type == "error":
-            errors.append(f"{page.url}: console: {msg.text} ({source})")
-
-    async def open_page(**options: Any) -> Page:
-        context = await browser.new_context(**options)
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-        page.on("console", lambda msg: console(page, msg))
-        return page
-
-    yield open_page
-    for context in contexts:
-        await context.close()
-    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
 
 
 async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, new_page: NewPage,

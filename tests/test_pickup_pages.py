@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, expect
+from playwright.async_api import ConsoleMessage, expect
 
-from tests.live import SECRET, Api, Client, token
-from tests.servers import ServerProcess, linli_env, start_linli
-from tests.test_pages import PHONE, NewPage, Screenshot, browser, screenshot
-
-__all__ = ["browser", "screenshot"]  # the fixtures of the page tests, used here too
+from tests.browser import PHONE, ConsoleErrorCheck, NewPage, Screenshot
+from tests.live import Api, Client, token
+from tests.servers import ServerProcess
 
 OPERATOR = token("root", "operator", None)
 HOST = token("host1", "host")
@@ -29,36 +25,13 @@ EXPECTED = re.compile(r"status of (404|409) .*/api/pickup-points/p1/collect\)$")
 
 
 @pytest.fixture
-async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
-    """Pages in fresh contexts; the test fails on any JavaScript error but the counter's expected refusals."""
-    errors: list[str] = []
-    contexts = []
+def expected_console_error() -> ConsoleErrorCheck:
+    """The counter's expected refusals: the test fails on any other console error."""
 
-    def console(page: Page, msg: ConsoleMessage) -> None:
-        text = f"{msg.text} ({msg.location.get('url', '')})"
-        if msg.type == "error" and not EXPECTED.search(text):
-            errors.append(f"{page.url}: console: {text}")
+    def refusal(msg: ConsoleMessage) -> bool:
+        return bool(EXPECTED.search(f"{msg.text} ({msg.location.get('url', '')})"))
 
-    async def open_page(**options: Any) -> Page:
-        context = await browser.new_context(**options)
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-        page.on("console", lambda msg: console(page, msg))
-        return page
-
-    yield open_page
-    for context in contexts:
-        await context.close()
-    assert not errors, "JavaScript errors:\n" + "\n".join(errors)
-
-
-@pytest.fixture(scope="module")
-async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("pickup-pages")
-    proc = await start_linli(["serve"], linli_env(tmp / "var", LINLI_SECRET=SECRET), tmp / "serve.log")
-    yield proc
-    proc.stop()
+    return refusal
 
 
 async def _grabbed(server: ServerProcess, resident: str, name: str) -> tuple[Api, str, str]:

@@ -2,9 +2,8 @@
 the grid desk picks a resident and the live, the room says for whom she orders and grabs for her, and
 the resident reads who did it on her activity page.
 
-The browser, server and screenshot fixtures are test_pages' own, imported (so each test names them again).
+The browser, server and screenshot fixtures are tests/browser.py's.
 """
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -13,10 +12,10 @@ import asyncio
 import aiohttp
 from playwright.async_api import expect
 
+from tests.browser import NewPage, Screenshot, signed_in
 from tests.live import Api, token
 from tests.servers import ServerProcess
-from tests.test_crowdfund_pages import session_with_window, signed_in
-from tests.test_pages import NewPage, Screenshot, browser, new_page, screenshot, server  # noqa: F401
+from tests.test_crowdfund_pages import session_with_window
 
 OPERATOR = token("root", "operator", None)
 CID = "cpx"

@@ -23,9 +23,9 @@ from playwright.async_api import expect
 from infra.clock_stream import FfmpegMissing, argv, find_ffmpeg
 from infra.media_server import IngestUnavailable, MediaIngest, find_nginx
 from infra.redis_server import free_port, process_running
+from tests.browser import PHONE, NewPage
 from tests.live import SECRET, Api, token
 from tests.servers import ServerProcess, linli_env, start_linli
-from tests.test_pages import PHONE, NewPage, browser, new_page  # noqa: F401
 
 HOST, RESIDENT = token("host1", "host"), token("wang")
 
@@ -229,7 +229,7 @@ def test_without_nginx_or_ffmpeg_linli_says_what_to_install(tmp_path: Path) -> N
 
 
 @pytest.mark.timeout(120)
-async def test_the_live_room_plays_the_hosts_stream_in_chromium(rig: Rig, new_page: NewPage) -> None:  # noqa: F811
+async def test_the_live_room_plays_the_hosts_stream_in_chromium(rig: Rig, new_page: NewPage) -> None:
     """A resident's live room on a phone waits for the host, then plays the pushed stream (currentTime advances,
     the cover is gone, no error) and stops the video when the live ends."""
     async with aiohttp.ClientSession() as http:
@@ -260,7 +260,7 @@ async def test_the_live_room_plays_the_hosts_stream_in_chromium(rig: Rig, new_pa
 
 @pytest.mark.timeout(120)
 async def test_without_media_source_extensions_the_room_hands_hls_to_the_browser(rig: Rig,
-                                                                                 new_page: NewPage) -> None:  # noqa: F811
+                                                                                 new_page: NewPage) -> None:
     """A browser where hls.js cannot run (no MediaSource, as on older iPhones) gets the playlist in the video
     element itself, for its own HLS player. (Chromium on Linux says it "maybe" plays HLS but does not, so
     whether Safari then plays is not shown here: the branch is.)"""
@@ -288,7 +288,7 @@ async def test_without_media_source_extensions_the_room_hands_hls_to_the_browser
 
 
 @pytest.mark.timeout(120)
-async def test_the_host_console_shows_the_rtmp_server_and_the_stream_key(rig: Rig, new_page: NewPage) -> None:  # noqa: F811
+async def test_the_host_console_shows_the_rtmp_server_and_the_stream_key(rig: Rig, new_page: NewPage) -> None:
     """The console names the server and the session's key for OBS (the key hidden until asked), says no picture
     has arrived yet, and replaces the key on request."""
     async with aiohttp.ClientSession() as http:
@@ -347,7 +347,7 @@ async def test_a_killed_linli_leaves_no_ingest_and_no_encoder_behind(tmp_path: P
 
 
 @pytest.mark.timeout(120)
-async def test_a_platforms_flv_stream_plays_through_mpegts_js(rig: Rig, new_page: NewPage) -> None:  # noqa: F811
+async def test_a_platforms_flv_stream_plays_through_mpegts_js(rig: Rig, new_page: NewPage) -> None:
     """A host whose platform gives an http-flv URL: the room plays it live with mpegts.js (currentTime advances)."""
 
     async def serve_flv(request: web.Request) -> web.StreamResponse:
