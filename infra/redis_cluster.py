@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.crc import key_slot as _key_slot
+from redis.exceptions import RedisError
 
 from infra.redis_server import RedisServerError, find_redis_binary, free_port
 
@@ -107,6 +109,25 @@ async def _cluster(client: aioredis.Redis, *args: str | int) -> Any:
     return await client.execute_command("CLUSTER", *args)  # type: ignore[no-untyped-call]
 
 
+async def _until(node: ClusterNodeProcess, predicate: Callable[[aioredis.Redis], Awaitable[bool]],
+                 within_s: float, what: str) -> None:
+    """Ask one node, on one connection, until ``predicate`` holds; a node not answering yet (not
+    listening, loading its AOF) is asked again. RedisServerError names the node and ``what`` it did not
+    do within the time."""
+    client = node.client()
+    deadline = time.monotonic() + within_s
+    try:
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                if await predicate(client):
+                    return
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"cluster node on port {node.port} did not {what} within {within_s:.0f} s")
+            await asyncio.sleep(0.02)
+    finally:
+        await client.aclose()
+
+
 def _free_ports(count: int) -> list[int]:
     """Distinct free loopback ports a Redis cluster node accepts (it refuses ports above 55535 even with
     its bus port set apart)."""
@@ -145,6 +166,21 @@ class Failover:
     new_primary_port: int = 0
     seconds: float = 0.0
     killed_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class SlotMigration:
+    """What moving one slot took: from which primary to which, how many keys in how many MIGRATE batches,
+    how long the source answered ASK or TRYAGAIN for it (from MIGRATING until it let go of the slot),
+    and how long until every live node named the new owner."""
+
+    slot: int
+    from_port: int
+    to_port: int
+    keys: int = 0
+    batches: int = 0
+    window_s: float = 0.0
+    seconds: float = 0.0
 
 
 class EmbeddedCluster:
@@ -189,22 +225,17 @@ class EmbeddedCluster:
         node.process = await asyncio.create_subprocess_exec(
             *self.argv(node), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
-        client = node.client()
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                if node.process.returncode is not None:
-                    raise RedisServerError(f"cluster node on port {node.port} exited with "
-                                           f"{node.process.returncode}; see {node.dir / 'server.log'}")
-                with contextlib.suppress(Exception):  # not listening yet, or loading its AOF
-                    if await client.ping():
-                        node.node_id = (await _cluster(client, "MYID")).decode()
-                        return
-                if time.monotonic() > deadline:
-                    raise RedisServerError(f"cluster node on port {node.port} did not answer within 10 s")
-                await asyncio.sleep(0.02)
-        finally:
-            await client.aclose()
+
+        async def answers(client: aioredis.Redis) -> bool:
+            if node.process is not None and node.process.returncode is not None:
+                raise RedisServerError(f"cluster node on port {node.port} exited with "
+                                       f"{node.process.returncode}; see {node.dir / 'server.log'}")
+            if not await client.ping():
+                return False
+            node.node_id = (await _cluster(client, "MYID")).decode()
+            return True
+
+        await _until(node, answers, 10, "answer")  # not listening yet, or loading its AOF
 
     async def start(self, ready_within_s: float = 20.0) -> str:
         """Start every server, join them into one cluster, and wait until every node says ok."""
@@ -360,20 +391,72 @@ class EmbeddedCluster:
         dead = [node for node in self.nodes if not node.alive]
         await asyncio.gather(*(self._spawn(node) for node in dead))
         deadline = time.monotonic() + within_s
+
+        async def following(client: aioredis.Redis) -> bool:
+            repl = await client.info("replication")
+            return bool(repl.get("role") == "slave" and repl.get("master_link_status") == "up")
+
         for node in dead:  # it believes it is a primary until the gossip tells it otherwise
-            client = node.client()
-            try:
-                while True:
-                    with contextlib.suppress(Exception):
-                        repl = await client.info("replication")
-                        if repl.get("role") == "slave" and repl.get("master_link_status") == "up":
-                            break
-                    if time.monotonic() > deadline:
-                        raise RedisServerError(f"node {node.port} did not rejoin as a replica within {within_s} s")
-                    await asyncio.sleep(0.05)
-            finally:
-                await client.aclose()
+            await _until(node, following, deadline - time.monotonic(), "rejoin as a replica")
         await self.wait_ready(deadline - time.monotonic())
+
+    async def migrate_slot(self, slot_or_key: int | str, to_port: int, *, batch: int = 10, pause_s: float = 0.0,
+                           timeout_ms: int = 5_000, within_s: float = 20.0) -> SlotMigration:
+        """Move a slot (or a key's slot) to the primary on ``to_port`` while clients keep using it, the way
+        ``redis-cli --cluster reshard`` does: the target is told it is IMPORTING the slot and the source
+        that it is MIGRATING it, the source's keys go over in batches of ``batch`` (``MIGRATE ... KEYS``,
+        ``pause_s`` between batches: meanwhile a command whose keys all remain is served by the source,
+        one whose keys are all gone is sent on with ASK, one whose keys are split gets TRYAGAIN), then
+        every primary is told the target owns it (``SETSLOT NODE``, the target first). Returns once every
+        live node names the target as the slot's primary."""
+        slot = slot_or_key if isinstance(slot_or_key, int) else key_slot(slot_or_key)
+        source = await self.primary_of(slot)
+        target = next((node for node in self.nodes if node.port == to_port and node.alive), None)
+        if target is None or target is source:
+            raise ValueError(f"slot {slot} is on :{source.port}; cannot move it to :{to_port}")
+        primary_ports = await self.primary_ports()
+        primaries = [node for node in self.nodes if node.port in primary_ports]
+        if target not in primaries:
+            raise ValueError(f"node :{to_port} is not a primary")
+        moved = SlotMigration(slot, source.port, target.port)
+        started = time.monotonic()
+        src, dst = source.client(), target.client()
+        try:
+            await _cluster(dst, "SETSLOT", slot, "IMPORTING", source.node_id)
+            await _cluster(src, "SETSLOT", slot, "MIGRATING", target.node_id)
+            while keys := await _cluster(src, "GETKEYSINSLOT", slot, batch):
+                await src.execute_command(  # type: ignore[no-untyped-call]
+                    "MIGRATE", "127.0.0.1", target.port, "", 0, timeout_ms, "KEYS", *keys)
+                moved.keys += len(keys)
+                moved.batches += 1
+                if pause_s:
+                    await asyncio.sleep(pause_s)
+            # The target first: once the source lets go of the slot its clients are sent there (MOVED),
+            # and the target must already serve them rather than send them back.
+            await _cluster(dst, "SETSLOT", slot, "NODE", target.node_id)
+            await _cluster(src, "SETSLOT", slot, "NODE", target.node_id)
+            moved.window_s = time.monotonic() - started
+        finally:
+            await src.aclose()
+            await dst.aclose()
+        for node in primaries:
+            if node not in (source, target):
+                client = node.client()
+                try:
+                    await _cluster(client, "SETSLOT", slot, "NODE", target.node_id)
+                finally:
+                    await client.aclose()
+
+        async def names_target(client: aioredis.Redis) -> bool:
+            return any(int(start) <= slot <= int(end) and int(primary[1]) == target.port
+                       for start, end, primary, *_ in await _cluster(client, "SLOTS"))
+
+        deadline = time.monotonic() + within_s
+        for node in self.nodes:  # the replicas learn it from the gossip
+            if node.alive:
+                await _until(node, names_target, deadline - time.monotonic(), f"name :{target.port} for slot {slot}")
+        moved.seconds = time.monotonic() - started
+        return moved
 
     async def stop(self) -> None:
         """Kill every server (a test cluster's data is thrown away) and wait for them to exit."""
