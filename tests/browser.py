@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize, async_playwright, expect
 
 from tests.live import SECRET
 from tests.servers import ServerProcess, linli_env, start_linli
@@ -39,6 +39,10 @@ LAPTOP = ViewportSize(width=1280, height=900)
 Screenshot = Callable[[Page, str], Awaitable[None]]
 NewPage = Callable[..., Awaitable[Page]]
 ConsoleErrorCheck = Callable[[ConsoleMessage], bool]
+
+# Playwright's 5 s for an expectation is a click-to-paint budget a shared, loaded machine overruns now and
+# then; a met expectation returns at once, so only a failing one waits the longer 15 s.
+expect.set_options(timeout=15_000)
 
 # Flags for a browser in a container: no sandbox or GPU, and none of its own traffic to the network.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -7,6 +7,7 @@ Each test starts from an empty keyspace and empty tables.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -25,8 +26,9 @@ from infra.tables import metadata
 from inventory import Inventory
 
 # The Redis Cluster fixtures (redis_cluster, cluster_url, cluster_redis) and the page tests' browser fixtures
-# (browser, new_page, screenshot, server): started only by tests that use them.
-pytest_plugins = ["tests.cluster", "tests.browser"]
+# (browser, new_page, screenshot, server): started only by tests that use them. The browser's only where
+# Playwright is installed: the core tests run without it (CI's lowest-versions stage leaves the page tests out).
+pytest_plugins = ["tests.cluster"] + (["tests.browser"] if importlib.util.find_spec("playwright") else [])
 
 
 @pytest.fixture(scope="session")
