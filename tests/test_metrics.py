@@ -62,11 +62,26 @@ async def hosts(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hosts
             status, _ = await Api(http, procs[1].url).call("POST", "/api/communities", OPERATOR,
                                                           {"id": "c1", "name": "幸福里"})
             assert status == 201
-            yield Hosts(procs[1], procs[2], f"http://127.0.0.1:{worker_port}", http, redis_url)
+            worker_metrics = f"http://127.0.0.1:{worker_port}"
+            await _serving(http, worker_metrics)
+            yield Hosts(procs[1], procs[2], worker_metrics, http, redis_url)
         finally:
             await http.close()
             for p in procs:
                 p.stop()
+
+
+async def _serving(http: aiohttp.ClientSession, base: str, within_s: float = 60) -> None:
+    """Wait for the worker's /metrics: nothing waits for the worker to start (it has no /healthz), and on a
+    busy machine it may still be starting when both web processes already answer."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        try:
+            await scrape(http, base)
+            return
+        except aiohttp.ClientConnectionError:
+            assert asyncio.get_running_loop().time() < deadline, f"the worker's metrics never answered at {base}"
+            await asyncio.sleep(0.1)
 
 
 async def scrape(http: aiohttp.ClientSession, base: str, tok: str | None = OPERATOR,
