@@ -264,14 +264,18 @@ def masked(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+# Built once: a statement built per call leaves reference cycles (its bound parameters) that only a
+# full collection frees, and a live room's join storm asks this thousands of times.
+_NAMES = sa.select(residents.c.id, residents.c.name).where(residents.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
 async def display_names(engine: AsyncEngine, user_ids: Collection[str]) -> dict[str, str]:
     """The masked name of each registered resident among ``user_ids`` (others are left out)."""
     wanted = sorted(set(user_ids))
     found: dict[str, str] = {}
     async with engine.connect() as conn:
         for start in range(0, len(wanted), 500):  # well under every database's bound-parameter limit
-            rows = await conn.execute(sa.select(residents.c.id, residents.c.name)
-                                      .where(residents.c.id.in_(wanted[start:start + 500])))
+            rows = await conn.execute(_NAMES, {"ids": wanted[start:start + 500]})
             found.update((r.id, masked(r.name)) for r in rows)
     return found
 

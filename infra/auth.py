@@ -25,6 +25,9 @@ import jwt
 from infra.ids import ID_RE, ID_RULE
 
 ROLES = ("resident", "host", "supplier", "grid", "pickup", "admin", "operator")
+# Each role's one string: a verified principal's role is this, not the copy decoded from its token, as
+# each live viewer keeps hers for as long as she watches.
+ROLE_NAMES = {role: role for role in ROLES}
 # The roles of people who act inside one community: a community's admin passes their checks there.
 COMMUNITY_ROLES = ("resident", "host", "grid", "pickup")
 DEFAULT_TTL_S = 7 * 24 * 3600  # residents, grid workers, pickup points, suppliers
@@ -141,5 +144,5 @@ def verify_token(secret: str, token: str) -> Principal:
         _check_scope(str(role), community)
     except AuthError as exc:
         raise AuthError(f"invalid token: {exc}") from exc
-    return Principal(user_id=str(claims["sub"]), role=str(role), community_id=community, token_id=jti,
+    return Principal(user_id=str(claims["sub"]), role=ROLE_NAMES[role], community_id=community, token_id=jti,
                      issued_at=int(claims["iat"]), expires_at=int(claims["exp"]))

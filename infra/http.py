@@ -19,6 +19,7 @@ from infra.apidoc import Problem, ProblemDetail
 from infra.appkeys import RESOURCES
 from infra.auth import AuthError, Principal, TokenRevoked, verify_token
 from infra.errors import BadRequest, DomainError, Forbidden, Unauthorized, Unavailable
+from infra.lean_request import has_nul, query_value
 from infra.revocation import check_not_revoked
 from infra.types import MAX_SQL_INT, readable
 
@@ -137,7 +138,7 @@ async def _verified(request: web.Request) -> Principal | DomainError:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Verify the bearer token once per request, revocations included (one Redis round trip), so
     handlers ask ``authenticate`` synchronously; refuse a token in the URL of the API."""
-    if "token" in request.query and request.path.startswith(URL_TOKEN_PATHS):
+    if query_value(request, "token") is not None and request.path.startswith(URL_TOKEN_PATHS):
         raise Unauthorized("tokens are not accepted in URLs: send 'Authorization: Bearer <token>' "
                            "(a browser's websocket takes a ticket from POST /api/ws-tickets)", code="token_in_url")
     if "Authorization" in request.headers:
@@ -172,7 +173,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     """The one place where errors become JSON problem bodies: a domain error its own, a store that
     did not answer 503 ``unavailable``, a bug 500 ``internal`` (logged once, with its traceback)."""
     try:
-        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        if has_nul(request):
             raise BadRequest("the URL must not contain NUL (%00) characters")
         return await handler(request)
     except DomainError as exc:

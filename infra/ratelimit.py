@@ -33,6 +33,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from infra.apidoc import Problem, ProblemDetail
+from infra.lean_request import peer_address, query_value
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +164,14 @@ RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 
 
 def _carries_token(request: web.Request) -> bool:
-    return "Authorization" in request.headers or "token" in request.query or "ticket" in request.query
+    return ("Authorization" in request.headers or query_value(request, "token") is not None
+            or query_value(request, "ticket") is not None)
 
 
 def _claimed_user(request: web.Request) -> str | None:
     """The user id a bearer token claims, read without trusting it (for counting failures only)."""
     header = request.headers.get("Authorization", "")
-    token = header.partition(" ")[2].strip() if header else request.query.get("token", "")
+    token = header.partition(" ")[2].strip() if header else query_value(request, "token") or ""
     if not token:
         return None
     try:
@@ -192,7 +194,8 @@ async def token_failure_middleware(request: web.Request, handler: Handler) -> we
     limits = request.app.get(RATE_LIMITS)
     if limits is None or not _carries_token(request):
         return await handler(request)
-    address = None if limits.policy.is_exempt(request.remote) else request.remote
+    remote = peer_address(request)
+    address = None if limits.policy.is_exempt(remote) else remote
     try:
         if wait := await limits.blocked("token_failure.address", address):
             return _too_many(wait)
@@ -202,7 +205,7 @@ async def token_failure_middleware(request: web.Request, handler: Handler) -> we
     if response.status == 401:
         user = _claimed_user(request)
         try:
-            await limits.hit("token_failure", user, request.remote)
+            await limits.hit("token_failure", user, remote)
         except RateLimited as exc:
             return _too_many(exc.retry_after_s)
         except RedisError:

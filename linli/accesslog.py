@@ -28,6 +28,8 @@ def redact(url: str) -> str:
 class RedactingAccessLogger(AbstractAccessLogger):
     """One line per request, as aiohttp's default format has it, with query values masked."""
 
+    __slots__ = ()  # one per connection, for as long as it is open: no dict of its own
+
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         version = request.version
         self.logger.info(

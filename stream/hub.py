@@ -87,9 +87,13 @@ class Hub:
         await cancel_and_wait(*self._tasks)
         await self._subs.stop()
 
+    async def shown_name(self, viewer: Viewer) -> str:
+        """Her masked name as her comments show it to neighbours ("" for staff and the unregistered)."""
+        if viewer.role != "resident" or self._names is None:
+            return ""
+        return (await self._names([viewer.user_id])).get(viewer.user_id, "")
+
     async def join(self, viewer: Viewer) -> None:
-        if viewer.role == "resident" and self._names is not None:
-            viewer.name = (await self._names([viewer.user_id])).get(viewer.user_id, "")
         self.rooms[viewer.sid].add(viewer)
         users = self._users[viewer.sid]
         mine = users.get(viewer.user_id)

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 from infra import metrics
 from infra.errors import DomainError, Forbidden
 from infra.http import MAX_NESTING, PRINCIPAL_KEY, STORE_ERRORS, authenticate, nests_too_deep
+from infra.lean_request import query_value
 from infra.middlewares import guarded, guards_its_opening
 from infra.types import readable
 from stream import keys
@@ -61,6 +62,7 @@ GRAB_ROLES = ("resident", "grid", "admin")
 FLOOD_CLOSE_CODE = 1008
 UNAVAILABLE_CLOSE_CODE = 1013  # try again later
 INTERNAL_CLOSE_CODE = 1011
+ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
 
 
 async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snapshot:
@@ -99,6 +101,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         return answer  # refused before the handshake: a problem body, or a 101 already closed with a reason
     # Served in this frame, not a function's of its own: one coroutine frame fewer per idle viewer.
     viewer, since = joined.pop()
+    del joined
     live, ws = request.app[LIVE], viewer.ws
     await live.hub.join(viewer)
     metrics.viewer_joined()
@@ -110,14 +113,12 @@ async def live_room(request: web.Request) -> web.StreamResponse:
         # Made on her first frame: most viewers only watch, and ten thousand idle limiters add up.
         limiter: FrameLimiter | None = None
         desk: ProxyDesk | None = None
-        async for msg in ws:
+        # ws.receive(), not ``async for``: the iterator's own coroutine would wait beside it, per viewer.
+        while (msg := await ws.receive()).type not in ENDED:
             viewer.heard = True
             if msg.type == WSMsgType.TEXT:
                 if limiter is None or desk is None:
-                    community_id = (await load_session(live, viewer.sid)).community_id
-                    limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=viewer.sid,
-                                           user_id=viewer.user_id, address=request.remote)
-                    desk = ProxyDesk(live.engine, community_id, viewer.user_id, viewer.role)
+                    limiter, desk = await _ready_to_act(live, viewer, request.remote)
                 await handle_frame(live, viewer, msg.data, limiter, desk)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
@@ -129,6 +130,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
                 await ws.pong(msg.data)  # browsers never ping; other clients (and their proxies) do
             elif msg.type == WSMsgType.BINARY:
                 viewer.offer(encoder.encode(Error(code="bad_frame", message="send JSON text frames")))
+            del msg  # not held (nor its bytes) while she is quiet until her next frame
     except STORE_ERRORS as exc:
         # The handshake is answered already, so no HTTP problem body can follow: an error frame and a close.
         log.warning("a store failed in a live room: %r", exc)
@@ -146,11 +148,21 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def _ready_to_act(live: Live, viewer: Viewer, address: str | None) -> tuple[FrameLimiter, ProxyDesk]:
+    """What her frames need, made when she sends her first: her limits, the proxy desk of her session's
+    community and the masked name her comments show (a lookup each join would cost every watcher)."""
+    community_id = (await load_session(live, viewer.sid)).community_id
+    viewer.name = await live.hub.shown_name(viewer)
+    limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=viewer.sid,
+                           user_id=viewer.user_id, address=address)
+    return limiter, ProxyDesk(live.engine, community_id, viewer.user_id, viewer.role)
+
+
 async def _open_room(request: web.Request, *, joined: list[tuple[Viewer, int | None]]) -> web.StreamResponse:
     """Who, which session, the handshake, her place in the room's presence: her Viewer and the seq she
     resumes from in ``joined``."""
-    live, sid, ticket = request.app[LIVE], request.match_info["sid"], request.query.get("ticket")
-    since = resume_point(request.query.get("since"))
+    live, sid, ticket = request.app[LIVE], request.match_info["sid"], query_value(request, "ticket")
+    since = resume_point(query_value(request, "since"))
     # Who first, then which session: a stranger learns nothing of which sessions exist.
     principal = await redeem_ticket(live, sid, ticket) if ticket is not None else authenticate(request)
     request.pop(PRINCIPAL_KEY, None)  # the request outlives the opening: her Viewer keeps who she is

@@ -16,7 +16,7 @@ import msgspec
 from aiohttp import web
 
 from infra.apidoc import endpoint
-from infra.auth import AuthError, Principal, TokenRevoked
+from infra.auth import ROLE_NAMES, AuthError, Principal, TokenRevoked
 from infra.errors import Unauthorized
 from infra.http import authenticate, json_response, read_body
 from infra.ids import ID_RE
@@ -79,8 +79,9 @@ async def redeem_ticket(live: Live, sid: str, ticket: str) -> Principal:
         raise Unauthorized("that ticket is unknown, used or expired: ask POST /api/ws-tickets for a new one",
                            code="bad_ticket")
     bound = _decode(raw)
-    principal = Principal(user_id=bound.user_id, role=bound.role, community_id=bound.community_id,
-                          token_id=bound.token_id, issued_at=bound.issued_at, expires_at=bound.expires_at)
+    principal = Principal(user_id=bound.user_id, role=ROLE_NAMES.get(bound.role, bound.role),
+                          community_id=bound.community_id, token_id=bound.token_id, issued_at=bound.issued_at,
+                          expires_at=bound.expires_at)
     try:
         await check_not_revoked(live.redis, principal)
     except TokenRevoked as exc:
