@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, TypeVar, cast
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -95,10 +96,11 @@ def whole_number(raw: str, what: str, *, least: int = 0, most: int = MAX_SQL_INT
     return int(raw)
 
 
-# Where auth_middleware leaves the verified caller (or why there is none) for ``authenticate``.
-# Newer aiohttp wants a typed request key (and warns about a string); the floor (3.11) has none.
-_REQUEST_KEY = getattr(web, "RequestKey", None)
-PRINCIPAL_KEY: Any = _REQUEST_KEY("linli.principal", object) if _REQUEST_KEY else "linli.principal"
+# Where auth_middleware leaves the verified caller (or why there is none) for ``authenticate``, for the
+# rest of the request only: aiohttp runs each request in a task of its own, so this is the request's.
+# Not in the request's own mapping: a websocket's request lives as long as the connection, and a key
+# once set there keeps its table after it is taken out.
+_CALLER: ContextVar[Principal | DomainError | None] = ContextVar("linli_caller", default=None)
 # Tokens never travel in URLs: they end up in access logs, proxies' logs, browser history and
 # Referer headers. Refused on the API and the websocket (pages take one once, see common.js).
 URL_TOKEN_PATHS = ("/api/", "/ws/")
@@ -141,14 +143,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if query_value(request, "token") is not None and request.path.startswith(URL_TOKEN_PATHS):
         raise Unauthorized("tokens are not accepted in URLs: send 'Authorization: Bearer <token>' "
                            "(a browser's websocket takes a ticket from POST /api/ws-tickets)", code="token_in_url")
-    if "Authorization" in request.headers:
-        request[PRINCIPAL_KEY] = await _verified(request)
-    return await handler(request)
+    if "Authorization" not in request.headers:
+        return await handler(request)
+    verified = _CALLER.set(await _verified(request))
+    try:
+        return await handler(request)
+    finally:
+        _CALLER.reset(verified)
 
 
 def authenticate(request: web.Request) -> Principal:
     """The verified caller; 401 when the token is missing, bad or revoked."""
-    found = request.get(PRINCIPAL_KEY)
+    found = _CALLER.get()
     if found is None:
         if "Authorization" in request.headers:
             raise RuntimeError("auth_middleware is not installed: tokens would go unchecked")
@@ -156,7 +162,7 @@ def authenticate(request: web.Request) -> Principal:
     if isinstance(found, DomainError):
         # A fresh error each time: a handler may ask more than once.
         raise type(found)(found.message, code=found.code)
-    return cast(Principal, found)
+    return found
 
 
 def require(request: web.Request, *roles: str) -> Principal:

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType, web
 
 from infra import metrics
 from infra.errors import DomainError, Forbidden
-from infra.http import MAX_NESTING, PRINCIPAL_KEY, STORE_ERRORS, authenticate, nests_too_deep
+from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
 from infra.lean_request import query_value
 from infra.middlewares import guarded, guards_its_opening
 from infra.types import readable
@@ -165,7 +165,6 @@ async def _open_room(request: web.Request, *, joined: list[tuple[Viewer, int | N
     since = resume_point(query_value(request, "since"))
     # Who first, then which session: a stranger learns nothing of which sessions exist.
     principal = await redeem_ticket(live, sid, ticket) if ticket is not None else authenticate(request)
-    request.pop(PRINCIPAL_KEY, None)  # the request outlives the opening: her Viewer keeps who she is
     state = await joinable(live, principal, sid)
 
     # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
