@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO
 
@@ -80,11 +81,15 @@ def find_redis_binary(path: str | None = None, *, needs_waitaof: bool = False) -
     )
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A loopback TCP port nobody listens on right now, and none of ``avoid`` (ports chosen already and
+    not yet bound: the kernel may hand a free one out again)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in avoid:
+            return port
 
 
 def process_running(pid: int) -> bool:
@@ -125,12 +130,15 @@ class EmbeddedRedis:
         binary: Path | None = None,
         waitaof: bool = False,
         hz: int | None = None,
+        avoid_ports: Collection[int] = (),
     ) -> None:
         if appendfsync not in {"always", "everysec", "no"}:
             raise RedisServerError(f"appendfsync must be always, everysec or no, not {appendfsync!r}")
         self.dir = Path(data_dir) / "redis"
         self._fixed_port = port
-        self.port = port or self._remembered_port() or free_port()
+        # ``avoid_ports``: the web server's own, bound only once its resources (this server) are up.
+        self._avoid_ports = avoid_ports
+        self.port = port or self._remembered_port() or free_port(avoid_ports)
         self.appendfsync = appendfsync
         self.binary = binary or find_redis_binary(needs_waitaof=waitaof)
         self.hz = hz  # server cron frequency; WAITAOF under everysec waits about 1/hz for its fsync
@@ -146,6 +154,8 @@ class EmbeddedRedis:
         try:
             port = int((self.dir / "port").read_text())
         except (OSError, ValueError):
+            return 0
+        if port in self._avoid_ports:
             return 0
         with socket.socket() as s:
             try:

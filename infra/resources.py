@@ -74,7 +74,7 @@ async def open_resources(settings: Settings, *, run_migrations: bool = False) ->
         # second) starts: hz 100 turns the default ~100 ms wait into ~10 ms (bench/reserve.py).
         embedded = EmbeddedRedis(settings.data_dir, port=settings.redis_port,
                                  appendfsync=settings.redis_appendfsync, waitaof=settings.wait_aof,
-                                 hz=100 if settings.wait_aof else None)
+                                 hz=100 if settings.wait_aof else None, avoid_ports=(settings.port,))
         url = await embedded.start()
     redis = redis_client(url)
     engine = create_engine(settings.sql_url)

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
+from infra.redis_server import free_port
 from tests.servers import linli_env, start_linli
 
 
@@ -117,3 +118,20 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     import sqlite3
     tables = {r[0] for r in sqlite3.connect(tmp_path / "linli.db").execute("select name from sqlite_master")}
     assert {"orders", "communities", "live_sessions", "session_items", "alembic_version"} <= tables
+
+
+async def test_serve_never_gives_its_own_port_to_its_private_redis(tmp_path: Path) -> None:
+    """The private Redis starts before the web server binds: handed the port serve was told to use (here
+    the one it remembers from its last run; elsewhere the kernel's choice, which once was), it took it
+    first and serve failed with 'address already in use'. It now picks another."""
+    data = tmp_path / "var"
+    (data / "redis").mkdir(parents=True)
+    port = free_port()
+    (data / "redis" / "port").write_text(str(port))
+    server = await start_linli(["serve"], linli_env(data), tmp_path / "serve.log", port=port)
+    try:
+        status, _ = await _health(server.url)
+        assert status == 200
+        assert int((data / "redis" / "port").read_text()) != port
+    finally:
+        assert server.stop() == 0
