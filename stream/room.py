@@ -14,7 +14,7 @@ from aiohttp import WSMsgType, web
 from infra import metrics
 from infra.errors import DomainError, Forbidden
 from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
-from infra.lean_request import query_value
+from infra.lean_request import peer_address, query_value
 from infra.middlewares import guarded, guards_its_opening
 from infra.types import readable
 from stream import keys
@@ -118,7 +118,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
             viewer.heard = True
             if msg.type == WSMsgType.TEXT:
                 if limiter is None or desk is None:
-                    limiter, desk = await _ready_to_act(live, viewer, request.remote)
+                    limiter, desk = await _ready_to_act(live, viewer, peer_address(request))
                 await handle_frame(live, viewer, msg.data, limiter, desk)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
