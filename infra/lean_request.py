@@ -14,7 +14,7 @@ from aiohttp import web
 
 
 def query_value(request: web.Request, name: str) -> str | None:
-    """The first value of a query parameter, parsed off the raw request target each time it is asked."""
+    """The first value of a query parameter, parsed from the raw query string each time it is asked."""
     query = request.rel_url.raw_query_string
     if not query:
         return None
