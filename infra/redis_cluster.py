@@ -187,7 +187,7 @@ class EmbeddedCluster:
     """A local Redis Cluster: ``primaries`` primaries with ``replicas`` replicas each, one folder and
     port per server, loopback only, AOF on. ``start()`` returns a ``redis+cluster://`` URL."""
 
-    def __init__(self, data_dir: Path, *, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 1000,
+    def __init__(self, data_dir: Path, *, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 2000,
                  binary: Path | None = None, appendfsync: str = "everysec") -> None:
         self.dir = Path(data_dir)
         self.primaries = primaries
