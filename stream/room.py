@@ -149,10 +149,9 @@ async def live_room(request: web.Request) -> web.StreamResponse:
 
 
 async def _ready_to_act(live: Live, viewer: Viewer, address: str | None) -> tuple[FrameLimiter, ProxyDesk]:
-    """What her frames need, made when she sends her first: her limits, the proxy desk of her session's
-    community and the masked name her comments show (a lookup each join would cost every watcher)."""
+    """What her frames need, made when she sends her first: her limits and the proxy desk of her session's
+    community. Nothing from SQL: at a flash sale's start every viewer's first frame is a grab."""
     community_id = (await load_session(live, viewer.sid)).community_id
-    viewer.name = await live.hub.shown_name(viewer)
     limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=viewer.sid,
                            user_id=viewer.user_id, address=address)
     return limiter, ProxyDesk(live.engine, community_id, viewer.user_id, viewer.role)
@@ -250,6 +249,8 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                     raise DomainError(f"a comment is 1 to {MAX_COMMENT} characters", code="bad_comment")
                 _limit(limiter, "comment")
                 await limiter.check_shared("comment")
+                if viewer.name is None:  # looked up at her first comment: most viewers never write one
+                    viewer.name = await live.hub.shown_name(viewer)
                 await live.publisher.publish(viewer.sid, CommentEvent(
                     user_id=viewer.user_id, name=viewer.name, role=viewer.role, text=text))
                 if viewer.role == "resident":

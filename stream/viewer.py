@@ -60,7 +60,7 @@ class Viewer:
         self.sid = sid
         self.user_id = user_id
         self.role = role
-        self.name = ""  # her masked name, as her comments show it to neighbours (set on her first frame)
+        self.name: str | None = None  # her masked name, as her comments show it (read at her first comment)
         self.min_seq = 0  # events at or below this seq are already in the snapshot
         self.too_slow = False
         self.heard = True  # something came from her since the last keepalive ping (set by her handler)
