@@ -8,6 +8,8 @@ ordinary grab (no ``for_user``) never comes here.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.api import grid_worker_of
@@ -22,9 +24,10 @@ class ProxyDesk:
 
     MAX_REMEMBERED = 1_000  # a grid serves a few hundred households; more is not a real desk
 
-    def __init__(self, engine: AsyncEngine, community_id: str, user_id: str, role: str) -> None:
+    def __init__(self, engine: AsyncEngine, community: Callable[[], Awaitable[str]], user_id: str, role: str) -> None:
         self.engine = engine
-        self.community_id = community_id
+        self._community = community  # the session's community, asked for at the first grab for someone
+        self.community_id: str | None = None
         self.user_id = user_id
         self.role = role
         self._allowed: set[str] = set()
@@ -41,6 +44,8 @@ class ProxyDesk:
             # An unknown id answers as someone else's: a grid worker learns nothing of who exists.
             allowed = False
         else:
+            if self.community_id is None:
+                self.community_id = await self._community()
             allowed = community == self.community_id and grid_worker == self.user_id
         # Only a yes is remembered: a resident registered into her grid during the live works at once,
         # and refusals are few (each costs a grab token of the connection).

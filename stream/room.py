@@ -47,7 +47,7 @@ from stream.protocol import (
 from stream.proxy import NOT_YOURS, ProxyDesk
 from stream.resume import resume, resume_point
 from stream.sessions import SessionState, items, load_session, now_ms
-from stream.ticker import note_purchase, note_viewer
+from stream.ticker import note_viewer
 from stream.tickets import redeem_ticket
 from stream.viewer import Viewer
 
@@ -118,7 +118,7 @@ async def live_room(request: web.Request) -> web.StreamResponse:
             viewer.heard = True
             if msg.type == WSMsgType.TEXT:
                 if limiter is None or desk is None:
-                    limiter, desk = await _ready_to_act(live, viewer, peer_address(request))
+                    limiter, desk = _ready_to_act(live, viewer, peer_address(request))
                 await handle_frame(live, viewer, msg.data, limiter, desk)
                 if limiter.flooding:
                     # Let the refusals already queued reach the client, then hang up.
@@ -148,13 +148,17 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _ready_to_act(live: Live, viewer: Viewer, address: str | None) -> tuple[FrameLimiter, ProxyDesk]:
-    """What her frames need, made when she sends her first: her limits and the proxy desk of her session's
-    community. Nothing from SQL: at a flash sale's start every viewer's first frame is a grab."""
-    community_id = (await load_session(live, viewer.sid)).community_id
+def _ready_to_act(live: Live, viewer: Viewer, address: str | None) -> tuple[FrameLimiter, ProxyDesk]:
+    """What her frames need, made when she sends her first: her limits and her proxy desk. No lookup: at
+    a flash sale's start every viewer's first frame is a grab, thousands at once (the desk asks for the
+    session's community at a grid worker's first grab for a resident)."""
+
+    async def community() -> str:
+        return (await load_session(live, viewer.sid)).community_id
+
     limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=viewer.sid,
                            user_id=viewer.user_id, address=address)
-    return limiter, ProxyDesk(live.engine, community_id, viewer.user_id, viewer.role)
+    return limiter, ProxyDesk(live.engine, community, viewer.user_id, viewer.role)
 
 
 async def _open_room(request: web.Request, *, joined: list[tuple[Viewer, int | None]]) -> web.StreamResponse:
@@ -237,7 +241,7 @@ async def handle_frame(live: Live, viewer: Viewer, data: str, limiter: FrameLimi
                 grabbing = False
                 if r.ok and not r.repeated:
                     await live.stock.changed(viewer.sid, iid, r.left)
-                    await note_purchase(live, viewer.sid, iid, resident or viewer.user_id, qty)
+                    live.purchases.note_soon(viewer.sid, iid, resident or viewer.user_id, qty)
             case EnterLuckyBag(bag_id=bid, passphrase=passphrase):
                 _need_role(viewer, ("resident",), "enter lucky bags")
                 _limit(limiter, "enter")

@@ -8,13 +8,17 @@ import time
 from datetime import UTC, datetime
 
 import msgspec
+import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.auth import Principal
+from infra.redis_server import free_port
 from infra.tables import communities
 from stream import flash_schedule, keys
 from stream.api import Live, NewItem, add_item, create_session, go_live
+from stream.purchases import Purchases
 from stream.subscriptions import Subscriptions
 from stream.ticker import note_purchase
 
@@ -119,6 +123,28 @@ async def test_every_purchase_is_counted_once_and_one_beat_drains_them(redis: Re
     assert sum(int(v) for v in (await redis.hgetall(keys.insight(sid, "revenue"))).values()) == 300 * 2 * 350
     assert await redis.llen(keys.ticker_buyers(sid)) == 0
     assert await redis.hlen(keys.insight(sid, "viewers")) == 1  # the beat sampled the viewers once
+
+
+async def test_notes_nobody_waits_for_are_counted_in_order_and_a_failed_one_is_logged(
+        redis: Redis, engine: AsyncEngine, caplog: pytest.LogCaptureFixture) -> None:
+    """The grab path notes a purchase without waiting: counted all the same, in order with the waited
+    ones; when Redis is gone, whoever waits hears of it and the rest is logged (the orders stand)."""
+    live, sid, iid = await _session(redis, engine)
+    for n in range(50):
+        live.purchases.note_soon(sid, iid, f"s{n}", 1)
+    await note_purchase(live, sid, iid, "last", 1)  # queued behind them: done once they are
+    buyers = [b.decode() for b in await redis.lrange(keys.ticker_buyers(sid), 0, -1)]
+    assert buyers == [f"s{n}" for n in range(50)] + ["last"]
+    assert sum(int(v) for v in (await redis.hgetall(keys.insight(sid, "grabs"))).values()) == 51
+    gone = Redis(port=free_port())
+    try:
+        broken = Purchases(gone, live.scripts.note_purchase)
+        broken.note_soon(sid, iid, "x", 1)
+        with pytest.raises(RedisError):
+            await broken.note(sid, iid, "y", 1)
+    finally:
+        await gone.aclose()
+    assert "could not note 1 purchases for the ticker" in caplog.text
 
 
 async def test_batched_purchase_notes_count_every_item_and_session_apart(redis: Redis, engine: AsyncEngine) -> None:

@@ -6,8 +6,12 @@ import asyncio
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.asyncio.connection import Connection
 
 from inventory import InvalidInput, Inventory, UnknownItem, UnknownOrder, keys
+from inventory.batcher import pack_evalsha
 
 
 async def _item(inv: Inventory, stock: int = 10, limit: int = 0, price: int = 500, open_sale: bool = True) -> None:
@@ -181,3 +185,11 @@ async def test_open_and_close_are_idempotent_and_deadline_scoped(inventory: Inve
 async def test_snapshot_of_unknown_session_is_empty(inventory: Inventory) -> None:
     """A session with no items has an empty snapshot."""
     assert await inventory.snapshot("empty") == {}
+
+
+@given(keys=st.lists(st.text(), max_size=12),
+       args=st.lists(st.one_of(st.text(), st.binary(), st.integers(-2**63, 2**63)), max_size=16))
+def test_evalsha_is_packed_as_redis_py_packs_it(keys: list[str], args: list[object]) -> None:
+    """The batches' hand-packed EVALSHA is byte for byte redis-py's, ASCII or not, bytes or text."""
+    sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff831"
+    assert pack_evalsha(sha, keys, args) == b"".join(Connection().pack_command("EVALSHA", sha, len(keys), *keys, *args))
