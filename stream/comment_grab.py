@@ -29,7 +29,6 @@ from stream.errors import RateLimited
 from stream.limits import FrameLimiter
 from stream.protocol import GrabResult, GrabUnclear, ItemView, encoder
 from stream.sessions import items, load_session
-from stream.ticker import note_purchase
 from stream.viewer import Viewer
 
 # After NFKC: full-width ＋ is +, full-width digits are digits.
@@ -136,4 +135,4 @@ async def grab_by_comment(live: Live, viewer: Viewer, text: str, client_id: str 
     metrics.grab_answered("repeated" if r.repeated else r.reason)
     if r.ok and not r.repeated:
         await live.stock.changed(viewer.sid, item.id, r.left)
-        await note_purchase(live, viewer.sid, item.id, viewer.user_id, reading.qty)
+        live.purchases.note_soon(viewer.sid, item.id, viewer.user_id, reading.qty)

@@ -29,14 +29,6 @@ TICK_S = 2.0
 NAMES_SHOWN = 3
 
 
-async def note_purchase(live: Live, sid: str, iid: str, user_id: str, qty: int) -> None:
-    """Count one successful grab for the ticker and the live chart (call once per new order)."""
-    try:
-        await live.purchases.note(sid, iid, user_id, qty)
-    except RedisError as exc:  # the order stands; only the ticker and the chart miss it
-        log.warning("could not note a purchase for the ticker: %s", exc)
-
-
 async def tick(live: Live, sid: str) -> Buyers | None:
     """One beat of a session's ticker: the buyers event published by this process, or None."""
     drained = await live.scripts.tick_session(

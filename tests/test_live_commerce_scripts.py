@@ -20,7 +20,6 @@ from stream import flash_schedule, keys
 from stream.api import Live, NewItem, add_item, create_session, go_live
 from stream.purchases import Purchases
 from stream.subscriptions import Subscriptions
-from stream.ticker import note_purchase
 
 HOST = Principal(user_id="host1", role="host", community_id="c1")
 
@@ -113,7 +112,7 @@ async def test_every_purchase_is_counted_once_and_one_beat_drains_them(redis: Re
     """300 purchases noted at once, then 20 processes beat at once: one of them gets all 300 buyers, and
     the chart counts 300 grabs and their revenue."""
     live, sid, iid = await _session(redis, engine)
-    await asyncio.gather(*(note_purchase(live, sid, iid, f"u{n}", 2) for n in range(300)))
+    await asyncio.gather(*(live.purchases.note(sid, iid, f"u{n}", 2) for n in range(300)))
     beats = await asyncio.gather(*(live.scripts.tick_session(
         redis, [keys.ticker_lock(sid), keys.ticker_buyers(sid), keys.viewers(sid), keys.insight(sid, "viewers")],
         [f"proc{n}", 2000]) for n in range(20)))
@@ -132,7 +131,7 @@ async def test_notes_nobody_waits_for_are_counted_in_order_and_a_failed_one_is_l
     live, sid, iid = await _session(redis, engine)
     for n in range(50):
         live.purchases.note_soon(sid, iid, f"s{n}", 1)
-    await note_purchase(live, sid, iid, "last", 1)  # queued behind them: done once they are
+    await live.purchases.note(sid, iid, "last", 1)  # queued behind them: done once they are
     buyers = [b.decode() for b in await redis.lrange(keys.ticker_buyers(sid), 0, -1)]
     assert buyers == [f"s{n}" for n in range(50)] + ["last"]
     assert sum(int(v) for v in (await redis.hgetall(keys.insight(sid, "grabs"))).values()) == 51
@@ -155,7 +154,7 @@ async def test_batched_purchase_notes_count_every_item_and_session_apart(redis: 
     eggs = await add_item(live, sid, NewItem(title="土鸡蛋", price_cents=1200, stock=100, unit="盒"))
     notes = [(sid, iid, f"u{n}", 1) for n in range(100)] + [(sid, eggs.id, f"e{n}", 2) for n in range(50)]
     notes += [(other.id, iid, f"o{n}", 3) for n in range(30)]  # an item id of another session: no price there
-    await asyncio.gather(*(note_purchase(live, *note) for note in notes))
+    await asyncio.gather(*(live.purchases.note(*note) for note in notes))
 
     async def chart(s: str, name: str) -> int:
         return sum(int(v) for v in (await redis.hgetall(keys.insight(s, name))).values())
