@@ -26,6 +26,20 @@ def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
 
 
+NEIGHBOURS = (("wang", "王玉香"), ("li", "李建国"))  # two residents of c1, as the live-room tests know them
+
+
+async def neighbours(api: Api, registrar: str) -> None:
+    """Community c1 (幸福里) with the residents of NEIGHBOURS, registered by ``registrar``'s token; again
+    on a server that has them already changes nothing."""
+    operator = token("root", "operator", None)
+    status, _ = await api.call("POST", "/api/communities", operator, {"id": "c1", "name": "幸福里"})
+    assert status in (201, 409), status
+    for rid, name in NEIGHBOURS:
+        status, _ = await api.call("POST", "/api/communities/c1/residents", registrar, {"id": rid, "name": name})
+        assert status in (201, 409), status
+
+
 class Api:
     """A tiny JSON client of one web process."""
 

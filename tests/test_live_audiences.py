@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.live import SECRET, Api, Client, token
+from tests.live import SECRET, Api, Client, neighbours, token
 from tests.servers import ServerProcess, linli_env, shared_stores, start_linli
 
 OPERATOR = token("root", "operator", None)
@@ -52,9 +52,7 @@ async def room(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Room]:
         try:
             procs += [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
             api = Api(http, procs[0].url)
-            await api.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
-            for rid, name in (("wang", "王玉香"), ("li", "李建国")):
-                await api.call("POST", "/api/communities/c1/residents", HOST, {"id": rid, "name": name})
+            await neighbours(api, HOST)
             yield Room(procs[0], procs[1], http)
         finally:
             await http.close()

@@ -10,7 +10,7 @@ import aiohttp
 from playwright.async_api import expect
 
 from tests.browser import LAPTOP, PHONE, NewPage, Screenshot
-from tests.live import Api, token
+from tests.live import Api, neighbours, token
 from tests.servers import ServerProcess
 
 HOST = token("host1", "host")
@@ -23,11 +23,7 @@ async def test_countdown_comment_grab_ticker_and_summary(server: ServerProcess, 
     console draws the chart, lists the queue and shows the summary after the live."""
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
-        status, _ = await api.call("POST", "/api/communities", token("root", "operator", None),
-                                   {"id": "c1", "name": "幸福里"})
-        assert status in (201, 409)
-        for rid, name in (("wang", "王玉香"), ("li", "李建国")):
-            await api.call("POST", "/api/communities/c1/residents", HOST, {"id": rid, "name": name})
+        await neighbours(api, HOST)
         sid = (await api.ok("POST", "/api/sessions", HOST, {"title": "周六助农直播", "community_id": "c1"}))["id"]
         sweet = {"title": "红薯", "price_cents": 350, "stock": 20, "per_user_limit": 3, "unit": "斤"}
         iid = (await api.ok("POST", f"/api/sessions/{sid}/items", HOST, sweet))["id"]

@@ -16,7 +16,7 @@ import aiohttp
 from playwright.async_api import expect
 
 from tests.browser import PHONE, NewPage, Screenshot
-from tests.live import Api, bearer, token
+from tests.live import Api, bearer, neighbours, token
 from tests.servers import ServerProcess, linli_env, start_linli
 
 
@@ -27,11 +27,7 @@ async def test_residents_see_the_flash_grab_and_sell_out(server: ServerProcess, 
     host = token("host1", "host")
     async with aiohttp.ClientSession() as http:
         api = Api(http, server.url)
-        status, _ = await api.call("POST", "/api/communities", token("root", "operator", None),
-                                   {"id": "c1", "name": "幸福里"})
-        assert status in (201, 409)
-        for rid, name in (("wang", "王玉香"), ("li", "李建国")):
-            await api.call("POST", "/api/communities/c1/residents", host, {"id": rid, "name": name})
+        await neighbours(api, host)
         sid = (await api.ok("POST", "/api/sessions", host, {"title": "周六助农直播", "community_id": "c1"}))["id"]
         egg = {"title": "海鸭蛋", "price_cents": 2800, "stock": 1, "per_user_limit": 1, "unit": "盒"}
         iid = (await api.ok("POST", f"/api/sessions/{sid}/items", host, egg))["id"]

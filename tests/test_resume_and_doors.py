@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from infra.auth import issue_token
 from stream import keys
-from tests.live import SECRET, Api, Client, bearer, token
+from tests.live import SECRET, Api, Client, bearer, neighbours, token
 from tests.servers import linli_env, shared_stores, start_linli
 
 pytestmark = pytest.mark.timeout(120)
@@ -55,10 +55,8 @@ async def room(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Room]:
         try:
             procs = [await start_linli(["web"], env, tmp / "a.log"), await start_linli(["web"], env, tmp / "b.log")]
             api = Api(http, procs[0].url)
-            await api.call("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
+            await neighbours(api, HOST)
             await api.call("POST", "/api/communities", OPERATOR, {"id": "c2", "name": "望江苑"})
-            for rid, name in (("wang", "王玉香"), ("li", "李建国")):
-                await api.call("POST", "/api/communities/c1/residents", HOST, {"id": rid, "name": name})
             yield Room([p.url for p in procs], http, redis)
         finally:
             await redis.aclose()

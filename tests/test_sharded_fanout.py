@@ -262,7 +262,8 @@ async def _caught_up(watcher: Watcher, final: int) -> None:
     except AssertionError:
         seqs = [(e.get("seq", e.get("after")), e["type"]) for e in watcher.events[-6:]]
         raise AssertionError(f"{watcher.user} on {watcher.base} watching {watcher.sid} stopped at seq "
-                             f"{watcher.last_seq()} of {final}; its last events {seqs}, closes {watcher.closes}") from None
+                             f"{watcher.last_seq()} of {final}; its last events {seqs}, "
+                             f"closes {watcher.closes}") from None
 
 
 async def test_viewers_on_two_processes_miss_nothing_across_a_failover(
