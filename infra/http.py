@@ -36,9 +36,13 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 MAX_NESTING = 32
 _JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 # A store that did not answer: the caller may try again (503), and the log gets a line, not a traceback.
-# A Redis ResponseError (a wrong key type, a script's error) is a bug, not an outage.
+# So is a Redis Cluster between two states: a failover (CLUSTERDOWN), a slot migrating (TRYAGAIN, or
+# redis-py's ASK handling running out of tries: ClusterError "TTL exhausted"), a slot not yet covered.
+# A Redis ResponseError otherwise (a wrong key type, a script's error, keys of two slots) is a bug.
 STORE_ERRORS: tuple[type[BaseException], ...] = (redis_exc.ConnectionError, redis_exc.TimeoutError, OSError,
-                                                   TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError)
+                                                   TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError,
+                                                   redis_exc.ClusterError, redis_exc.TryAgainError,
+                                                   redis_exc.SlotNotCoveredError)
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:

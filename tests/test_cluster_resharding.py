@@ -32,15 +32,19 @@ STOCK = 300
 BEFORE = 80  # grabs acknowledged before the slot starts moving
 
 
-async def _pin_forever(api: Api, sid: str, items: list[str], pinned: list[float]) -> None:
+async def _pin_forever(api: Api, sid: str, items: list[str], pinned: list[float],
+                       refused: list[tuple[int, str]]) -> None:
     """The host pins one item then the other, as fast as the API answers: events all through the move.
-    A pin that fails while the slot is in between (redis-py gave up on it: TTL exhausted) is asked again."""
+    A pin that fails while the slot is in between (redis-py gave up on it: TTL exhausted) is noted with
+    its status and code, and asked again."""
     n = 0
     while True:
-        status, _ = await api.call("POST", f"/api/sessions/{sid}/items/{items[n % 2]}/pin", HOST)
+        status, body = await api.call("POST", f"/api/sessions/{sid}/items/{items[n % 2]}/pin", HOST)
         if status == 200:
             pinned.append(asyncio.get_running_loop().time())
             n += 1
+        else:
+            refused.append((status, body["error"]["code"]))
         await asyncio.sleep(0.05)
 
 
@@ -129,12 +133,13 @@ async def test_a_sessions_slot_migrated_mid_sale_loses_nothing_and_sells_exactly
         for w in watchers:
             w.start()
         pinned: list[float] = []
+        refused: list[tuple[int, str]] = []
         pinner: asyncio.Task[None] | None = None
         crowd: Crowd | None = None
         try:
             await asyncio.wait_for(asyncio.gather(*(w.connected.wait() for w in watchers)), 20)
             crowd = crowd_for({sid: iid}, stack, per_session=8)
-            pinner = asyncio.create_task(_pin_forever(api, sid, [iid, other], pinned))
+            pinner = asyncio.create_task(_pin_forever(api, sid, [iid, other], pinned, refused))
             await crowd.until_acked(BEFORE, within_s=30)
             # As an operator would move a busy slot slowly: small batches with pauses, grabs and the host's
             # pins meeting ASK and TRYAGAIN all along; then back in one batch, the way to do it mid-sale.
@@ -178,12 +183,14 @@ async def test_a_sessions_slot_migrated_mid_sale_loses_nothing_and_sells_exactly
         after = len(crowd.acked()) - fast.acked_before - fast.acked_during
         print(f"\n[slot migration] slot {slow.migration.slot}, grabs acknowledged before {slow.acked_before}; "
               f"slowly {slow.line()}; back in one go {fast.line()}; grabs acknowledged after {after}, host pins "
-              f"{len(pinned)} in all; final seq {final}, {len(watchers)} viewers "
+              f"{len(pinned)} in all, {len(refused)} refused; final seq {final}, {len(watchers)} viewers "
               f"at it {caught_up_s:.2f} s after the flash (closes {[w.closes for w in watchers]}); "
               f"shard channels unsubscribed by the old owner on the web processes: {unsubscribed}; {counted.line()}; "
               f"{crowd.report()}")
 
     assert slow.migration.batches > 1 and fast.migration.batches == 1
+    # A pin the cluster could not serve while the slot was in between is "try again", never "internal".
+    assert set(refused) <= {(503, "unavailable")}, refused
     assert len(crowd.acked()) == STOCK
     assert counted.lost == set()
     assert counted.twice == set()
