@@ -5,7 +5,8 @@ It opens ``--count`` viewer connections to a live session, says ``ready`` on std
 - fanout: waits for ``flash_started`` on every connection and records when each arrived;
 - grab: once ``flash_started`` arrives, every connection grabs in a loop (send, wait for its
   ``grab_result``, pause ``--think`` seconds on average, send again) for ``--seconds``,
-  recording each grab's latency. With no think time the loop is closed (a saturation test), at
+  recording each grab's latency, and each grabber's first apart (sent as the flash starts, all
+  at once in the closed loop: the rush a flash sale opens with). With no think time the loop is closed (a saturation test), at
   most 8 taps a second per grabber so none is refused by the per-user limit.
 
 It ends by printing one JSON line of results. Run by ``bench.grab`` and ``bench.fanout``;
@@ -78,12 +79,14 @@ async def _discard(ws: ClientConnection) -> None:
 
 async def grab(conns: list[ClientConnection], item: str, seconds: float, think: float) -> dict[str, object]:
     latencies: list[float] = []
+    firsts: list[float] = []  # each grabber's first grab, sent as the flash starts: the crowd's rush
     failures = 0
 
     async def one(ws: ClientConnection) -> None:
         nonlocal failures
         await _until_flash(ws)
         stop_at = time.monotonic() + seconds
+        first = True
         if think:
             await asyncio.sleep(random.uniform(0, 2 * think))  # residents react at different moments
         while time.monotonic() < stop_at:
@@ -96,6 +99,9 @@ async def grab(conns: list[ClientConnection], item: str, seconds: float, think: 
                 if '"grab_result"' in raw or ('"error"' in raw and rid in raw):
                     break
             latencies.append(time.perf_counter() - t0)
+            if first:
+                firsts.append(latencies[-1])
+                first = False
             if '"ok":true' not in raw:
                 failures += 1
             if think:
@@ -105,7 +111,7 @@ async def grab(conns: list[ClientConnection], item: str, seconds: float, think: 
 
     started = time.perf_counter()
     await asyncio.gather(*(one(ws) for ws in conns))
-    return {"latencies": latencies, "failures": failures, "elapsed": time.perf_counter() - started}
+    return {"latencies": latencies, "first": firsts, "failures": failures, "elapsed": time.perf_counter() - started}
 
 
 async def main() -> None:
