@@ -22,9 +22,8 @@ from stream.protocol import NoticeFrame, NoticeView, Personal, encoder
 async def send_personal(live: Live, sid: str, user_id: str, frame: msgspec.Struct) -> None:
     """Send a frame to one user's viewers of a session, on every web process."""
     envelope = Personal(to=user_id, frame=msgspec.Raw(encoder.encode(frame)))
-    # As a plain command: redis-py's async cluster client has no spublish() before 8.0; the channel is
-    # the command's key, so a cluster sends it to the node owning the session's slot.
-    await live.redis.execute_command("SPUBLISH", keys.personal(sid), encoder.encode(envelope))  # type: ignore[no-untyped-call]
+    # The channel is the command's key: a cluster sends it to the node owning the session's slot.
+    await live.redis.spublish(keys.personal(sid), encoder.encode(envelope))
 
 
 async def set_hold_deadline(live: Live, sid: str, release_at_ms: int) -> None:

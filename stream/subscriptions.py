@@ -3,8 +3,8 @@
 A group is one session's shard channels (its events and its personal frames). They share the
 session's hash tag, so one slot, so one node. On a single server every group sits on one
 connection; on a Redis Cluster there is one connection per primary owning a slot of one of this
-process's groups. Plain connections, not redis-py's pub/sub object: its asyncio client has no
-SSUBSCRIBE at our floor (5.3), and owning the connection lets us decide what a moved slot means.
+process's groups. Plain connections, not redis-py's pub/sub object: owning the connection lets us
+decide what a moved slot or a lost connection means (what was missed comes from the history).
 
 A group is lost from its node when the connection drops (the node died, the network broke), or
 when Redis unsubscribes it unasked (a ``sunsubscribe`` push: the slot migrated, the node became a
