@@ -6,8 +6,9 @@ It opens ``--count`` viewer connections to a live session, says ``ready`` on std
 - grab: once ``flash_started`` arrives, every connection grabs in a loop (send, wait for its
   ``grab_result``, pause ``--think`` seconds on average, send again) for ``--seconds``,
   recording each grab's latency, and each grabber's first apart (sent as the flash starts, all
-  at once in the closed loop: the rush a flash sale opens with). With no think time the loop is closed (a saturation test), at
-  most 8 taps a second per grabber so none is refused by the per-user limit.
+  at once in the closed loop: the rush a flash sale opens with). With no think time the loop is
+  closed (a saturation test), at most 8 taps a second per grabber so none is refused by the
+  per-user limit.
 
 It ends by printing one JSON line of results. Run by ``bench.grab`` and ``bench.fanout``;
 several run at once so the load generator is not the bottleneck.
