@@ -40,6 +40,14 @@ async def neighbours(api: Api, registrar: str) -> None:
         assert status in (201, 409), status
 
 
+async def live_with_item(api: Api, host: str, item: dict[str, Any], title: str = "周六直播") -> tuple[str, str]:
+    """A session of c1 with one item, gone live: its id and the item's."""
+    sid = (await api.ok("POST", "/api/sessions", host, {"title": title, "community_id": "c1"}))["id"]
+    iid = (await api.ok("POST", f"/api/sessions/{sid}/items", host, item))["id"]
+    await api.ok("POST", f"/api/sessions/{sid}/live", host)
+    return sid, iid
+
+
 class Api:
     """A tiny JSON client of one web process."""
 

@@ -16,10 +16,9 @@ from sqlalchemy import event
 from infra.settings import Settings
 from linli.app import create_app
 from stream.context import LIVE
-from tests.live import SECRET, Api, Client, token
+from tests.live import SECRET, Api, Client, live_with_item, neighbours, token
 
 HOST = token("host1", "host")
-OPERATOR = token("root", "operator", None)
 
 
 class Statements:
@@ -39,12 +38,8 @@ async def flash(redis, engine, tmp_path: Path, redis_url: str,
     app = create_app(settings)
     async with TestServer(app) as server, aiohttp.ClientSession() as http:
         api = Api(http, str(server.make_url("")).rstrip("/"))
-        await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
-        await api.ok("POST", "/api/communities/c1/residents", token("grid1", "grid"), {"id": "wang", "name": "王玉香"})
-        sid = (await api.ok("POST", "/api/sessions", HOST, {"title": "周六直播", "community_id": "c1"}))["id"]
-        iid = (await api.ok("POST", f"/api/sessions/{sid}/items", HOST,
-                            {"title": "红薯", "price_cents": 350, "stock": 50}))["id"]
-        await api.ok("POST", f"/api/sessions/{sid}/live", HOST)
+        await neighbours(api, token("grid1", "grid"))  # wang is 王玉香
+        sid, iid = await live_with_item(api, HOST, {"title": "红薯", "price_cents": 350, "stock": 50})
         await api.ok("POST", f"/api/sessions/{sid}/items/{iid}/flash", HOST, {"duration_s": 60})
         statements = Statements()
         sync_engine = app[LIVE].engine.sync_engine

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from infra.settings import Settings
 from linli.app import create_app
 from stream.room import MAX_FRAME
-from tests.live import SECRET, Api, Client, token
+from tests.live import SECRET, Api, Client, live_with_item, token
 
 HOST = token("host1", "host")
 OPERATOR = token("root", "operator", None)
@@ -56,10 +56,7 @@ async def room(redis, engine, tmp_path: Path, redis_url: str, database_url: str)
         api = Api(http, str(server.make_url("")).rstrip("/"))
         await api.ok("POST", "/api/communities", OPERATOR, {"id": "c1", "name": "幸福里"})
         await api.ok("POST", "/api/communities/c1/residents", token("grid1", "grid"), {"id": "wang", "name": "王芳"})
-        sid = (await api.ok("POST", "/api/sessions", HOST, {"title": "周六直播", "community_id": "c1"}))["id"]
-        iid = (await api.ok("POST", f"/api/sessions/{sid}/items", HOST,
-                            {"title": "红薯", "price_cents": 350, "stock": 50}))["id"]
-        await api.ok("POST", f"/api/sessions/{sid}/live", HOST)
+        sid, iid = await live_with_item(api, HOST, {"title": "红薯", "price_cents": 350, "stock": 50})
         bag = await api.ok("POST", f"/api/sessions/{sid}/lucky-bags", HOST,
                            {"title": "福袋", "winners": 1, "countdown_s": 3600, "prize_points": 10})
         packet = await api.ok("POST", f"/api/sessions/{sid}/red-packets", HOST, {"total_points": 10, "shares": 2})
