@@ -21,6 +21,12 @@ def query_value(request: web.Request, name: str) -> str | None:
     return next((value for key, value in parse_qsl(query, keep_blank_values=True) if key == name), None)
 
 
+def query_has(request: web.Request, *names: str) -> bool:
+    """Whether the query names any of ``names`` (one parse for all of them)."""
+    query = request.rel_url.raw_query_string
+    return bool(query) and any(key in names for key, _ in parse_qsl(query, keep_blank_values=True))
+
+
 def has_nul(request: web.Request) -> bool:
     """Whether the path or the query decodes to a NUL character (only ``%00`` does)."""
     url = request.rel_url

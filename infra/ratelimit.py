@@ -33,7 +33,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from infra.apidoc import Problem, ProblemDetail
-from infra.lean_request import peer_address, query_value
+from infra.lean_request import peer_address, query_has, query_value
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,7 @@ RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 
 
 def _carries_token(request: web.Request) -> bool:
-    return ("Authorization" in request.headers or query_value(request, "token") is not None
-            or query_value(request, "ticket") is not None)
+    return "Authorization" in request.headers or query_has(request, "token", "ticket")
 
 
 def _claimed_user(request: web.Request) -> str | None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from community.api import display_names
-from infra.lean_request import has_nul, query_value
+from infra.lean_request import has_nul, query_has, query_value
 from infra.settings import Settings
 from linli.app import create_app
 from tests.live import SECRET, Api, token
@@ -33,10 +33,12 @@ def _request(target: str) -> aiohttp.web.Request:
 
 @given(QUERY, st.sampled_from(["ticket", "since", "token", "a", "missing"]))
 def test_a_query_value_is_what_aiohttp_parses(query: str, name: str) -> None:
-    """Read off the raw target, a value is the one aiohttp's own parse gives, for any query."""
+    """Read off the raw target, a value is the one aiohttp's own parse gives, for any query, and so is
+    whether a name is there at all."""
     target = "/ws/sessions/s1" + ("?" + query if query else "")
-    expected = URL.build(path="/ws/sessions/s1", query_string=query, encoded=True).query.get(name)
-    assert query_value(_request(target), name) == expected
+    parsed = URL.build(path="/ws/sessions/s1", query_string=query, encoded=True).query
+    assert query_value(_request(target), name) == parsed.get(name)
+    assert query_has(_request(target), name, "since") == (name in parsed or "since" in parsed)
 
 
 @given(QUERY, st.sampled_from(["/ws/sessions/s1", "/api/x%00y", "/api/%2500", "/a%00"]))
