@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -33,6 +34,9 @@ class Live:
     grab_rate: float = 5.0
     limits: RateLimits | None = None  # per user and per address, across processes (None: per connection only)
     grab_limits: GrabLimits | None = None  # the same for grabs, by the sale's own script
+    # Viewers' joinings and leavings under way: a viewer's socket is served in callbacks, and what awaits
+    # runs in tasks of its own, held here until done
+    viewer_tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def build(cls, redis: Redis, engine: AsyncEngine, *, grab_rate: float = 5.0, limits: RateLimits | None = None,

@@ -62,7 +62,6 @@ class Hub:
         self._users: dict[str, dict[str, Viewer | list[Viewer]]] = defaultdict(dict)
         self._seqs = SessionSeqs(redis, self._deliver_event, self._resync)
         self._subs = Subscriptions(redis, self._on_message, self._seqs.catch_up)
-        self._closing: set[asyncio.Task[None]] = set()  # resync closes, held until done
         self._report = scripts.report_viewers
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[str] = set()
@@ -194,14 +193,7 @@ class Hub:
     def _resync(self, sid: str) -> None:
         """Close the session's local viewers: they reconnect with their last seq and resume or resync."""
         for viewer in list(self.rooms.get(sid, ())):
-            task = asyncio.get_running_loop().create_task(
-                self._close(viewer, RESYNC_CLOSE_CODE, b"events were lost on the way: reconnect to resync"))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
-
-    @staticmethod
-    async def _close(viewer: Viewer, code: int, message: bytes) -> None:
-        await viewer.ws.close(code=code, message=message)
+            viewer.close(RESYNC_CLOSE_CODE, b"events were lost on the way: reconnect to resync")
 
     async def _deliver_event(self, sid: str, data: bytes) -> None:
         # Awaited in the listener, so the events after a draw wait for its winners' names: order kept.

@@ -75,4 +75,4 @@ async def close_viewers(live: Live) -> None:
     """Close every websocket with 1001 (going away): clients reconnect elsewhere and resync."""
     for room in list(live.hub.rooms.values()):
         for viewer in list(room):
-            await viewer.ws.close(code=GOING_AWAY, message=b"server shutting down")
+            viewer.close(GOING_AWAY, b"server shutting down")

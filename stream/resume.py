@@ -11,8 +11,6 @@ the join gets a snapshot as always, and so it does when the missed events are mo
 
 from __future__ import annotations
 
-from aiohttp import WSMsgType
-
 from infra.errors import BadRequest
 from stream import history
 from stream.context import Live
@@ -60,5 +58,5 @@ async def resume(live: Live, viewer: Viewer, since: int | None) -> bool:
         return False
     viewer.min_seq = since + len(frames) - 1  # anything queued meanwhile up to here is among the replayed
     for frame in frames:
-        await viewer.ws.send_frame(frame, WSMsgType.TEXT)
+        viewer.send_first(frame)
     return True

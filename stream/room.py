@@ -7,9 +7,10 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Coroutine
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from infra import metrics
 from infra.errors import DomainError, Forbidden
@@ -17,6 +18,7 @@ from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
 from infra.lean_request import peer_address, query_value
 from infra.middlewares import guarded, guards_its_opening
 from infra.types import readable
+from infra.websocket import TakenOver
 from stream import keys
 from stream.admission import joinable
 from stream.comment_grab import grab_by_comment
@@ -56,13 +58,11 @@ log = logging.getLogger(__name__)
 # A resident always sees what she holds and has kept; a released hold is gone from the room.
 SHOWN_HOLDS = ("reserved", "confirmed")
 
-MAX_FRAME = 16 * 1024
 MAX_COMMENT = 200
 GRAB_ROLES = ("resident", "grid", "admin")
 FLOOD_CLOSE_CODE = 1008
 UNAVAILABLE_CLOSE_CODE = 1013  # try again later
 INTERNAL_CLOSE_CODE = 1011
-ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
 
 
 async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snapshot:
@@ -79,12 +79,12 @@ async def build_snapshot(live: Live, state: SessionState, user_id: str) -> Snaps
     )
 
 
-async def _send_snapshot(live: Live, ws: web.WebSocketResponse, viewer: Viewer) -> None:
-    """Her snapshot, built and sent in a frame of its own: a local of the handler would live as long as
-    her connection, a copy of the whole room's catalog per idle viewer."""
+async def _send_snapshot(live: Live, viewer: Viewer) -> None:
+    """Her snapshot, built and sent in a frame of its own: a local of the caller would live as long as
+    the join, a copy of the whole room's catalog."""
     snapshot = await build_snapshot(live, await load_session(live, viewer.sid), viewer.user_id)
     viewer.min_seq = snapshot.seq
-    await ws.send_frame(encoder.encode(snapshot), WSMsgType.TEXT)
+    viewer.send_first(encoder.encode(snapshot))
 
 
 @guards_its_opening
@@ -92,114 +92,138 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     """GET /ws/sessions/{sid}: a single-use ?ticket= (browsers) or the Authorization header (other clients);
     ``?since=<seq>``: the last event seen, to resume from the session's history instead of a snapshot.
 
-    The app's guards run around the opening only (infra.middlewares), and what the opening needed (the
-    caller's token claims, the session's whole state) is gone once she is in: an idle viewer holds her
-    socket, her Viewer and this frame, little else."""
-    joined: list[tuple[Viewer, int | None]] = []
+    The app's guards run around the opening only (infra.middlewares). Once the handshake is answered
+    her socket is her Viewer's (infra.websocket) and this handler returns at once: nothing of the
+    request, the guards or aiohttp's websocket stays for an idle viewer, and her joining goes on in
+    a task of its own (aiohttp may cancel a handler whose connection it no longer has)."""
+    joined: list[tuple[Viewer, int | None, str | None]] = []
     answer = await guarded(request, functools.partial(_open_room, joined=joined))
-    if not joined:
-        return answer  # refused before the handshake: a problem body, or a 101 already closed with a reason
-    # Served in this frame, not a function's of its own: one coroutine frame fewer per idle viewer.
-    viewer, since = joined.pop()
-    del joined
-    live, ws = request.app[LIVE], viewer.ws
-    await live.hub.join(viewer)
+    if joined:
+        _in_background(request.app[LIVE], _join(request.app[LIVE], *joined.pop()))
+    return answer
+
+
+def _in_background(live: Live, work: Coroutine[None, None, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    live.viewer_tasks.add(task)
+    task.add_done_callback(live.viewer_tasks.discard)
+
+
+async def _join(live: Live, viewer: Viewer, since: int | None, address: str | None) -> None:
+    """Her place in the room's presence and in the room, her first frames, then her frames heard."""
+    try:
+        if not await _counted_in(live, viewer):
+            return
+    except Exception:
+        log.exception("live room failed")
+        _hang_up(viewer, Error(code="internal", message="something went wrong on our side"), INTERNAL_CLOSE_CODE)
+        return
     metrics.viewer_joined()
     try:
+        await note_viewer(live, viewer.sid, viewer.user_id, viewer.role)
+        await live.hub.join(viewer)
         # Her first frames (the snapshot, or what she missed) go out before events may reach her socket.
         if not await resume(live, viewer, since):
-            await _send_snapshot(live, ws, viewer)
-        viewer.start(request)
-        # Made on her first frame: most viewers only watch, and ten thousand idle limiters add up.
-        limiter: FrameLimiter | None = None
-        desk: ProxyDesk | None = None
-        # ws.receive(), not ``async for``: the iterator's own coroutine would wait beside it, per viewer.
-        while (msg := await ws.receive()).type not in ENDED:
-            viewer.heard = True
-            if msg.type == WSMsgType.TEXT:
-                if limiter is None or desk is None:
-                    limiter, desk = _ready_to_act(live, viewer, peer_address(request))
-                await handle_frame(live, viewer, msg.data, limiter, desk)
-                if limiter.flooding:
-                    # Let the refusals already queued reach the client, then hang up.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(viewer.flush(), 2)
-                    await ws.close(code=FLOOD_CLOSE_CODE, message=b"too many frames")
-                    break
-            elif msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)  # browsers never ping; other clients (and their proxies) do
-            elif msg.type == WSMsgType.BINARY:
-                viewer.offer(encoder.encode(Error(code="bad_frame", message="send JSON text frames")))
-            del msg  # not held (nor its bytes) while she is quiet until her next frame
+            await _send_snapshot(live, viewer)
+        viewer.start()
+        viewer.listen(RoomFrames(live, address))
     except STORE_ERRORS as exc:
         # The handshake is answered already, so no HTTP problem body can follow: an error frame and a close.
         log.warning("a store failed in a live room: %r", exc)
         metrics.store_error(exc, "live")
-        await _hang_up(ws, Error(code="unavailable", message="please try again in a moment"), UNAVAILABLE_CLOSE_CODE)
+        _hang_up(viewer, Error(code="unavailable", message="please try again in a moment"), UNAVAILABLE_CLOSE_CODE)
     except Exception:
         log.exception("live room failed")
-        await _hang_up(ws, Error(code="internal", message="something went wrong on our side"), INTERNAL_CLOSE_CODE)
+        _hang_up(viewer, Error(code="internal", message="something went wrong on our side"), INTERNAL_CLOSE_CODE)
     finally:
-        metrics.viewer_left()
-        await live.hub.leave(viewer)
-        with contextlib.suppress(Exception):
-            await live.presence.leave(viewer.sid, viewer.user_id)
-        viewer.stop()
-    return ws
+        # Once joined, not before: her leaving never overtakes her joining.
+        viewer.when_gone(functools.partial(_gone, live, viewer))
 
 
-def _ready_to_act(live: Live, viewer: Viewer, address: str | None) -> tuple[FrameLimiter, ProxyDesk]:
-    """What her frames need, made when she sends her first: her limits and her proxy desk. No lookup: at
-    a flash sale's start every viewer's first frame is a grab, thousands at once (the desk asks for the
-    session's community at a grid worker's first grab for a resident)."""
-
-    async def community() -> str:
-        return (await load_session(live, viewer.sid)).community_id
-
-    limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=viewer.sid,
-                           user_id=viewer.user_id, address=address)
-    return limiter, ProxyDesk(live.engine, community, viewer.user_id, viewer.role)
+def _gone(live: Live, viewer: Viewer) -> None:
+    """Her socket closed: she leaves the room and its presence."""
+    _in_background(live, _leave(live, viewer))
 
 
-async def _open_room(request: web.Request, *, joined: list[tuple[Viewer, int | None]]) -> web.StreamResponse:
-    """Who, which session, the handshake, her place in the room's presence: her Viewer and the seq she
-    resumes from in ``joined``."""
+async def _leave(live: Live, viewer: Viewer) -> None:
+    metrics.viewer_left()
+    await live.hub.leave(viewer)
+    with contextlib.suppress(Exception):
+        await live.presence.leave(viewer.sid, viewer.user_id)
+
+
+class RoomFrames:
+    """What one viewer's frames need, made at her first (most viewers only watch, and ten thousand idle
+    limiters add up): her limits and her proxy desk. No lookup: at a flash sale's start every viewer's
+    first frame is a grab, thousands at once (the desk asks for the session's community at a grid
+    worker's first grab for a resident)."""
+
+    __slots__ = ("address", "desk", "limiter", "live")
+
+    def __init__(self, live: Live, address: str | None) -> None:
+        self.live = live
+        self.address = address
+        self.limiter: FrameLimiter | None = None
+        self.desk: ProxyDesk | None = None
+
+    async def __call__(self, viewer: Viewer, message: str | bytes) -> None:
+        live = self.live
+        if isinstance(message, bytes):
+            viewer.offer(encoder.encode(Error(code="bad_frame", message="send JSON text frames")))
+            return
+        if self.limiter is None or self.desk is None:
+            self.limiter, self.desk = self._ready(viewer)
+        await handle_frame(live, viewer, message, self.limiter, self.desk)
+        if self.limiter.flooding:
+            # Let the refusals already queued reach the client, then hang up.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(viewer.flush(), 2)
+            viewer.close(FLOOD_CLOSE_CODE, b"too many frames")
+
+    def _ready(self, viewer: Viewer) -> tuple[FrameLimiter, ProxyDesk]:
+        live = self.live
+
+        async def community() -> str:
+            return (await load_session(live, viewer.sid)).community_id
+
+        limiter = FrameLimiter(live.grab_rate, shared=live.limits, grabs=live.grab_limits, sid=viewer.sid,
+                               user_id=viewer.user_id, address=self.address)
+        return limiter, ProxyDesk(live.engine, community, viewer.user_id, viewer.role)
+
+
+async def _open_room(request: web.Request, *,
+                     joined: list[tuple[Viewer, int | None, str | None]]) -> web.StreamResponse:
+    """Who, which session, the handshake: her Viewer, the seq she resumes from and her address in ``joined``.
+    Nothing here awaits after the handshake (see ``live_room``)."""
     live, sid, ticket = request.app[LIVE], request.match_info["sid"], query_value(request, "ticket")
     since = resume_point(query_value(request, "since"))
     # Who first, then which session: a stranger learns nothing of which sessions exist.
     principal = await redeem_ticket(live, sid, ticket) if ticket is not None else authenticate(request)
     state = await joinable(live, principal, sid)
-
-    # No per-message deflate: it would compress every event once per viewer, undoing "encode once".
-    # No aiohttp heartbeat: the hub pings every viewer in one sweep (Viewer.keepalive), so pings and
-    # pongs come to the handler's loop.
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=False, compress=False)
-    await ws.prepare(request)
-    if await _counted_in(live, ws, state.id, principal.user_id):
-        await note_viewer(live, state.id, principal.user_id, principal.role)
-        joined.append((Viewer(ws, state.id, principal.user_id, principal.role), since))
-    return ws
+    address = peer_address(request)  # read off the transport, which is the viewer's after the handshake
+    viewer = Viewer(state.id, principal.user_id, principal.role)
+    await viewer.accept(request)
+    joined.append((viewer, since, address))
+    return TakenOver()
 
 
-async def _hang_up(ws: web.WebSocketResponse, error: Error, close_code: int) -> None:
-    with contextlib.suppress(Exception):
-        await ws.send_frame(encoder.encode(error), WSMsgType.TEXT)
-        await ws.close(code=close_code, message=error.message.encode()[:120])
+def _hang_up(viewer: Viewer, error: Error, close_code: int) -> None:
+    viewer.hang_up(encoder.encode(error), close_code, error.message.encode())
 
 
-async def _counted_in(live: Live, ws: web.WebSocketResponse, sid: str, user_id: str) -> bool:
+async def _counted_in(live: Live, viewer: Viewer) -> bool:
     """Count the connection in the room's presence; a user over the cap per session is told
     why and closed (an error frame, since a browser cannot read a refused handshake's status)."""
     try:
-        if await live.presence.join(sid, user_id):
+        if await live.presence.join(viewer.sid, viewer.user_id):
             return True
     except STORE_ERRORS as exc:
-        log.warning("presence unavailable for a join to %s: %r", sid, exc)
-        await _hang_up(ws, Error(code="unavailable", message="please try again in a moment"), UNAVAILABLE_CLOSE_CODE)
+        log.warning("presence unavailable for a join to %s: %r", viewer.sid, exc)
+        _hang_up(viewer, Error(code="unavailable", message="please try again in a moment"), UNAVAILABLE_CLOSE_CODE)
         return False
     cap = live.presence.max_per_user
     message = f"too many open connections to this room (at most {cap}): close another tab or device"
-    await _hang_up(ws, Error(code="rate_limited", message=message), FLOOD_CLOSE_CODE)
+    _hang_up(viewer, Error(code="rate_limited", message=message), FLOOD_CLOSE_CODE)
     return False
 
 

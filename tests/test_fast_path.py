@@ -18,6 +18,7 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from infra.websocket import TakenOver
 from stream.hub import Hub
 from stream.protocol import Personal
 from stream.scripts import Scripts
@@ -37,27 +38,25 @@ async def room(on_join: Callable[[Viewer], None] | None = None,
     """A real aiohttp server whose websocket handler makes each connection a started Viewer with a
     small kernel send buffer (so a reader that stops reading backs up into the transport quickly)."""
     joined: list[Viewer] = []
+    tasks: set[asyncio.Future[None]] = set()
 
-    async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False)
-        await ws.prepare(request)
+    async def handler(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         request.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        viewer = Viewer(ws, "s1", request.query.get("user", "u1"), request.query.get("role", "resident"))
+        viewer = Viewer("s1", request.query.get("user", "u1"), request.query.get("role", "resident"))
+        await viewer.accept(request)
+        tasks.add(asyncio.ensure_future(join(viewer)))  # the handler returns once the socket is the viewer's
+        return TakenOver()
+
+    async def join(viewer: Viewer) -> None:
         if hub is not None:
             await hub.join(viewer)
         if on_join is not None:
             on_join(viewer)
-        viewer.start(request)
+        viewer.start()
         joined.append(viewer)
-        try:
-            async for _ in ws:
-                pass
-        finally:
-            if hub is not None:
-                await hub.leave(viewer)
-            viewer.stop()
-        return ws
+        if hub is not None:
+            viewer.when_gone(lambda: tasks.add(asyncio.ensure_future(hub.leave(viewer))))
 
     app = web.Application()
     app.add_routes([web.get("/ws", handler)])

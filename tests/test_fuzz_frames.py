@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from infra.settings import Settings
 from linli.app import create_app
-from stream.room import MAX_FRAME
+from stream.viewer import MAX_MESSAGE as MAX_FRAME
 from tests.live import SECRET, Api, Client, live_with_item, token
 
 HOST = token("host1", "host")

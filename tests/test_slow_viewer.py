@@ -8,23 +8,21 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from websockets.asyncio.client import connect
 
+from infra.websocket import TakenOver
 from stream.viewer import SEND_QUEUE, SLOW_CLOSE_CODE, Viewer
 
 
 async def test_a_viewer_that_falls_too_far_behind_is_disconnected() -> None:
     """More than SEND_QUEUE events waiting for one viewer: it is closed with 4008, others are not held up."""
 
-    async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        viewer = Viewer(ws, "s1", "u1", "resident")
+    async def handler(request: web.Request) -> web.StreamResponse:
+        viewer = Viewer("s1", "u1", "resident")
+        await viewer.accept(request)
         # A burst arrives faster than this viewer's writer gets to run.
         for n in range(SEND_QUEUE + 10):
             viewer.offer(b'{"seq":%d,"ts":0,"type":"comment","user_id":"x","text":"hi"}' % (n + 1))
         assert viewer.too_slow and not viewer.pending
-        async for _ in ws:
-            pass
-        return ws
+        return TakenOver()
 
     app = web.Application()
     app.add_routes([web.get("/ws", handler)])
