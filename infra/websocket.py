@@ -45,6 +45,10 @@ class FrameError(Exception):
         self.reason = reason
 
 
+class ClientGone(Exception):
+    """The client left during the handshake: there is no socket to serve (not a store's failure)."""
+
+
 class TakenOver(web.Response):
     """What a route returns once ``take_over`` has the socket: aiohttp fails to write it, harmlessly,
     for it has no transport left, and logs the request as answered with 101."""
@@ -58,10 +62,13 @@ async def take_over(request: web.Request, protocol: asyncio.Protocol, ws: web.We
 
     Nothing can reach aiohttp's websocket reader in between: a client may send nothing before it
     reads the 101 (RFC 6455 4.1), and nothing here awaits between the 101's write and the switch."""
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError as exc:
+        raise ClientGone from exc
     transport = request.transport
     if transport is None or transport.is_closing():
-        raise ConnectionResetError("the client left during the handshake")
+        raise ClientGone
     handler = request.protocol
     transport.set_protocol(protocol)
     # aiohttp closes the transport it holds when told the connection is lost: it holds none now.
@@ -82,7 +89,8 @@ def server_frame(opcode: int, payload: bytes) -> bytes:
 
 def close_frame(code: int, reason: bytes = b"") -> bytes:
     """A close frame with ``code`` and a reason cut to fit a control frame's 125 bytes."""
-    return server_frame(CLOSE, struct.pack("!H", code) + reason[:123])
+    # Cut on a character's boundary: a reason cut inside one is not UTF-8, which the peer must refuse.
+    return server_frame(CLOSE, struct.pack("!H", code) + reason[:123].decode(errors="ignore").encode())
 
 
 def read_frames(data: bytes, max_size: int) -> tuple[list[tuple[int, bool, bytes]], bytes]:
@@ -113,6 +121,8 @@ def read_frames(data: bytes, max_size: int) -> tuple[list[tuple[int, bool, bytes
                 break
             (size,) = struct.unpack_from("!Q", data, head)
             head += 8
+        if size >> 63:
+            raise FrameError(PROTOCOL_ERROR, "a 64-bit length's first bit must be 0")
         if size > max_size:
             raise FrameError(MESSAGE_TOO_BIG, f"a frame is at most {max_size} bytes")
         if end - head < 4 + size:

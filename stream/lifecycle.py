@@ -21,6 +21,7 @@ from stream.flash_schedule import poll_forever
 from stream.hub import KEEPALIVE_S
 from stream.presence import BEAT_EVERY_S
 from stream.ticker import tick_forever
+from stream.viewer import CLOSE_WAIT_S
 
 GOING_AWAY = 1001
 log = logging.getLogger(__name__)
@@ -72,7 +73,16 @@ async def running_live(redis: Redis, engine: AsyncEngine, *, grab_rate: float = 
 
 
 async def close_viewers(live: Live) -> None:
-    """Close every websocket with 1001 (going away): clients reconnect elsewhere and resync."""
+    """Close every websocket with 1001 (going away): clients reconnect elsewhere and resync. Returns once
+    they are gone (their close answered, or dropped CLOSE_WAIT_S after) and their joinings and leavings
+    are done, so no frame of theirs is handled with the stores closing under it."""
     for room in list(live.hub.rooms.values()):
         for viewer in list(room):
             viewer.close(GOING_AWAY, b"server shutting down")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLOSE_WAIT_S + 1
+    # Polled: each leaves when her socket closes, in a callback of its own; a shutdown can spare 50 ms.
+    while live.hub.rooms and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    if live.viewer_tasks:
+        await asyncio.wait(set(live.viewer_tasks), timeout=max(deadline - loop.time(), 0.1))

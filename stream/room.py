@@ -18,7 +18,7 @@ from infra.http import MAX_NESTING, STORE_ERRORS, authenticate, nests_too_deep
 from infra.lean_request import peer_address, query_value
 from infra.middlewares import guarded, guards_its_opening
 from infra.types import readable
-from infra.websocket import TakenOver
+from infra.websocket import ClientGone, TakenOver
 from stream import keys
 from stream.admission import joinable
 from stream.comment_grab import grab_by_comment
@@ -93,14 +93,9 @@ async def live_room(request: web.Request) -> web.StreamResponse:
     ``?since=<seq>``: the last event seen, to resume from the session's history instead of a snapshot.
 
     The app's guards run around the opening only (infra.middlewares). Once the handshake is answered
-    her socket is her Viewer's (infra.websocket) and this handler returns at once: nothing of the
-    request, the guards or aiohttp's websocket stays for an idle viewer, and her joining goes on in
-    a task of its own (aiohttp may cancel a handler whose connection it no longer has)."""
-    joined: list[tuple[Viewer, int | None, str | None]] = []
-    answer = await guarded(request, functools.partial(_open_room, joined=joined))
-    if joined:
-        _in_background(request.app[LIVE], _join(request.app[LIVE], *joined.pop()))
-    return answer
+    her socket is her Viewer's (infra.websocket) and the handler returns: nothing of the request, the
+    guards or aiohttp's websocket stays for an idle viewer."""
+    return await guarded(request, _open_room)
 
 
 def _in_background(live: Live, work: Coroutine[None, None, None]) -> None:
@@ -191,10 +186,9 @@ class RoomFrames:
         return limiter, ProxyDesk(live.engine, community, viewer.user_id, viewer.role)
 
 
-async def _open_room(request: web.Request, *,
-                     joined: list[tuple[Viewer, int | None, str | None]]) -> web.StreamResponse:
-    """Who, which session, the handshake: her Viewer, the seq she resumes from and her address in ``joined``.
-    Nothing here awaits after the handshake (see ``live_room``)."""
+async def _open_room(request: web.Request) -> web.StreamResponse:
+    """Who, which session, the handshake; her joining then goes on in a task of its own, for aiohttp may
+    cancel a handler whose connection it no longer has: nothing here awaits after the handshake."""
     live, sid, ticket = request.app[LIVE], request.match_info["sid"], query_value(request, "ticket")
     since = resume_point(query_value(request, "since"))
     # Who first, then which session: a stranger learns nothing of which sessions exist.
@@ -202,8 +196,11 @@ async def _open_room(request: web.Request, *,
     state = await joinable(live, principal, sid)
     address = peer_address(request)  # read off the transport, which is the viewer's after the handshake
     viewer = Viewer(state.id, principal.user_id, principal.role)
-    await viewer.accept(request)
-    joined.append((viewer, since, address))
+    try:
+        await viewer.accept(request)
+    except ClientGone:
+        return TakenOver()  # nothing to join, nothing to answer
+    _in_background(live, _join(live, viewer, since, address))
     return TakenOver()
 
 

@@ -45,6 +45,7 @@ from stream.frames import event_seq
 
 SEND_QUEUE = 512  # frames a viewer may fall behind before it is cut off
 MAX_MESSAGE = 16 * 1024  # the largest message a client may send, fragments together
+MAX_FRAGMENTS = 64  # the most pieces a message may come in
 PING_FRAME = b"\x89\x00"  # an empty server ping (FIN, opcode 9, unmasked, no payload)
 SLOW_CLOSE_CODE = 4008  # "too slow: reconnect for a fresh snapshot"
 CLOSE_WAIT_S = 5.0  # after our close frame, how long her close may take before the socket is dropped
@@ -99,7 +100,8 @@ class Viewer(asyncio.Protocol):
         self._writable: asyncio.Future[None] | None = None  # while her transport has paused our writing
         self._close_timer: asyncio.TimerHandle | None = None
         self._rx = b""  # the start of a frame of hers not yet whole
-        self._parts: tuple[int, list[bytes]] | None = None  # a fragmented message's opcode and fragments so far
+        # A fragmented message so far: its opcode, its fragments and their total size
+        self._parts: tuple[int, list[bytes], int] | None = None
         self._inbox: deque[str | bytes] | None = None  # her messages waiting for the listener, made when needed
         self._listener: Listener | None = None
         self._serving: asyncio.Task[None] | None = None  # lives while messages of hers wait
@@ -130,6 +132,11 @@ class Viewer(asyncio.Protocol):
     def closed(self) -> bool:
         return self._closed or self._gone
 
+    @property
+    def backlog(self) -> int:
+        """Bytes written to her socket that the kernel has not taken yet."""
+        return self._transport.get_write_buffer_size() if self._transport is not None and not self._gone else 0
+
     def close(self, code: int, reason: bytes = b"") -> None:
         """Send her a close frame; her socket is closed when her close comes back, or CLOSE_WAIT_S after."""
         transport = self._transport
@@ -137,6 +144,9 @@ class Viewer(asyncio.Protocol):
             return
         self._closed = True
         self.pending = None
+        self._inbox = None  # her frames not yet handled are not handled now
+        if not transport.is_reading():
+            transport.resume_reading()  # paused by a full inbox: her close reply must be read
         transport.write(close_frame(code, reason))
         self._close_timer = asyncio.get_running_loop().call_later(CLOSE_WAIT_S, transport.abort)
 
@@ -304,25 +314,31 @@ class Viewer(asyncio.Protocol):
         if self._closed:
             return  # after our close only hers matters
         if opcode == PING:
-            transport.write(server_frame(PONG, payload))
+            # Not while her socket is backed up: a client that pings and never reads would grow our buffer
+            # without bound (RFC 6455 lets a pong answer only the latest ping, or none before a close).
+            if self._writable is None and transport.get_write_buffer_size() < self._high:
+                transport.write(server_frame(PONG, payload))
             return
         if opcode == PONG:
             return  # heard: that is all a pong is for
         if opcode == CONTINUATION:
             if self._parts is None:
                 raise FrameError(PROTOCOL_ERROR, "a continuation frame with no message to continue")
-            opcode, parts = self._parts
+            opcode, parts, size = self._parts
             parts.append(payload)
-            if sum(map(len, parts)) > MAX_MESSAGE:
-                raise FrameError(MESSAGE_TOO_BIG, f"a message is at most {MAX_MESSAGE} bytes")
+            size += len(payload)
+            # Fragments are counted too: empty ones would otherwise grow the list without growing the size.
+            if size > MAX_MESSAGE or len(parts) > MAX_FRAGMENTS:
+                raise FrameError(MESSAGE_TOO_BIG, f"a message is at most {MAX_MESSAGE} bytes in {MAX_FRAGMENTS} pieces")
             if not fin:
+                self._parts = (opcode, parts, size)
                 return
             self._parts = None
             payload = b"".join(parts)
         elif self._parts is not None:
             raise FrameError(PROTOCOL_ERROR, "a new message before the last one's final fragment")
         elif not fin:
-            self._parts = (opcode, [payload])
+            self._parts = (opcode, [payload], len(payload))
             return
         self._message(opcode, payload)
 

@@ -9,6 +9,7 @@ import contextlib
 import gc
 import itertools
 import json
+import socket
 import struct
 import weakref
 from collections.abc import AsyncIterator
@@ -29,9 +30,10 @@ from infra.websocket import (
     FrameError,
     TakenOver,
     close_code_of,
+    close_frame,
     read_frames,
 )
-from stream.viewer import MAX_MESSAGE, Viewer
+from stream.viewer import MAX_MESSAGE, Listener, Viewer
 
 MAX = 1000
 
@@ -70,11 +72,18 @@ def test_frames_read_in_any_chunks_are_the_frames_websockets_built(
     (b"\x89\xfe\x00\x7eabcd" + b"x" * 126, PROTOCOL_ERROR),  # a ping over 125 bytes
     (b"\x81\xff" + struct.pack("!Q", 2**40), MESSAGE_TOO_BIG),  # refused at the header, no payload waited for
     (b"\x81\xfe" + struct.pack("!H", MAX + 1), MESSAGE_TOO_BIG),
+    (b"\x81\xff" + struct.pack("!Q", 2**63 + 5), PROTOCOL_ERROR),  # a 64-bit length's first bit set
 ])
 def test_a_broken_frame_is_refused_with_its_close_code(wire: bytes, code: int) -> None:
     with pytest.raises(FrameError) as refused:
         read_frames(wire, MAX)
     assert refused.value.code == code
+
+
+def test_a_close_reason_is_cut_on_a_character_boundary() -> None:
+    frame = close_frame(1000, "走".encode() * 60)  # 180 bytes; a control frame holds 125
+    assert len(frame) <= 127
+    assert frame[4:].decode() == "走" * 41
 
 
 def test_close_codes_are_checked() -> None:
@@ -95,8 +104,19 @@ class Echo:
         viewer.offer(json.dumps({"kind": kind, "size": len(message), "head": str(message[:8])}).encode())
 
 
+class Stuck:
+    """A listener busy with her first message until released: the rest pile up in her inbox."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def __call__(self, viewer: Viewer, message: str | bytes) -> None:
+        await self.release.wait()
+
+
 @asynccontextmanager
-async def echo_server() -> AsyncIterator[tuple[BaseTestServer, list[Viewer], list[weakref.ref[web.Request]]]]:
+async def echo_server(listener: Listener | None = None) -> AsyncIterator[
+        tuple[BaseTestServer, list[Viewer], list[weakref.ref[web.Request]]]]:
     viewers: list[Viewer] = []
     requests: list[weakref.ref[web.Request]] = []
 
@@ -104,7 +124,7 @@ async def echo_server() -> AsyncIterator[tuple[BaseTestServer, list[Viewer], lis
         viewer = Viewer("s1", "u1", "resident")
         await viewer.accept(request)
         viewer.start()
-        viewer.listen(Echo())
+        viewer.listen(listener or Echo())
         viewers.append(viewer)
         requests.append(weakref.ref(request))
         return TakenOver()
@@ -148,6 +168,8 @@ async def until_closed(viewer: Viewer) -> None:
     (masked(Opcode.TEXT, b"x" * (MAX_MESSAGE + 1)), MESSAGE_TOO_BIG),
     (masked(Opcode.TEXT, b"x" * 9000, fin=False) + masked(Opcode.CONT, b"x" * 9000), MESSAGE_TOO_BIG),
     (masked(Opcode.CONT, b"lost"), PROTOCOL_ERROR),  # a continuation of nothing
+    # empty fragments, which add nothing to the size: their number is bounded too
+    (masked(Opcode.TEXT, b"a", fin=False) + masked(Opcode.CONT, b"", fin=False) * 5000, MESSAGE_TOO_BIG),
     (masked(Opcode.TEXT, b"a", fin=False) + masked(Opcode.TEXT, b"b"), PROTOCOL_ERROR),  # a message inside one
     (b"\x81\x02hi", PROTOCOL_ERROR),  # unmasked
 ])
@@ -189,10 +211,7 @@ async def test_a_close_from_the_server_waits_for_hers_and_ends_the_socket() -> N
 async def test_a_client_that_never_answers_a_close_is_dropped_after_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("stream.viewer.CLOSE_WAIT_S", 0.2)
     async with echo_server() as (server, viewers, _):
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+        reader, writer = await handshake(server)
         for _ in range(500):
             if viewers:
                 break
@@ -203,3 +222,47 @@ async def test_a_client_that_never_answers_a_close_is_dropped_after_the_wait(mon
         with contextlib.suppress(ConnectionResetError):
             assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+
+
+async def test_a_client_that_pings_and_never_reads_does_not_grow_the_servers_buffer() -> None:
+    async with echo_server() as (server, viewers, _):
+        _, writer = await handshake(server, rcvbuf=4096)
+        ping = masked(Opcode.PING, b"p" * 125)
+        for _ in range(40):  # 5 MB of pings, none of their pongs read
+            writer.write(ping * 1000)
+            await writer.drain()
+        await asyncio.sleep(0.2)
+        assert viewers[0].backlog < 2**20
+        writer.close()
+
+
+async def test_a_close_while_her_reading_is_paused_still_hears_her_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst fills her inbox and pauses reading; our close resumes it, so her close reply ends the socket
+    at once rather than at CLOSE_WAIT_S."""
+    monkeypatch.setattr("stream.viewer.CLOSE_WAIT_S", 30)
+    stuck = Stuck()
+    async with echo_server(stuck) as (server, viewers, _), client(server) as ws:
+        ws.transport.write(masked(Opcode.TEXT, b"burst") * 200)
+        await asyncio.sleep(0.3)  # her first message held, the rest in her inbox: her socket no longer read
+        viewers[0].close(4009, b"reconnect")
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(ws.wait_closed(), 20)
+        assert ws.protocol.close_code == 4009
+        assert asyncio.get_running_loop().time() - started < 5
+        stuck.release.set()
+
+
+async def handshake(server: BaseTestServer, rcvbuf: int | None = None) -> tuple[asyncio.StreamReader,
+                                                                              asyncio.StreamWriter]:
+    """A raw client past the opening handshake, reading only when the test reads (into a small kernel
+    buffer when ``rcvbuf`` says so)."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+    return reader, writer
