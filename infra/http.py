@@ -102,8 +102,8 @@ def whole_number(raw: str, what: str, *, least: int = 0, most: int = MAX_SQL_INT
 
 # Where auth_middleware leaves the verified caller (or why there is none) for ``authenticate``, for the
 # rest of the request only: aiohttp runs each request in a task of its own, so this is the request's.
-# Not in the request's own mapping: a websocket's request lives as long as the connection, and a key
-# once set there keeps its table after it is taken out.
+# Not in the request's own mapping: a key once set there keeps its table after it is taken out, for as
+# long as the request lives (a long-lived connection's, unless its socket is taken over: infra.websocket).
 _CALLER: ContextVar[Principal | DomainError | None] = ContextVar("linli_caller", default=None)
 # Tokens never travel in URLs: they end up in access logs, proxies' logs, browser history and
 # Referer headers. Refused on the API and the websocket (pages take one once, see common.js).

@@ -1,9 +1,10 @@
 """A request's URL and peer, read without keeping what was read.
 
 aiohttp keeps what it parses of a request on the request once asked (the query, the decoded path, the
-peer's address: one property more asked of a websocket's request grows its cache), and that request
-lives as long as the connection. What every request passes through (the guards, a live room's opening)
-reads these instead: a few hundred bytes less per idle viewer.
+peer's address: one property more asked grows its cache). What every request passes through (the
+guards, a live room's opening) reads these off the raw URL and the transport instead, keeping nothing;
+a live room's opening reads the peer's address before her socket is taken over (infra.websocket),
+after which the request has no transport to ask.
 """
 
 from __future__ import annotations
