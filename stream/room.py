@@ -148,8 +148,8 @@ async def _leave(live: Live, viewer: Viewer) -> None:
 
 
 class RoomFrames:
-    """What one viewer's frames need, made at her first (most viewers only watch, and ten thousand idle
-    limiters add up): her limits and her proxy desk. No lookup: at a flash sale's start every viewer's
+    """What one viewer's frames need: her limits and her proxy desk, made at her first frame (most viewers
+    only watch, and ten thousand idle limiters add up). No lookup: at a flash sale's start every viewer's
     first frame is a grab, thousands at once (the desk asks for the session's community at a grid
     worker's first grab for a resident)."""
 

@@ -130,7 +130,13 @@ class Viewer(asyncio.Protocol):
 
     @property
     def closed(self) -> bool:
+        """A close frame went either way, or her socket is closed: nothing more is written or handled."""
         return self._closed or self._gone
+
+    @property
+    def gone(self) -> bool:
+        """Her socket is closed."""
+        return self._gone
 
     @property
     def backlog(self) -> int:

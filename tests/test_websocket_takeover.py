@@ -152,12 +152,13 @@ async def test_messages_fragments_and_pings_reach_the_listener_in_order() -> Non
         await ws.close()
         await asyncio.wait_for(ws.wait_closed(), 5)
         assert ws.protocol.close_code == 1000
-        await until_closed(viewers[0])
+        await until_gone(viewers[0])
 
 
-async def until_closed(viewer: Viewer) -> None:
+async def until_gone(viewer: Viewer) -> None:
+    """Her socket closed on the server's side (a close frame sent is not enough)."""
     for _ in range(500):
-        if viewer.closed:
+        if viewer.gone:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the viewer's socket did not close")
@@ -179,7 +180,7 @@ async def test_a_client_that_breaks_the_protocol_is_closed_with_the_code_that_sa
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
         assert ws.protocol.close_code == code
-        await until_closed(viewers[0])
+        await until_gone(viewers[0])
 
 
 async def test_aiohttp_lets_go_of_a_connection_the_viewer_took_over() -> None:
@@ -204,7 +205,7 @@ async def test_a_close_from_the_server_waits_for_hers_and_ends_the_socket() -> N
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
         assert (ws.protocol.close_code, ws.protocol.close_reason) == (4009, "reconnect")
-        await until_closed(viewers[0])
+        await until_gone(viewers[0])
         viewers[0].offer(b'{"after":"close"}')  # written nowhere, raising nothing
 
 
